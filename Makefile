@@ -1,0 +1,44 @@
+# Two entry points do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUNDLE := src/neuroblocks/static/neuroblocks.js
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test test-js test-python install chromium clean
+
+## demo: install, then open the bundled notebooks in JupyterLab (offline shapes model by default)
+demo: install
+	$(VENV)/bin/jupyter lab notebooks/demo.ipynb
+
+## test: install, then run every test: JS, Python, and browser tests in Chromium
+test: install chromium test-js test-python
+
+test-js: js/node_modules/.package-lock.json
+	cd js && npm test
+
+test-python: install
+	$(PY) -m pytest
+
+install: $(VENV)/.installed $(BUNDLE)
+
+# torch and torchvision are pinned here, before the package, so pip never picks other builds.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet -e '.[test,demo]'
+	touch $@
+
+js/node_modules/.package-lock.json: js/package.json js/package-lock.json
+	cd js && npm ci --no-audit --no-fund
+
+$(BUNDLE): js/node_modules/.package-lock.json $(wildcard js/src/*.js)
+	cd js && npm run build
+
+# Browser tests drive Debian's Chromium (Playwright cannot download browsers here).
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
+clean:
+	rm -rf $(VENV) js/node_modules src/neuroblocks/static

@@ -1,0 +1,167 @@
+"""One forward pass of any `nn.Module`, steered by module path: capture, replace, stop, freeze.
+
+Everything works through forward hooks and by swapping a module instance's `forward` for the
+duration of one call, so no model needs code of its own. Captured outputs are the module's own
+tensors (in the autograd graph), and the network is handed a clone, so in-place operations
+further up (torchvision's `ReLU(inplace=True)`) can neither change the captured values nor the
+gradients taken with respect to them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .errors import UnknownLayerError
+
+
+class _Stop(Exception):
+    """Raised inside the model to end a pass once everything asked for has been seen."""
+
+
+@dataclass(frozen=True)
+class Pass:
+    """What a pass produced: captured outputs by layer (batched) and the logits (None if stopped)."""
+
+    activations: dict[str, torch.Tensor]
+    logits: torch.Tensor | None
+
+
+@contextmanager
+def _swapped_forward(module: nn.Module, forward: Callable):
+    had_own = "forward" in module.__dict__
+    own = module.__dict__.get("forward")
+    module.forward = forward
+    try:
+        yield
+    finally:
+        if had_own:
+            module.forward = own
+        else:
+            del module.forward
+
+
+def _constant(value: torch.Tensor) -> Callable:
+    def forward(*args, **kwargs):
+        return value.clone()  # a fresh tensor: in-place ops above must not touch the caller's
+
+    return forward
+
+
+def _replay(module: nn.Module, outputs: list[torch.Tensor], batch: int, copy: bool) -> Callable:
+    """A forward that returns recorded outputs for its first calls and computes afterwards.
+
+    A batch is served as a broadcast view unless `copy`: most recorded outputs are never read
+    above the layer, and copying early feature maps for hundreds of rows would cost gigabytes.
+    """
+    original = module.forward
+    calls = itertools.count()
+
+    def forward(*args, **kwargs):
+        i = next(calls)
+        if i >= len(outputs):
+            return original(*args, **kwargs)
+        out = outputs[i]
+        return out.expand(batch, *out.shape[1:]).clone() if copy or batch == 1 else out.expand(batch, *out.shape[1:])
+
+    return forward
+
+
+def _capture_hook(name: str, captured: dict[str, torch.Tensor], wanted: int, stop: bool) -> Callable:
+    def hook(module, inputs, output):
+        if not isinstance(output, torch.Tensor):
+            raise UnknownLayerError(f"layer {name!r} outputs a {type(output).__name__}, not a tensor; pick one of its submodules")
+        if name in captured:
+            raise UnknownLayerError(f"layer {name!r} runs more than once per forward pass, so its output is ambiguous; pick its parent or one of its submodules")
+        captured[name] = output
+        if stop and len(captured) == wanted:
+            raise _Stop
+        return output.clone()
+
+    return hook
+
+
+def run(
+    model: nn.Module,
+    modules: Mapping[str, nn.Module],
+    x: torch.Tensor,
+    *,
+    capture: Iterable[str] = (),
+    replace: Mapping[str, torch.Tensor] | None = None,
+    stop: bool = False,
+    frozen: Mapping[str, list[torch.Tensor]] | None = None,
+    copy_frozen: bool = False,
+) -> Pass:
+    """Run `model(x)` once.
+
+    capture: layers whose outputs to return. replace: layers whose output is the given tensor
+    instead (the layer itself does not run). stop: end the pass once every captured layer has
+    run (no logits). frozen: layers that return recorded outputs (see `record_below`), as
+    broadcast views unless `copy_frozen`.
+    Hooks and swapped forwards are always removed, also when the pass raises.
+    """
+    capture = list(dict.fromkeys(capture))
+    captured: dict[str, torch.Tensor] = {}
+    logits = None
+    with ExitStack() as stack:
+        for name in capture:
+            handle = modules[name].register_forward_hook(_capture_hook(name, captured, len(capture), stop))
+            stack.callback(handle.remove)
+        for name, value in (replace or {}).items():
+            stack.enter_context(_swapped_forward(modules[name], _constant(value)))
+        for name, outputs in (frozen or {}).items():
+            stack.enter_context(_swapped_forward(modules[name], _replay(modules[name], outputs, x.shape[0], copy_frozen)))
+        try:
+            logits = model(x)
+        except _Stop:
+            pass
+    missing = [name for name in capture if name not in captured]
+    if missing:
+        raise UnknownLayerError(f"layer(s) {', '.join(map(repr, missing))} did not run in this forward pass; pick layers the model calls")
+    return Pass(captured, logits)
+
+
+def _ancestors(layer: str) -> set[str]:
+    parts = layer.split(".")
+    return {".".join(parts[:i]) for i in range(len(parts))}
+
+
+def record_below(model: nn.Module, modules: Mapping[str, nn.Module], x: torch.Tensor, layer: str) -> dict[str, list[torch.Tensor]]:
+    """Outputs of every module that finishes before `layer` starts, at the coarsest level.
+
+    The modules recorded are the children of `layer`'s ancestors (the root included) other than
+    those ancestors and the layer itself; replaying them makes a later pass skip all the work
+    below the layer, even inside residual blocks, while functional code around them still runs.
+    A module whose output is not a batch-of-one tensor is left to run for real.
+    """
+    ancestors = _ancestors(layer)
+    outputs: dict[str, list[torch.Tensor]] = {}
+    unreplayable: set[str] = set()
+
+    def recorder(name: str) -> Callable:
+        def hook(module, inputs, output):
+            if isinstance(output, torch.Tensor) and output.dim() > 0 and output.shape[0] == 1:
+                outputs.setdefault(name, []).append(output.detach().clone())
+            else:
+                unreplayable.add(name)
+
+        return hook
+
+    def stop_here(module, inputs):
+        raise _Stop
+
+    with ExitStack() as stack, torch.no_grad():
+        for name, module in modules.items():
+            if name and name != layer and name not in ancestors and name.rpartition(".")[0] in ancestors:
+                stack.callback(module.register_forward_hook(recorder(name)).remove)
+        stack.callback(modules[layer].register_forward_pre_hook(stop_here).remove)
+        try:
+            model(x)
+        except _Stop:
+            pass
+    return {name: outs for name, outs in outputs.items() if name not in unreplayable}

@@ -1,0 +1,285 @@
+"""The Session: one model, its preprocessing, labels and caches, shared by every view.
+
+Widgets, attribution and feature visualization never touch the model directly: they ask the
+Session for activations (cached per image and layer, so linked views share one forward pass),
+for batched passes with hooks, or for the network above a layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import forward as fw
+from .errors import UnknownLayerError, closest
+from .fingerprint import weights_hash, weights_version
+from .images import Fit, ImageLike, load_image
+from .labels import Labels
+from .lru import TensorLRU
+
+_LOGITS = "<logits>"
+_PROBE_SIDE = 224  # probe size for models that take any input size
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Activations of the asked-for layers, each (C, H, W) or (F,), and the logits (classes,)."""
+
+    activations: dict[str, torch.Tensor]
+    logits: torch.Tensor | None
+
+    def __getitem__(self, layer: str) -> torch.Tensor:
+        return self.activations[layer]
+
+
+class Session:
+    """Wraps a PyTorch model for interpretation.
+
+    model: any `nn.Module` mapping a batch of images to logits; it is put in eval mode.
+    preprocess: applied to batches of RGB images in [0, 1] before the model (e.g. a
+        `torchvision.transforms.Normalize`); it must be differentiable for feature visualization.
+    labels: class names in output order (default: "class 0", "class 1", …).
+    input_size: side (or (height, width)) every image is resized to; None keeps image sizes.
+    fit: how images are resized, "crop" (cover and crop the centre) or "stretch".
+    multilabel: the model scores each class with its own sigmoid (several can be present at
+        once), so `predict` reports independent probabilities instead of a softmax.
+    cache_bytes: memory for cached activations and logits.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        labels: Sequence[str] | None = None,
+        input_size: int | tuple[int, int] | None = None,
+        device: str | torch.device = "cpu",
+        fit: Fit = "crop",
+        multilabel: bool = False,
+        cache_bytes: int = 512 * 2**20,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"Session wraps a torch.nn.Module, not a {type(model).__name__}")
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.preprocess = preprocess
+        self.input_size = input_size
+        self.fit = fit
+        self.multilabel = multilabel
+        self._labels: Labels | None = Labels(labels) if labels is not None else None
+        self._modules = dict(self.model.named_modules())
+        self._lock = threading.RLock()
+        self._cache = TensorLRU(cache_bytes)
+        self._shapes: dict[str, tuple[int, ...]] | None = None
+        self._fingerprint: tuple[tuple, str] | None = None
+
+    @classmethod
+    def load(cls, name: str, weights: str | Path | None = None, fallback: str | None = None) -> Session:
+        """A session over a named model: "shapes", "googlenet" or any torchvision classifier.
+
+        weights: None for the model's default pretrained weights (downloaded once, when online),
+        a local file, a torchvision weights name such as "IMAGENET1K_V1", or "random" for a
+        randomly initialised model. fallback: a model name to use, with a warning, when the
+        weights cannot be had.
+        """
+        from .models import load_session
+
+        return load_session(name, weights=weights, fallback=fallback)
+
+    # -- inputs -----------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"Session({type(self.model).__name__}, {len(self.labels)} classes, input_size={self.input_size}, device={self.device})"
+
+    def image(self, x: ImageLike) -> torch.Tensor:
+        """Any image input → (3, H, W) float tensor in [0, 1] at this session's input size."""
+        return load_image(x, size=self.input_size, fit=self.fit).to(self.device)
+
+    def _model_input(self, images: torch.Tensor) -> torch.Tensor:
+        images = images.to(self.device)
+        return self.preprocess(images) if self.preprocess is not None else images
+
+    # -- layers -----------------------------------------------------------------------------
+
+    def _probe(self) -> dict[str, tuple[int, ...]]:
+        """One pass with every module hooked: which modules run exactly once, and their shapes."""
+        with self._lock:
+            if self._shapes is not None:
+                return self._shapes
+            size = self.input_size or _PROBE_SIDE
+            h, w = (size, size) if isinstance(size, int) else size
+            calls: dict[str, int] = {}
+            shapes: dict[str, tuple[int, ...] | None] = {}
+            order: list[str] = []
+
+            def hook(name):
+                def record(module, inputs, output):
+                    calls[name] = calls.get(name, 0) + 1
+                    shapes[name] = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else None
+
+                return record
+
+            def enter(name):
+                def note(module, inputs):
+                    if name not in calls:
+                        order.append(name)
+
+                return note
+
+            handles = []
+            try:
+                for name, module in self._modules.items():
+                    if name:
+                        handles.append(module.register_forward_hook(hook(name)))
+                        handles.append(module.register_forward_pre_hook(enter(name)))
+                with torch.no_grad():
+                    logits = self.model(self._model_input(torch.zeros(1, 3, h, w, device=self.device)))
+            finally:
+                for handle in handles:
+                    handle.remove()
+            if self._labels is None:
+                self._labels = Labels([f"class {i}" for i in range(logits.shape[-1])])
+            self._shapes = {n: shapes[n] for n in dict.fromkeys(order) if calls.get(n) == 1 and shapes.get(n) is not None}
+            return self._shapes
+
+    @property
+    def layers(self) -> list[str]:
+        """Hookable layers (modules that run once per pass and output a tensor), in execution order."""
+        return list(self._probe())
+
+    def layer_shape(self, layer: str) -> tuple[int, ...]:
+        """Shape of one image's output of `layer`, e.g. (528, 14, 14), at this session's input size."""
+        return self._probe()[self.check_layer(layer)]
+
+    def check_layer(self, layer: str) -> str:
+        """`layer` if the model has it as a hookable layer; otherwise an error naming close ones."""
+        shapes = self._probe()
+        if layer in shapes:
+            return layer
+        if layer in self._modules and layer:
+            raise UnknownLayerError(f"layer {layer!r} cannot be hooked: it runs more than once per pass or outputs no tensor; close layers: {', '.join(closest(layer, shapes))}")
+        raise UnknownLayerError(f"unknown layer {layer!r}; close names: {', '.join(closest(layer, shapes))} (session.layers lists all {len(shapes)})")
+
+    # -- labels -----------------------------------------------------------------------------
+
+    @property
+    def labels(self) -> list[str]:
+        """Class names in output order."""
+        if self._labels is None:
+            self._probe()
+        return self._labels.names
+
+    def class_index(self, name: str | int) -> int:
+        """Output index of a class by name (case, spaces and underscores don't matter) or index."""
+        if self._labels is None:
+            self._probe()
+        return self._labels.index(name)
+
+    def class_name(self, index: int) -> str:
+        if self._labels is None:
+            self._probe()
+        return self._labels.name(index)
+
+    # -- weights ----------------------------------------------------------------------------
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the current weights, for disk caches; recomputed only after weights change."""
+        with self._lock:
+            version = weights_version(self.model)
+            if self._fingerprint is None or self._fingerprint[0] != version:
+                self._fingerprint = (version, weights_hash(self.model))
+            return self._fingerprint[1]
+
+    # -- passes -----------------------------------------------------------------------------
+
+    def forward(
+        self,
+        images: torch.Tensor,
+        *,
+        capture: Iterable[str] = (),
+        replace: dict[str, torch.Tensor] | None = None,
+        stop: bool = False,
+    ) -> fw.Pass:
+        """One batched pass over images (N, 3, H, W) in [0, 1]; gradients flow if enabled.
+
+        capture: layers whose batched outputs to return. replace: layers whose output is the
+        given tensor instead. stop: end at the last captured layer (no logits).
+        """
+        capture = [self.check_layer(layer) for layer in capture]
+        for layer in replace or {}:
+            self.check_layer(layer)
+        with self._lock:
+            return fw.run(self.model, self._modules, self._model_input(images), capture=capture, replace=replace, stop=stop)
+
+    def above(self, image: ImageLike, layer: str) -> Above:
+        """The network above `layer` for one image, as a function of that layer's activations."""
+        return Above(self, self.image(image), self.check_layer(layer))
+
+    def trace(self, image: ImageLike, layers: str | Iterable[str] = (), *, logits: bool = True) -> Trace:
+        """Activations of `layers` for one image, from one pass, cached per (image, layer).
+
+        With `logits=False` the pass stops at the deepest requested layer.
+        """
+        names = [self.check_layer(layer) for layer in ([layers] if isinstance(layers, str) else layers)]
+        img = self.image(image)
+        key = (weights_version(self.model), hashlib.blake2b(img.cpu().numpy().tobytes(), digest_size=16).hexdigest(), tuple(img.shape))
+        with self._lock:
+            found = {layer: self._cache.get((*key, layer)) for layer in names}
+            out = self._cache.get((*key, _LOGITS)) if logits else None
+            missing = [layer for layer, value in found.items() if value is None]
+            if missing or (logits and out is None):
+                with torch.no_grad():
+                    result = self.forward(img[None], capture=missing, stop=not logits)
+                for layer in missing:
+                    found[layer] = result.activations[layer][0]
+                    self._cache.put((*key, layer), found[layer])
+                if logits:
+                    out = result.logits[0]
+                    self._cache.put((*key, _LOGITS), out)
+        # Copies, so a caller editing a result in place cannot corrupt what other views share.
+        return Trace({layer: value.clone() for layer, value in found.items()}, out.clone() if out is not None else None)
+
+    def predict(self, image: ImageLike, top: int = 5) -> list[tuple[str, float]]:
+        """The `top` classes by probability: [(label, probability)], most likely first."""
+        logits = self.trace(image).logits.float()
+        probs = torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=-1)
+        values, indices = probs.topk(min(top, probs.numel()))
+        return [(self.class_name(int(i)), float(v)) for v, i in zip(values, indices)]
+
+
+class Above:
+    """The part of the network above one layer, for one image: activations → logits.
+
+    Everything that finishes before the layer starts is replayed from one recording, so a
+    call costs only the work above the layer, whatever the architecture.
+    """
+
+    def __init__(self, session: Session, image: torch.Tensor, layer: str) -> None:
+        self.session, self.layer = session, layer
+        self.shape = session.layer_shape(layer)
+        self._x = session._model_input(image[None])
+        with session._lock:
+            self._frozen = fw.record_below(session.model, session._modules, self._x, layer)
+
+    def __call__(self, activations: torch.Tensor, *, capture: Iterable[str] = (), stop: bool = False) -> fw.Pass:
+        """Run with `activations` (N, *shape) as the layer's output; gradients flow to them."""
+        if tuple(activations.shape[1:]) != self.shape:
+            raise ValueError(f"activations of {self.layer!r} have shape (N, {', '.join(map(str, self.shape))}), not {tuple(activations.shape)}")
+        capture = [self.session.check_layer(layer) for layer in capture]
+        x = self._x.expand(activations.shape[0], *self._x.shape[1:])
+        args = dict(capture=capture, replace={self.layer: activations}, stop=stop, frozen=self._frozen)
+        with self.session._lock:
+            try:
+                return fw.run(self.session.model, self.session._modules, x, **args)
+            except RuntimeError as e:
+                if "single memory location" not in str(e):
+                    raise
+                # The model writes in place into a replayed output: serve copies instead.
+                return fw.run(self.session.model, self.session._modules, x, copy_frozen=True, **args)

@@ -1,0 +1,115 @@
+"""Real servers and a real browser: a Jupyter server started by the tests, Debian's Chromium
+driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class JupyterServer:
+    """`jupyter lab` or `jupyter notebook` on loopback, serving a copy of notebooks/."""
+
+    def __init__(self, app: str, root: Path) -> None:
+        self.port, self.token = _free_port(), secrets.token_hex(16)
+        self.url = f"http://127.0.0.1:{self.port}"
+        state = Path(tempfile.mkdtemp(prefix=f"jupyter-{app}-"))  # no settings or workspaces from earlier runs
+        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(state / "config"), "JUPYTER_RUNTIME_DIR": str(state / "runtime")}
+        self.log = open(state / "server.log", "w")
+        self.log_path = state / "server.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jupyter", app, "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
+             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}", "--allow-root",
+             f"--LabApp.workspaces_dir={state / 'workspaces'}"],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{self.url}/api/status?token={self.token}", timeout=2)
+                return
+            except OSError:
+                assert self.process.poll() is None, self.log_path.read_text()
+                time.sleep(0.5)
+        raise TimeoutError(f"jupyter {app} did not start within 90 s; see {self.log_path}")
+
+    def page(self, path: str) -> str:
+        return f"{self.url}/{path}?token={self.token}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def notebook_dir(tmp_path_factory) -> Path:
+    """A scratch copy of the bundled notebooks, so autosave never edits the checkout."""
+    target = tmp_path_factory.mktemp("notebooks")
+    for nb in (ROOT / "notebooks").glob("*.ipynb"):
+        shutil.copy(nb, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def lab(notebook_dir):
+    server = JupyterServer("lab", notebook_dir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), f"browser tests need Debian's Chromium at {CHROMIUM}: `make test` installs it"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.failed_call = report.failed
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh browser page; on failure its screenshot lands in test-artifacts/ for diagnosis."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    yield page
+    if getattr(request.node, "failed_call", False):
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"FAILED-{request.node.name}.png"))
+    context.close()

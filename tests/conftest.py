@@ -1,0 +1,46 @@
+"""Shared fixtures: real models (the bundled shapes model, randomly initialised torchvision
+GoogLeNet and ResNet18) and the article's photo from ../shared/data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import neuroblocks as nb
+
+ROOT = Path(__file__).resolve().parents[1]
+DOG_CAT = ROOT.parent / "shared" / "data" / "dog_cat.jpg"
+
+
+@pytest.fixture(scope="session")
+def dog_cat() -> Path:
+    assert DOG_CAT.is_file(), f"the article's photo is expected at {DOG_CAT} (../shared/data beside the checkout)"
+    return DOG_CAT
+
+
+@pytest.fixture(scope="session")
+def shapes_session() -> nb.Session:
+    return nb.Session.load("shapes")
+
+
+def _random(name: str) -> nb.Session:
+    torch.manual_seed(0)
+    return nb.Session.load(name, weights="random")
+
+
+@pytest.fixture(scope="session")
+def googlenet() -> nb.Session:
+    return _random("googlenet")
+
+
+@pytest.fixture(scope="session")
+def resnet18() -> nb.Session:
+    return _random("resnet18")
+
+
+@pytest.fixture(params=["shapes_session", "googlenet", "resnet18"])
+def any_session(request) -> nb.Session:
+    """Each of the three model families the Session must serve without per-model code."""
+    return request.getfixturevalue(request.param)

@@ -1,0 +1,122 @@
+"""load_image: every input kind a user holds, and every way of getting one wrong."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import neuroblocks as nb
+
+RGB = (np.arange(4 * 6 * 3).reshape(4, 6, 3) * 3).astype(np.uint8)
+EXPECTED = torch.from_numpy(RGB).permute(2, 0, 1).float() / 255
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real HTTP server on loopback serving a PNG, a JPEG and an HTML page."""
+    root = tmp_path_factory.mktemp("www")
+    Image.fromarray(RGB).save(root / "pic.png")
+    Image.fromarray(RGB).save(root / "pic.jpg")
+    (root / "page.html").write_text("<html>not an image</html>")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_path_and_pathlike(tmp_path):
+    Image.fromarray(RGB).save(tmp_path / "a.png")
+    for source in (tmp_path / "a.png", str(tmp_path / "a.png")):
+        assert torch.allclose(nb.load_image(source), EXPECTED)
+
+
+def test_url(server):
+    assert torch.allclose(nb.load_image(f"{server}/pic.png"), EXPECTED)
+    assert nb.load_image(f"{server}/pic.jpg").shape == (3, 4, 6)
+
+
+def test_pil_modes():
+    assert torch.allclose(nb.load_image(Image.fromarray(RGB)), EXPECTED)
+    gray = nb.load_image(Image.fromarray(RGB[..., 0]))
+    assert gray.shape == (3, 4, 6) and torch.equal(gray[0], gray[2])
+    rgba = np.dstack([RGB, np.full(RGB.shape[:2], 0, np.uint8)])
+    assert torch.allclose(nb.load_image(Image.fromarray(rgba)), torch.ones(3, 4, 6)), "fully transparent reads as white"
+    palette = Image.fromarray(RGB).convert("P")
+    assert nb.load_image(palette).shape == (3, 4, 6)
+
+
+def test_numpy_layouts_and_dtypes():
+    assert torch.allclose(nb.load_image(RGB), EXPECTED)
+    assert torch.allclose(nb.load_image(RGB.astype(np.float32) / 255), EXPECTED)
+    gray = nb.load_image(RGB[..., 1])
+    assert torch.allclose(gray[1], EXPECTED[1]) and torch.equal(gray[0], gray[1])
+    half = np.dstack([RGB.astype(np.float64) / 255, np.full(RGB.shape[:2], 0.5)])
+    assert torch.allclose(nb.load_image(half), EXPECTED * 0.5 + 0.5, atol=1e-6), "half-transparent over white"
+
+
+def test_tensor_layouts():
+    assert torch.allclose(nb.load_image(EXPECTED), EXPECTED)
+    assert torch.allclose(nb.load_image(EXPECTED[None]), EXPECTED)
+    assert torch.allclose(nb.load_image(torch.from_numpy(RGB).permute(2, 0, 1)), EXPECTED)
+    assert nb.load_image(EXPECTED[0]).shape == (3, 4, 6)
+
+
+def test_resize_crop_keeps_the_centre_and_stretch_keeps_everything():
+    wide = np.zeros((10, 30, 3), np.uint8)
+    wide[:, :10] = 255  # a white band on the left third
+    cropped = nb.load_image(wide, size=10, fit="crop")
+    stretched = nb.load_image(wide, size=10, fit="stretch")
+    assert cropped.shape == stretched.shape == (3, 10, 10)
+    assert cropped.max() == 0, "the centre crop drops the left band"
+    assert stretched[:, :, :2].min() > 0.9, "stretching keeps it"
+    assert nb.load_image(wide, size=(5, 15)).shape == (3, 5, 15)
+
+
+def test_the_articles_photo(dog_cat):
+    photo = nb.load_image(dog_cat)
+    assert photo.shape == (3, 367, 550) and 0 <= photo.min() and photo.max() <= 1
+    assert nb.load_image(dog_cat, size=224).shape == (3, 224, 224)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.full((4, 4, 3), np.nan, np.float32), "NaN or infinite"),
+        (np.full((4, 4, 3), np.inf, np.float32), "NaN or infinite"),
+        (np.zeros((0, 4, 3), np.uint8), "empty"),
+        (np.zeros((4, 4, 5), np.uint8), r"H×W, H×W×3 or H×W×4; got shape \(4, 4, 5\)"),
+        (np.zeros((2, 4, 4, 3), np.uint8), "got shape"),
+        (torch.zeros(5, 4, 4), r"C×H×W with 1, 3 or 4 channels"),
+        (np.full((4, 4, 3), 200.0), r"must lie in \[0, 1\].*divide by 255"),
+        (np.zeros((4, 4, 3), np.int64), "uint8 or float"),
+        ([[0, 1], [1, 0]], "cannot read an image from a list"),
+    ],
+)
+def test_bad_arrays_are_refused_with_the_reason(bad, message):
+    with pytest.raises(nb.ImageError, match=message):
+        nb.load_image(bad)
+
+
+def test_bad_files_and_urls(tmp_path, server):
+    (tmp_path / "notes.png").write_text("not really a png")
+    with pytest.raises(nb.ImageError, match="could not read .*notes.png as an image"):
+        nb.load_image(tmp_path / "notes.png")
+    with pytest.raises(nb.ImageError, match="no image file at .*missing.jpg"):
+        nb.load_image(tmp_path / "missing.jpg")
+    with pytest.raises(nb.ImageError, match="answered with text/html, not an image"):
+        nb.load_image(f"{server}/page.html")
+    with pytest.raises(nb.ImageError, match="answered HTTP 404"):
+        nb.load_image(f"{server}/nothing.png")
+
+
+def test_session_resizes_to_its_input_size(googlenet, dog_cat):
+    assert googlenet.image(dog_cat).shape == (3, 224, 224)
+    assert googlenet.predict(dog_cat, top=3)[0][0] in googlenet.labels

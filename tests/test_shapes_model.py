@@ -1,0 +1,35 @@
+"""The bundled shapes model: its size, its accuracy on held-out scenes, and deterministic training."""
+
+import torch
+
+from neuroblocks import shapes
+from neuroblocks.shapes import train
+
+
+def test_weights_ship_inside_the_package_and_are_small():
+    assert shapes.model.WEIGHTS.is_file()
+    assert shapes.model.WEIGHTS.stat().st_size <= 5 * 2**20
+
+
+def test_architecture_has_named_relu_layers_of_at_least_8x8(shapes_session):
+    convs = [layer for layer in ("conv1", "conv2", "conv3", "conv4") if layer in shapes_session.layers]
+    assert len(convs) == 4 and len(shapes_session.labels) >= 10
+    trace = shapes_session.trace(shapes.scene(0).image, convs)
+    for layer in convs:
+        a = trace[layer]
+        assert a.shape[1] >= 8 and a.shape[2] >= 8
+        assert a.min() >= 0 and a.max() > 0, "post-ReLU activations"
+
+
+def test_held_out_accuracy_meets_the_bar():
+    # A smaller held-out sample than the training script's report, same definition.
+    report = train.evaluate(shapes.pretrained(), n_single=600, n_pairs=300)
+    assert report["single_top1"] >= 0.95
+    assert report["pairs_both_in_top3"] >= 0.90
+
+
+def test_training_is_deterministic():
+    a = train.train(n_scenes=96, epochs=1, batch=32, log=lambda *_: None).state_dict()
+    b = train.train(n_scenes=96, epochs=1, batch=32, log=lambda *_: None).state_dict()
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
