@@ -1,12 +1,13 @@
 """neuroblocks: linked widgets for the building blocks of interpretability, on any PyTorch model."""
 
-from . import shapes
-from .errors import ImageError, NeuroblocksError, UnknownClassError, UnknownLayerError, WeightsUnavailableError
+from . import attribution, shapes
+from .errors import AttributionError, ImageError, NeuroblocksError, UnknownClassError, UnknownLayerError, WeightsUnavailableError
 from .images import load_image
 from .session import Above, Session, Trace
 
 __all__ = [
     "Above",
+    "AttributionError",
     "ImageError",
     "NeuroblocksError",
     "Session",
@@ -14,6 +15,7 @@ __all__ = [
     "UnknownClassError",
     "UnknownLayerError",
     "WeightsUnavailableError",
+    "attribution",
     "load_image",
     "shapes",
 ]

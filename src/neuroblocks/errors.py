@@ -38,3 +38,7 @@ def closest(name: str, options: Iterable[str], n: int = 5) -> list[str]:
     key = name.lower()
     scored = sorted(options, key=lambda o: -difflib.SequenceMatcher(None, key, o.lower()).ratio())
     return scored[:n]
+
+
+class AttributionError(NeuroblocksError, ValueError):
+    """An attribution that cannot be computed or would be meaningless (e.g. all-zero gradient)."""

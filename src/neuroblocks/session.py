@@ -102,7 +102,8 @@ class Session:
         return load_image(x, size=self.input_size, fit=self.fit).to(self.device)
 
     def _model_input(self, images: torch.Tensor) -> torch.Tensor:
-        images = images.to(self.device)
+        param = next(self.model.parameters(), None)
+        images = images.to(self.device, param.dtype if param is not None and param.is_floating_point() else None)
         return self.preprocess(images) if self.preprocess is not None else images
 
     # -- layers -----------------------------------------------------------------------------
@@ -263,7 +264,7 @@ class Above:
 
     def __init__(self, session: Session, image: torch.Tensor, layer: str) -> None:
         self.session, self.layer = session, layer
-        self.shape = session.layer_shape(layer)
+        self.shape = tuple(session.trace(image, layer, logits=False)[layer].shape)
         self._x = session._model_input(image[None])
         with session._lock:
             self._frozen = fw.record_below(session.model, session._modules, self._x, layer)

@@ -95,6 +95,34 @@ def browser():
         browser.close()
 
 
+def run_all_cells(page, done_text: str, timeout_s: float = 120) -> None:
+    """Open-notebook → Run All Cells, until an output containing `done_text` shows.
+
+    JupyterLab sometimes asks which kernel to use right after opening a notebook, and that
+    dialog swallows the menu click; a user would accept the default and run again, so do that.
+    """
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+    done = page.locator(".jp-OutputArea-output").filter(has_text=done_text)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        dialog = page.locator(".jp-Dialog .jp-mod-accept")
+        if dialog.count():
+            dialog.first.click()
+            page.wait_for_selector(".jp-Dialog", state="detached")
+        page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+        page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+        try:
+            done.first.wait_for(timeout=15_000)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            if not page.locator(".jp-Dialog").count() and page.locator(".jp-InputPrompt:text-is('[*]:')").count():
+                done.first.wait_for(timeout=max(1.0, deadline - time.monotonic()) * 1000)
+                return
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -4,20 +4,16 @@ import pytest
 
 from neuroblocks import shapes
 
-from .conftest import ARTIFACTS
+from .conftest import ARTIFACTS, run_all_cells
 
 pytestmark = pytest.mark.browser
 
 
 def test_demo_notebook_runs_in_jupyterlab_and_shows_the_prediction(lab, page):
     page.goto(lab.page("lab/tree/demo.ipynb"))
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
-    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+    run_all_cells(page, done_text="classmap")  # the last cell's output
     labels = shapes.scene(0, classes=2).labels
     outputs = page.locator(".jp-OutputArea-output")
-    outputs.filter(has_text="classmap").first.wait_for(timeout=60_000)  # the last cell's output
     assert page.locator(".jp-RenderedImage img").count() >= 1, "the scene is drawn"
     text = outputs.all_inner_texts()
     assert "objects, left to right: " + ", ".join(labels) in text[0]

@@ -1,0 +1,120 @@
+"""Attribution: how much each atom of a layer (neuron, position, channel, group) matters to a
+target, as activation × gradient (SPEC §2), between hidden layers and to all classes at once.
+
+`target` is a class name or index, a pair (a, b) meaning logit a minus logit b, a callable on
+the logits (N, classes) → (N,), or `Hidden(layer, fn)` for a quantity on a higher layer.
+Options: `relax=True` relaxes max-pool gradients; `smoothing=True` smooths gradient maps
+(cosmetic); `channel(..., steps=N)` integrates the gradient along the path from zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ..errors import AttributionError
+from ..forward import Pass
+from ..images import ImageLike
+from ..session import Above, Session
+from . import atoms as _atoms
+from .gradient import activations_and_gradient
+from .integrated import integrated_gradient
+from .jacobian import attribution_matrix
+from .relaxation import relaxed_max_pool
+from .targets import Hidden, TargetLike, check_order
+
+__all__ = ["Hidden", "channel", "group", "layer_to_layer", "neuron", "spatial", "to_classes"]
+
+
+def neuron(session: Session, image: ImageLike, layer: str, target: TargetLike, *, relax: bool = False, smoothing: bool = False) -> torch.Tensor:
+    """Attribution of every neuron: activation × gradient, shaped like the layer (C, H, W)."""
+    a, g = activations_and_gradient(session, image, layer, target, relax=relax, smoothing=smoothing)
+    return a * g
+
+
+def spatial(session: Session, image: ImageLike, layer: str, target: TargetLike, *, relax: bool = False, smoothing: bool = False) -> torch.Tensor:
+    """Attribution of every position, summed over channels: (H, W)."""
+    _atoms.Positions(session.layer_shape(layer), layer)  # refuses layers without positions, before any work
+    return neuron(session, image, layer, target, relax=relax, smoothing=smoothing).sum(0)
+
+
+def channel(
+    session: Session,
+    image: ImageLike,
+    layer: str,
+    target: TargetLike,
+    *,
+    relax: bool = False,
+    smoothing: bool = False,
+    steps: int | None = None,
+    baseline: ImageLike | None = None,
+) -> torch.Tensor:
+    """Attribution of every channel, summed over positions: (C,).
+
+    `steps` integrates the gradient along the path from zero activations (or from `baseline`
+    image's activations) instead of taking it at the activations.
+    """
+    if steps is None:
+        a, g = activations_and_gradient(session, image, layer, target, relax=relax, smoothing=smoothing)
+    else:
+        a, g = integrated_gradient(session, image, layer, target, steps, baseline=baseline, relax=relax)
+    return (a * g).flatten(1).sum(1) if a.dim() > 1 else a * g
+
+
+def group(
+    session: Session, image: ImageLike, layer: str, target: TargetLike, spatial_factors: torch.Tensor, channel_factors: torch.Tensor, *, relax: bool = False
+) -> torch.Tensor:
+    """Attribution of each group (spatial factor (k, H, W) × channel direction (k, C)): (k,)."""
+    _, g = activations_and_gradient(session, image, layer, target, relax=relax)
+    return _atoms.groups(spatial_factors.to(g), channel_factors.to(g)).reduce(None, g[None])[0]
+
+
+def _position_norms(h: torch.Tensor) -> torch.Tensor:
+    return h.norm(dim=1).flatten(1)
+
+
+def _channel_sums(h: torch.Tensor) -> torch.Tensor:
+    return h.flatten(2).sum(2)
+
+
+def _outputs(above: Above, relax: bool, read: Callable[[Pass], torch.Tensor], capture: tuple[str, ...] = ()) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Batch of activations → batch of output vectors, running only the network above."""
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        with relaxed_max_pool(relax):
+            return read(above(x, capture=capture, stop=bool(capture)))
+
+    return f
+
+
+def layer_to_layer(
+    session: Session, image: ImageLike, lower: str, higher: str, atoms: str = "positions", *, relax: bool = False, mode: str = "auto", batch: int = 64
+) -> torch.Tensor:
+    """(higher atoms, lower atoms): row i is what fed higher atom i, column j what lower atom j feeds.
+
+    A higher position is measured by the L2 norm of its activation vector, a higher channel by
+    its summed activation (SPEC §2).
+    """
+    lower, higher = session.check_layer(lower), session.check_layer(higher)
+    check_order(session, lower, higher)
+    measure = {"positions": _position_norms, "channels": _channel_sums}.get(atoms)
+    if measure is None:
+        raise AttributionError(f"atoms are 'positions' or 'channels', not {atoms!r}")
+    trace = session.trace(image, [lower, higher], logits=False)
+    a = trace[lower]
+    n_higher = _atoms.of_kind(atoms, tuple(trace[higher].shape), higher).count
+    lower_atoms = _atoms.of_kind(atoms, tuple(a.shape), lower)
+    f = _outputs(session.above(image, lower), relax, lambda p: measure(p.activations[higher]), (higher,))
+    return attribution_matrix(f, a, lower_atoms, n_higher, mode=mode, batch=batch)
+
+
+def to_classes(
+    session: Session, image: ImageLike, layer: str, atoms: str = "positions", *, relax: bool = False, mode: str = "auto", batch: int = 64
+) -> torch.Tensor:
+    """(atoms, classes): each atom's attribution to every logit, from one batched JVP per atom
+    or one VJP per class, whichever is fewer; only the network above the layer runs."""
+    a = session.trace(image, layer, logits=False)[layer]
+    kind = _atoms.of_kind(atoms, tuple(a.shape), layer)
+    f = _outputs(session.above(image, layer), relax, lambda p: p.logits)
+    return attribution_matrix(f, a, kind, len(session.labels), mode=mode, batch=batch).T

@@ -1,0 +1,43 @@
+"""Activations of a layer and the gradient of a target with respect to them, for one image.
+
+Only the network above the layer runs (`Session.above`); the activations come from the shared
+cache. An all-zero gradient is an error, not a silent map of zeros: it means the target does not
+depend on the layer.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import AttributionError
+from ..images import ImageLike
+from ..session import Above, Session
+from .relaxation import relaxed_max_pool
+from .smoothing import smooth
+from .targets import Target, TargetLike, resolve
+
+
+def run_above(above: Above, target: Target, activations: torch.Tensor, relax: bool) -> torch.Tensor:
+    """Target values (N,) for a batch of activations of `above.layer`, relaxed if asked."""
+    with relaxed_max_pool(relax):
+        return target(above(activations, capture=target.layers, stop=not target.needs_logits))
+
+
+def activations_and_gradient(
+    session: Session, image: ImageLike, layer: str, target: TargetLike, *, relax: bool = False, smoothing: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(activations, gradient of the target), both shaped like one image's output of `layer`."""
+    layer = session.check_layer(layer)
+    resolved = resolve(session, target, layer)
+    a = session.trace(image, layer, logits=False)[layer]
+    leaf = a[None].clone().requires_grad_()
+    value = run_above(session.above(image, layer), resolved, leaf, relax)
+    (grad,) = torch.autograd.grad(value.sum(), leaf, allow_unused=True)  # unused: no path at all
+    if grad is None or not grad.any():
+        raise AttributionError(
+            f"the target {resolved.description} does not depend on layer {layer!r} for this image (all-zero gradient): "
+            "either the layer is not below the target, or every path from it is switched off here "
+            "(e.g. ReLUs closed because the model sees no evidence for that class); pick another layer or target"
+        )
+    grad = grad[0]
+    return a, smooth(grad) if smoothing and grad.dim() == 3 else grad

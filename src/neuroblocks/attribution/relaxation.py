@@ -1,0 +1,56 @@
+"""Max-pool gradient relaxation: forward stays max pooling, the gradient is shared.
+
+Strided max pooling sends all gradient to each window's winner, which makes attribution maps
+noisy and checkerboarded. The relaxed backward flows as through
+`avg_pool(x*x) / (eps + avg_pool(|x|))` with the same window, so inputs share in proportion to
+their activation. The output is `max + (s - s.detach())`: bit-identical forward values, the
+surrogate's derivative in both reverse and forward mode. Zero padding of the surrogate keeps it
+finite where max pooling pads with -inf.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+
+EPS = 1e-2
+
+_original_max_pool2d = F.max_pool2d
+_active = threading.local()  # relaxation is per thread, whoever else uses F.max_pool2d
+_install_lock = threading.Lock()
+_users = 0
+
+
+def _relaxed_max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    out = _original_max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode=ceil_mode, return_indices=return_indices)
+    if not getattr(_active, "depth", 0) or return_indices or dilation not in (1, (1, 1)):
+        return out
+    window = dict(kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=True)
+    surrogate = F.avg_pool2d(input * input, **window) / (EPS + F.avg_pool2d(input.abs(), **window))
+    return out.detach() + (surrogate - surrogate.detach())
+
+
+@contextmanager
+def relaxed_max_pool(enabled: bool = True):
+    """Within this block (and this thread), every `F.max_pool2d`, hence every `nn.MaxPool2d`,
+    has the relaxed gradient. A no-op when `enabled` is False."""
+    global _users
+    if not enabled:
+        yield
+        return
+    with _install_lock:
+        if _users == 0:
+            F.max_pool2d = _relaxed_max_pool2d
+        _users += 1
+    _active.depth = getattr(_active, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _active.depth -= 1
+        with _install_lock:
+            _users -= 1
+            if _users == 0:
+                F.max_pool2d = _original_max_pool2d
