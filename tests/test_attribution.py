@@ -82,7 +82,7 @@ def test_path_integrated_channels_equal_captums_integrated_gradients(shapes_sess
     ours = attr.channel(shapes_session, scene.image, "conv3", c, steps=100)
     assert rel_err(ours, ig.sum((1, 2))) <= 1e-5
     # Completeness: integrated attributions sum to the logit's change from zero activations.
-    change = shapes_session.trace(scene.image).logits[c] - upper(torch.zeros_like(a))[0, c]
+    change = shapes_session.trace(scene.image).logits[c] - upper(torch.zeros_like(a))[0, c].detach()
     assert abs(float(ours.sum() / change) - 1) < 0.02, "100 Riemann steps: within 2%"
 
 

@@ -32,7 +32,7 @@ def names() -> list[str]:
     return ["shapes", *tvm.list_models(module=tvm)]
 
 
-def _shapes(weights: str | Path | None) -> Session:
+def _shapes(weights: str | Path | None, device: str) -> Session:
     if weights == "random":
         model = shapes_model.ShapesNet()
     else:
@@ -40,7 +40,7 @@ def _shapes(weights: str | Path | None) -> Session:
         if not path.is_file():
             raise WeightsUnavailableError(f"no shapes weights at {path}; retrain them with `python -m neuroblocks.shapes.train --out {path}`")
         model = shapes_model.pretrained(path)
-    return Session(model, labels=world.CLASSES, input_size=world.SIZE, multilabel=True)
+    return Session(model, labels=world.CLASSES, input_size=world.SIZE, multilabel=True, device=device)
 
 
 def _from_local_file(name: str, enum: tvm.WeightsEnum, path: Path) -> torch.nn.Module:
@@ -74,7 +74,7 @@ def _download(name: str, enum: tvm.WeightsEnum) -> torch.nn.Module:
         ) from e
 
 
-def _torchvision(name: str, weights: str | Path | None) -> Session:
+def _torchvision(name: str, weights: str | Path | None, device: str) -> Session:
     enums = tvm.get_model_weights(name)
     default = enums.DEFAULT
     if weights == "random":
@@ -94,19 +94,20 @@ def _torchvision(name: str, weights: str | Path | None) -> Session:
         preprocess=torchvision.transforms.Normalize(recipe.mean, recipe.std),
         labels=chosen.meta["categories"],
         input_size=recipe.crop_size[0],
+        device=device,
     )
 
 
-def load_session(name: str, weights: str | Path | None = None, fallback: str | None = None) -> Session:
+def load_session(name: str, weights: str | Path | None = None, fallback: str | None = None, device: str = "cpu") -> Session:
     """See `Session.load`."""
     key = name.lower()
     known = names()
     if key not in known:
         raise ValueError(f"unknown model {name!r}; close names: {', '.join(closest(key, known))}; or wrap your own module with Session(model)")
     try:
-        return _shapes(weights) if key == "shapes" else _torchvision(key, weights)
+        return _shapes(weights, device) if key == "shapes" else _torchvision(key, weights, device)
     except WeightsUnavailableError as e:
         if fallback is None:
             raise
         warnings.warn(f"{e}\nFalling back to {fallback!r}.", stacklevel=3)
-        return load_session(fallback)
+        return load_session(fallback, device=device)

@@ -80,7 +80,7 @@ class Session:
         self._fingerprint: tuple[tuple, str] | None = None
 
     @classmethod
-    def load(cls, name: str, weights: str | Path | None = None, fallback: str | None = None) -> Session:
+    def load(cls, name: str, weights: str | Path | None = None, fallback: str | None = None, device: str = "cpu") -> Session:
         """A session over a named model: "shapes", "googlenet" or any torchvision classifier.
 
         weights: None for the model's default pretrained weights (downloaded once, when online),
@@ -90,7 +90,7 @@ class Session:
         """
         from .models import load_session
 
-        return load_session(name, weights=weights, fallback=fallback)
+        return load_session(name, weights=weights, fallback=fallback, device=device)
 
     # -- inputs -----------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ Python loop runs once per batch, not once per atom or output.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -30,7 +31,10 @@ def _reverse(f, a, atoms, n_outputs: int, batch: int) -> torch.Tensor:
 
 def _forward(f, a, atoms, batch: int) -> torch.Tensor:
     cols = []
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # torch's forward-mode decompositions warn, on first use, about torch's own use of
+        # torch.jit.script: nothing a user can act on.
+        warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
         for start in range(0, atoms.count, batch):
             picks = torch.arange(start, min(start + batch, atoms.count), device=a.device)
             with fwAD.dual_level():
