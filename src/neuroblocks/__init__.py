@@ -1,6 +1,7 @@
 """neuroblocks: linked widgets for the building blocks of interpretability, on any PyTorch model."""
 
-from . import attribution, shapes
+from . import attribution, factorization, shapes
+from .factorization import factorize, factorize_layers
 from .errors import AttributionError, ImageError, NeuroblocksError, UnknownClassError, UnknownLayerError, WeightsUnavailableError
 from .images import load_image
 from .session import Above, Session, Trace
@@ -16,6 +17,9 @@ __all__ = [
     "UnknownLayerError",
     "WeightsUnavailableError",
     "attribution",
+    "factorization",
+    "factorize",
+    "factorize_layers",
     "load_image",
     "shapes",
 ]

@@ -1,0 +1,92 @@
+"""Neuron groups: factors of one layer's activation cube, ordered, coloured and attributed.
+
+Whatever the factorization was prioritised by, each group is also given an activation-space
+channel direction (the activations fitted onto its spatial factor), so that every group can be
+drawn as a feature visualization and attributed to classes the same way.
+"""
+
+from __future__ import annotations
+
+import colorsys
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.decomposition import non_negative_factorization
+
+from ..attribution.atoms import groups as group_atoms
+from ..attribution.jacobian import attribution_matrix
+from ..session import Session
+
+
+@dataclass(frozen=True)
+class Groups:
+    """k groups of one layer, ordered left to right by the column of their spatial peak.
+
+    spatial: (k, H, W) spatial factors. channels: (k, C) activation-space directions.
+    error: relative reconstruction error of the factorised matrix. to_classes: (k, classes),
+    each group's attribution (reconstruction × gradient) to every logit. colors: (k, 3) uint8,
+    hue n·360/k. converged: False if the solver hit its iteration limit.
+    """
+
+    layer: str
+    spatial: torch.Tensor
+    channels: torch.Tensor
+    error: float
+    to_classes: torch.Tensor
+    colors: np.ndarray
+    method: str
+    prioritize: object
+    converged: bool
+    extra: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def masks(self) -> torch.Tensor:
+        """Spatial factors for display: divided by their 99th percentile over all groups, in [0, 1]."""
+        scale = torch.quantile(self.spatial.flatten().float(), 0.99).clamp(min=1e-12)
+        return (self.spatial / scale).clamp(0, 1)
+
+    def reconstruction(self) -> torch.Tensor:
+        """(k, C, H, W): each group's part of the activations, spatial factor × channel direction."""
+        return self.channels[:, :, None, None] * self.spatial[:, None]
+
+    def top_classes(self, session: Session, n: int = 5) -> list[list[tuple[str, float]]]:
+        """The classes each group supports most: [[(label, attribution)]] per group."""
+        values, indices = self.to_classes.topk(min(n, self.to_classes.shape[1]), dim=1)
+        return [[(session.class_name(int(i)), float(v)) for v, i in zip(vs, ids)] for vs, ids in zip(values, indices)]
+
+
+def left_to_right(spatial: np.ndarray, width: int) -> np.ndarray:
+    """Order of groups by (column, row) of each spatial factor's peak (SPEC §4)."""
+    peaks = spatial.argmax(axis=0)
+    return np.lexsort((peaks // width, peaks % width))
+
+
+def hues(k: int) -> np.ndarray:
+    """Group n gets hue n·360/k."""
+    return np.array([[round(255 * c) for c in colorsys.hsv_to_rgb(n / k, 0.75, 0.95)] for n in range(k)], dtype=np.uint8)
+
+
+def activation_directions(activations: np.ndarray, spatial: np.ndarray, nonnegative: bool) -> np.ndarray:
+    """(k × C) directions such that activations ≈ spatial @ directions, spatial held fixed."""
+    if nonnegative:
+        directions_t, _, _ = non_negative_factorization(
+            activations.T, H=spatial.T, n_components=spatial.shape[1], update_H=False, max_iter=1000
+        )
+        return directions_t.T
+    return np.linalg.lstsq(spatial, activations, rcond=None)[0]
+
+
+def build_groups(
+    session: Session, image, layer: str, a: torch.Tensor, spatial: np.ndarray, directions: np.ndarray, **about
+) -> Groups:
+    """Groups from spatial factors (H·W × k) and directions (k × C): ordered left to right,
+    coloured, and attributed to every class by the all-class engine (one forward-mode pass per
+    group). `about` fills the remaining fields (error, converged, method, prioritize)."""
+    k, (_, h, w) = spatial.shape[1], a.shape
+    order = left_to_right(spatial, w)
+    spatial_t = torch.from_numpy(np.ascontiguousarray(spatial[:, order].T)).to(a).reshape(k, h, w)
+    channels_t = torch.from_numpy(np.ascontiguousarray(directions[order])).to(a)
+    above = session.above(image, layer)
+    to_classes = attribution_matrix(lambda x: above(x).logits, a, group_atoms(spatial_t, channels_t), len(session.labels)).T
+    return Groups(layer=layer, spatial=spatial_t, channels=channels_t, to_classes=to_classes, colors=hues(k), **about)
