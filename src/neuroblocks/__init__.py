@@ -1,6 +1,6 @@
 """neuroblocks: linked widgets for the building blocks of interpretability, on any PyTorch model."""
 
-from . import attribution, factorization, shapes
+from . import attribution, factorization, featurevis, shapes
 from .factorization import factorize, factorize_layers
 from .errors import AttributionError, ImageError, NeuroblocksError, UnknownClassError, UnknownLayerError, WeightsUnavailableError
 from .images import load_image
@@ -18,6 +18,7 @@ __all__ = [
     "WeightsUnavailableError",
     "attribution",
     "factorization",
+    "featurevis",
     "factorize",
     "factorize_layers",
     "load_image",

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -78,6 +79,7 @@ class Session:
         self._cache = TensorLRU(cache_bytes)
         self._shapes: dict[str, tuple[int, ...]] | None = None
         self._fingerprint: tuple[tuple, str] | None = None
+        self._icons = None
 
     @classmethod
     def load(cls, name: str, weights: str | Path | None = None, fallback: str | None = None, device: str = "cpu") -> Session:
@@ -246,6 +248,34 @@ class Session:
                     self._cache.put((*key, _LOGITS), out)
         # Copies, so a caller editing a result in place cannot corrupt what other views share.
         return Trace({layer: value.clone() for layer, value in found.items()}, out.clone() if out is not None else None)
+
+    # -- icons ------------------------------------------------------------------------------
+
+    def _icon_service(self):
+        from .featurevis.icons import IconService  # feature visualization builds on the session
+
+        with self._lock:
+            if self._icons is None:
+                self._icons = IconService(self)
+            return self._icons
+
+    def icons(self, layer: str, channels: Iterable[int], size: int = 96, steps: int = 512, **options) -> np.ndarray:
+        """Feature-visualization icons of channels, (N, size, size, 3) uint8, cached in memory and on disk.
+
+        Few `steps` give a cheap preview, cached separately. options: seed, progress, cancel.
+        """
+        from .featurevis import objectives
+
+        return self._icon_service().get([objectives.channel(layer, int(c)) for c in channels], size, steps, **options)
+
+    def direction_icons(
+        self, layer: str, vectors: torch.Tensor | np.ndarray, size: int = 96, steps: int = 512, cosine_power: float | None = None, **options
+    ) -> np.ndarray:
+        """Icons of directions in `layer`'s activation space (activation vectors, group directions)."""
+        from .featurevis import objectives
+
+        objs = [objectives.direction(layer, v, cosine_power) for v in torch.as_tensor(vectors)]
+        return self._icon_service().get(objs, size, steps, **options)
 
     def predict(self, image: ImageLike, top: int = 5) -> list[tuple[str, float]]:
         """The `top` classes by probability: [(label, probability)], most likely first."""

@@ -10,47 +10,27 @@ finite where max pooling pads with -inf.
 
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
-
-import torch
 import torch.nn.functional as F
+
+from ..swap import FunctionalSwap
 
 EPS = 1e-2
 
-_original_max_pool2d = F.max_pool2d
-_active = threading.local()  # relaxation is per thread, whoever else uses F.max_pool2d
-_install_lock = threading.Lock()
-_users = 0
 
-
-def _relaxed_max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    out = _original_max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode=ceil_mode, return_indices=return_indices)
-    if not getattr(_active, "depth", 0) or return_indices or dilation not in (1, (1, 1)):
+def _relaxed(original, input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    out = original(input, kernel_size, stride, padding, dilation, ceil_mode=ceil_mode, return_indices=return_indices)
+    if return_indices or dilation not in (1, (1, 1)):
         return out
     window = dict(kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=True)
     surrogate = F.avg_pool2d(input * input, **window) / (EPS + F.avg_pool2d(input.abs(), **window))
     return out.detach() + (surrogate - surrogate.detach())
 
 
-@contextmanager
+_SWAP = FunctionalSwap("max_pool2d", _relaxed)
+_original_max_pool2d = _SWAP.original
+
+
 def relaxed_max_pool(enabled: bool = True):
     """Within this block (and this thread), every `F.max_pool2d`, hence every `nn.MaxPool2d`,
     has the relaxed gradient. A no-op when `enabled` is False."""
-    global _users
-    if not enabled:
-        yield
-        return
-    with _install_lock:
-        if _users == 0:
-            F.max_pool2d = _relaxed_max_pool2d
-        _users += 1
-    _active.depth = getattr(_active, "depth", 0) + 1
-    try:
-        yield
-    finally:
-        _active.depth -= 1
-        with _install_lock:
-            _users -= 1
-            if _users == 0:
-                F.max_pool2d = _original_max_pool2d
+    return _SWAP.active(enabled)

@@ -1,0 +1,22 @@
+"""Feature visualization (SPEC §3): images that maximise an objective on the network's
+activations, in a Fourier, colour-decorrelated parameterisation with robustness transforms,
+batched, truncated at the deepest layer needed, cancellable, and cached as icons."""
+
+from .objectives import FeatureVisError, Objective, channel, class_logit, direction, diversity, l1, l2, neuron, total_variation
+from .render import Cancelled, Progress, render
+
+__all__ = [
+    "Cancelled",
+    "FeatureVisError",
+    "Objective",
+    "Progress",
+    "channel",
+    "class_logit",
+    "direction",
+    "diversity",
+    "l1",
+    "l2",
+    "neuron",
+    "render",
+    "total_variation",
+]

@@ -1,0 +1,126 @@
+"""The icon service: feature visualizations rendered only when asked, in batches, never twice.
+
+Icons are cached in memory and on disk as PNG files named by a hash of everything that
+determines them: the weights' fingerprint, the objective, size, steps, seed, learning rate and
+this algorithm's version. Writes go to a temporary file and are renamed into place, so a reader
+never sees half a file; a file that cannot be read back (truncated, corrupt) is rendered again.
+Concurrent requests for one icon render it once: the first claims it, the others wait for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..session import Session
+from .objectives import Objective
+from .render import Progress, render
+
+#: Bump when rendering changes in a way that changes icons, so old cache files are not reused.
+ALGORITHM_VERSION = 1
+LEARNING_RATE = 0.05
+
+
+def cache_dir() -> Path:
+    """$NEUROBLOCKS_CACHE, else $XDG_CACHE_HOME/neuroblocks, else ~/.cache/neuroblocks."""
+    if os.environ.get("NEUROBLOCKS_CACHE"):
+        return Path(os.environ["NEUROBLOCKS_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "neuroblocks"
+
+
+class IconService:
+    """Icons of one session's model; see the module docstring."""
+
+    def __init__(self, session: Session, batch: int = 16, memory_items: int = 4096) -> None:
+        self.session, self.batch, self.memory_items = session, batch, memory_items
+        self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._pending: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+        self.rendered = 0  # icons rendered by this service, for tests and diagnostics
+
+    def key(self, objective: Objective, size: int, steps: int, seed: int) -> str:
+        spec = [self.session.fingerprint, objective.description, size, steps, seed, LEARNING_RATE, ALGORITHM_VERSION]
+        return hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:32]
+
+    def _path(self, key: str) -> Path:
+        return cache_dir() / "icons" / f"{key}.png"
+
+    def _read_disk(self, key: str, size: int) -> np.ndarray | None:
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        try:
+            with Image.open(path) as image:
+                icon = np.asarray(image.convert("RGB"))
+        except (OSError, UnidentifiedImageError, ValueError):
+            return None  # truncated or corrupt: render again and overwrite
+        return icon if icon.shape == (size, size, 3) else None
+
+    def _write_disk(self, key: str, icon: np.ndarray) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{key}.{os.getpid()}.{threading.get_ident()}.tmp")
+        Image.fromarray(icon).save(tmp, format="PNG")
+        os.replace(tmp, path)
+
+    def _remember(self, key: str, icon: np.ndarray) -> None:
+        with self._lock:
+            self._memory[key] = icon
+            self._memory.move_to_end(key)
+            while len(self._memory) > self.memory_items:
+                self._memory.popitem(last=False)
+
+    def _cached(self, key: str, size: int) -> np.ndarray | None:
+        with self._lock:
+            if key in self._memory:
+                self._memory.move_to_end(key)
+                return self._memory[key]
+        icon = self._read_disk(key, size)
+        if icon is not None:
+            self._remember(key, icon)
+        return icon
+
+    def get(
+        self,
+        objectives: Sequence[Objective],
+        size: int,
+        steps: int,
+        seed: int = 0,
+        progress: Callable[[Progress], None] | None = None,
+        cancel=None,
+    ) -> np.ndarray:
+        """(N, size, size, 3) uint8 icons, rendering only those no cache holds."""
+        keys = [self.key(obj, size, steps, seed) for obj in objectives]
+        while True:
+            found = {k: self._cached(k, size) for k in dict.fromkeys(keys)}
+            missing = [k for k, icon in found.items() if icon is None]
+            if not missing:
+                return np.stack([found[k] for k in keys])
+            with self._lock:
+                mine = [k for k in missing if k not in self._pending]
+                for k in mine:
+                    self._pending[k] = threading.Event()
+                theirs = [self._pending[k] for k in missing if k not in mine]
+            try:
+                todo = [(k, objectives[keys.index(k)]) for k in mine]
+                for start in range(0, len(todo), self.batch):
+                    chunk = todo[start : start + self.batch]
+                    icons = render(self.session, [obj for _, obj in chunk], size=size, steps=steps, seed=seed, progress=progress, cancel=cancel, lr=LEARNING_RATE)
+                    for (k, _), icon in zip(chunk, icons):
+                        self._write_disk(k, icon)
+                        self._remember(k, icon)
+                    self.rendered += len(chunk)
+            finally:
+                with self._lock:
+                    for k in mine:
+                        self._pending.pop(k).set()
+            for event in theirs:
+                event.wait()

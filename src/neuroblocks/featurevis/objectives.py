@@ -1,0 +1,174 @@
+"""Objectives: what a feature visualization maximises, composable with + - * / (SPEC §3).
+
+An objective maps the captured activations of a batch, `acts[layer]` (N, ...) plus
+`acts["input"]` (the images in [0, 1]) and `acts["logits"]`, to one value per image (N,).
+Rendering a list of objectives gives image i to objective i.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import torch
+
+from ..errors import NeuroblocksError
+
+INPUT, LOGITS = "input", "logits"
+Acts = dict[str, torch.Tensor]
+
+
+class FeatureVisError(NeuroblocksError, ValueError):
+    """An objective or rendering request that cannot work, with what to do instead."""
+
+
+class Objective:
+    """A value per image to maximise; `layers` are what it reads, `description` says what it is."""
+
+    def __init__(self, fn: Callable[[Acts], torch.Tensor], layers: frozenset[str], description: str, checks: tuple = ()) -> None:
+        self.fn, self.layers, self.description, self.checks = fn, frozenset(layers), description, checks
+
+    def __call__(self, acts: Acts) -> torch.Tensor:
+        return self.fn(acts)
+
+    def check(self, session) -> None:
+        """Raise FeatureVisError if the objective does not fit `session`'s model."""
+        for check in self.checks:
+            check(session)
+
+    def _combine(self, other, op, symbol: str) -> Objective:
+        if isinstance(other, Objective):
+            return Objective(lambda a: op(self(a), other(a)), self.layers | other.layers, f"({self.description} {symbol} {other.description})", self.checks + other.checks)
+        return Objective(lambda a: op(self(a), other), self.layers, f"({self.description} {symbol} {other:g})", self.checks)
+
+    def __add__(self, other):
+        return self._combine(other, torch.add, "+")
+
+    def __radd__(self, other):
+        return self if other == 0 else self._combine(other, torch.add, "+")  # so sum() works
+
+    def __sub__(self, other):
+        return self._combine(other, torch.sub, "-")
+
+    def __mul__(self, scalar: float) -> Objective:
+        return self._combine(float(scalar), torch.mul, "*")
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, scalar: float) -> Objective:
+        return self._combine(float(scalar), torch.div, "/")
+
+    def __neg__(self) -> Objective:
+        return Objective(lambda a: -self(a), self.layers, f"-{self.description}", self.checks)
+
+    def __repr__(self) -> str:
+        return f"Objective({self.description})"
+
+
+def _channel_check(layer: str, c: int):
+    def check(session):
+        shape = session.layer_shape(layer)
+        if not 0 <= c < shape[0]:
+            raise FeatureVisError(f"channel {c} is out of range: layer {layer!r} has {shape[0]} channels (0 to {shape[0] - 1})")
+
+    return check
+
+
+def _length_check(layer: str, n: int):
+    def check(session):
+        shape = session.layer_shape(layer)
+        if n != shape[0]:
+            raise FeatureVisError(f"a direction at layer {layer!r} needs {shape[0]} values (one per channel), not {n}")
+
+    return check
+
+
+def _layer_check(layer: str):
+    def check(session):
+        session.check_layer(layer)
+
+    return check
+
+
+def channel(layer: str, c: int) -> Objective:
+    """Mean of channel `c` over positions."""
+    return Objective(lambda a: a[layer][:, c].flatten(1).mean(1), {layer}, f"{layer}:{c}", (_layer_check(layer), _channel_check(layer, c)))
+
+
+def neuron(layer: str, c: int) -> Objective:
+    """Channel `c` at the centre position."""
+
+    def fn(a: Acts) -> torch.Tensor:
+        x = a[layer][:, c]
+        return x[:, x.shape[1] // 2, x.shape[2] // 2] if x.dim() == 3 else x
+
+    return Objective(fn, {layer}, f"{layer}:{c}@centre", (_layer_check(layer), _channel_check(layer, c)))
+
+
+def direction(layer: str, vector, cosine_power: float | None = None) -> Objective:
+    """Mean over positions of the activation vector's dot product with `vector`; with
+    `cosine_power` p, each position's dot product is weighted by max(0.1, cos)^p."""
+    v = torch.as_tensor(vector, dtype=torch.float32).flatten()
+
+    def fn(a: Acts) -> torch.Tensor:
+        x = a[layer]
+        d = v.to(x)
+        flat = x.flatten(2) if x.dim() == 4 else x[:, :, None]  # (N, C, positions)
+        dots = torch.einsum("ncp,c->np", flat, d)
+        if cosine_power is not None:
+            cos = dots / (flat.norm(dim=1) * d.norm()).clamp(min=1e-8)
+            dots = dots * cos.clamp(min=0.1) ** cosine_power
+        return dots.mean(1)
+
+    kind = "direction" if cosine_power is None else f"direction·cos^{cosine_power:g}"
+    digest = f"{v.numel()}d#{hashlib.sha1(v.numpy().tobytes()).hexdigest()[:12]}"  # stable across processes: cache keys use it
+    return Objective(fn, {layer}, f"{layer}:{kind}[{digest}]", (_layer_check(layer), _length_check(layer, v.numel())))
+
+
+def diversity(layer: str) -> Objective:
+    """Minus the mean cosine similarity of each image's Gram matrix with the others' in the batch."""
+
+    def fn(a: Acts) -> torch.Tensor:
+        x = a[layer].flatten(2)
+        gram = torch.einsum("ncp,ndp->ncd", x, x).flatten(1)
+        gram = gram / gram.norm(dim=1, keepdim=True).clamp(min=1e-8)
+        sims = gram @ gram.T
+        n = x.shape[0]
+        if n < 2:
+            return torch.zeros(n, device=x.device, dtype=x.dtype)
+        return -(sims.sum(1) - sims.diagonal()) / (n - 1)
+
+    return Objective(fn, {layer}, f"diversity({layer})", (_layer_check(layer),))
+
+
+def class_logit(c: int | str) -> Objective:
+    """The logit of class `c` (a name or an index)."""
+    holder: dict[str, int] = {}
+
+    def check(session):
+        holder["index"] = session.class_index(c)
+
+    def fn(a: Acts) -> torch.Tensor:
+        return a[LOGITS][:, holder["index"]]  # resolved by `check`, which rendering runs first
+
+    return Objective(fn, {LOGITS}, f"logit[{c}]", (check,))
+
+
+def total_variation() -> Objective:
+    """Sum of absolute differences between neighbouring pixels (subtract it to smooth)."""
+
+    def fn(a: Acts) -> torch.Tensor:
+        x = a[INPUT]
+        return (x[..., 1:, :] - x[..., :-1, :]).abs().flatten(1).sum(1) + (x[..., 1:] - x[..., :-1]).abs().flatten(1).sum(1)
+
+    return Objective(fn, {INPUT}, "total_variation", ())
+
+
+def l1(constant: float = 0.0) -> Objective:
+    """Sum of |pixel − constant|."""
+    return Objective(lambda a: (a[INPUT] - constant).abs().flatten(1).sum(1), {INPUT}, f"l1({constant:g})", ())
+
+
+def l2(constant: float = 0.0) -> Objective:
+    """Euclidean norm of (pixels − constant)."""
+    return Objective(lambda a: (a[INPUT] - constant).flatten(1).norm(dim=1), {INPUT}, f"l2({constant:g})", ())

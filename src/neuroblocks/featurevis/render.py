@@ -1,0 +1,125 @@
+"""Render feature visualizations: optimise one image per objective, in one batch.
+
+The forward pass stops at the deepest layer any objective reads (the network above never runs
+unless an objective reads the logits). Progress is reported every step, intermediate images at
+the steps listed in `thresholds`, and `cancel` is checked every step, so long renders can run in
+a thread behind a widget.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..session import Session
+from . import transforms
+from .objectives import INPUT, LOGITS, FeatureVisError, Objective
+from .param import FourierImage
+from .redirected_relu import redirected_relu
+
+
+class Cancelled(Exception):
+    """The render was cancelled; `images` holds the state it had reached (uint8)."""
+
+    def __init__(self, step: int, images: np.ndarray) -> None:
+        super().__init__(f"cancelled at step {step}")
+        self.step, self.images = step, images
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Reported after each step: objective values (N,), and images (uint8) at thresholds."""
+
+    step: int
+    steps: int
+    values: np.ndarray
+    images: np.ndarray | None
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(N, 3, H, W) in [0, 1] → (N, H, W, 3) uint8."""
+    return (images.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _evaluate(session: Session, objectives: Sequence[Objective], images: torch.Tensor, layers: list[str], needs_logits: bool, channels_last: bool) -> torch.Tensor:
+    x = images.contiguous(memory_format=torch.channels_last) if channels_last else images
+    p = session.forward(x, capture=layers, stop=not needs_logits)
+    acts = {**p.activations, INPUT: images, LOGITS: p.logits}
+    return torch.stack([obj(acts)[i] for i, obj in enumerate(objectives)])
+
+
+def _first_step_checked(session, objectives, param, g, layers, needs_logits, channels_last):
+    """The first forward pass, with the failures a user can fix turned into clear errors."""
+    try:
+        return _evaluate(session, objectives, transforms.standard(param(), g), layers, needs_logits, channels_last)
+    except RuntimeError as e:
+        text = str(e)
+        if any(s in text for s in ("too small", "Kernel size can't be greater", "Output size is")):
+            raise FeatureVisError(f"an image of {param.h}×{param.w} px is too small for this network ({text.splitlines()[0]}); use a larger size") from e
+        raise
+
+
+def render(
+    session: Session,
+    objectives: Objective | Sequence[Objective],
+    size: int = 128,
+    steps: int = 512,
+    seed: int = 0,
+    progress: Callable[[Progress], None] | None = None,
+    *,
+    lr: float = 0.05,
+    thresholds: Sequence[int] = (),
+    cancel: threading.Event | Callable[[], bool] | None = None,
+    channels_last: bool | None = None,
+    redirect_relu: bool = True,
+) -> np.ndarray:
+    """One image per objective, (N, size, size, 3) uint8, after `steps` Adam steps (the final image).
+
+    channels_last: feed the model channels-last tensors (default: on the CPU, where it is faster).
+    redirect_relu: let gradient reach units that are off on the starting image (see
+    `redirected_relu`). Raises Cancelled (with the images so far) when `cancel` is set.
+    """
+    objectives = [objectives] if isinstance(objectives, Objective) else list(objectives)
+    if not objectives:
+        raise FeatureVisError("render needs at least one objective")
+    for obj in objectives:
+        obj.check(session)
+    needed = set().union(*(obj.layers for obj in objectives))
+    layers = [layer for layer in session.layers if layer in needed]
+    needs_logits = LOGITS in needed or not layers
+    if channels_last is None:
+        channels_last = session.device.type == "cpu"
+    is_cancelled = cancel.is_set if isinstance(cancel, threading.Event) else (cancel or (lambda: False))
+    param = FourierImage(len(objectives), size, size, seed=seed, device=session.device)
+    g = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(param.parameters(), lr=lr)
+    marks = set(thresholds)
+    with redirected_relu(redirect_relu):
+        _optimise(session, objectives, param, g, optimizer, steps, layers, needs_logits, channels_last, is_cancelled, progress, marks)
+    with torch.no_grad():
+        return to_uint8(param())
+
+
+def _optimise(session, objectives, param, g, optimizer, steps, layers, needs_logits, channels_last, is_cancelled, progress, marks) -> None:
+    for step in range(1, steps + 1):
+        if is_cancelled():
+            raise Cancelled(step - 1, to_uint8(param()))
+        optimizer.zero_grad()
+        if step == 1:
+            values = _first_step_checked(session, objectives, param, g, layers, needs_logits, channels_last)
+        else:
+            values = _evaluate(session, objectives, transforms.standard(param(), g), layers, needs_logits, channels_last)
+        if values.grad_fn is None:
+            raise FeatureVisError(f"{', '.join(o.description for o in objectives)}: no gradient path from the image to what these objectives read; pick a layer computed from the input")
+        (-values.sum()).backward()
+        if param.spectrum.grad is None:
+            raise FeatureVisError(f"{', '.join(o.description for o in objectives)}: no gradient path from the image to what these objectives read; pick a layer computed from the input")
+        # A unit that is off on the starting image, even with redirected ReLUs, gets zero gradient
+        # and keeps its starting image; that is an answer about the unit, not an error.
+        optimizer.step()
+        if progress is not None:
+            progress(Progress(step, steps, values.detach().cpu().numpy(), to_uint8(param()) if step in marks else None))
