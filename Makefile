@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BUNDLE := src/neuroblocks/static/neuroblocks.js
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-js test-python install chromium clean
+.PHONY: demo test test-js test-python install chromium bench-deps clean
 
 ## demo: install, then open the bundled notebooks in JupyterLab (offline shapes model by default)
 demo: install
@@ -39,6 +39,13 @@ $(BUNDLE): js/node_modules/.package-lock.json $(wildcard js/src/*.js)
 # Browser tests drive Debian's Chromium (Playwright cannot download browsers here).
 chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
+## bench-deps: the peers the benchmarks measure against (Captum is already a test dependency).
+# Lucent 0.1.8 pins kornia<=0.4.1, which today's torch cannot run; it works on current kornia
+# with two aliases (benchmarks/featurevis.py sets them), so it is installed without its pins.
+bench-deps: install
+	$(PY) -m pip install --quiet kornia tqdm decorator
+	$(PY) -m pip install --quiet --no-deps torch-lucent==0.1.8
 
 clean:
 	rm -rf $(VENV) js/node_modules src/neuroblocks/static

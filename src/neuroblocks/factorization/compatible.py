@@ -21,6 +21,7 @@ from ..images import ImageLike
 from ..session import Session
 from .groups import Groups, build_groups
 from .methods import factorise
+from .one_layer import factorize
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,6 @@ def factorize_layers(
     session: Session, image: ImageLike, layers: Sequence[str], n_groups: int | Sequence[int] = 6, *, compatible: bool = True, seed: int = 0
 ) -> Flow:
     """Factorise several layers of one image; `compatible=False` factorises each on its own."""
-    from . import factorize
-
     layers = [session.check_layer(layer) for layer in layers]
     for lower, higher in zip(layers, layers[1:]):
         check_order(session, lower, higher)

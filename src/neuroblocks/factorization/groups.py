@@ -8,7 +8,7 @@ drawn as a feature visualization and attributed to classes the same way.
 from __future__ import annotations
 
 import colorsys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -38,7 +38,6 @@ class Groups:
     method: str
     prioritize: object
     converged: bool
-    extra: dict = field(default_factory=dict, repr=False)
 
     @property
     def masks(self) -> torch.Tensor:

@@ -2,8 +2,9 @@
 gradients, attributions or a weighted mix of them (SPEC §4).
 
 Gradients and attributions have both signs while NMF needs non-negative input, so a signed
-matrix is split into its positive and negative parts, side by side as separate columns; the
-factorization's channel directions fold them back (positive minus negative).
+matrix is split into its positive and negative parts, side by side as separate columns. Groups
+found that way get their channel directions by fitting the activations onto their spatial
+factors (see `groups.activation_directions`), so every group lives in activation space.
 """
 
 from __future__ import annotations
@@ -57,11 +58,3 @@ def as_matrix(cube: torch.Tensor) -> tuple[torch.Tensor, bool]:
     if x.min() >= 0:
         return x, False
     return torch.cat([x.clamp(min=0), (-x).clamp(min=0)], dim=1), True
-
-
-def fold(components: torch.Tensor, split: bool) -> torch.Tensor:
-    """Undo `as_matrix`'s split on (k × columns) components: positive part minus negative part."""
-    if not split:
-        return components
-    half = components.shape[1] // 2
-    return components[:, :half] - components[:, half:]

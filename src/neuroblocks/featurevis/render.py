@@ -75,13 +75,13 @@ def render(
     thresholds: Sequence[int] = (),
     cancel: threading.Event | Callable[[], bool] | None = None,
     channels_last: bool | None = None,
-    redirect_relu: bool = True,
+    redirect_steps: int = 16,
 ) -> np.ndarray:
     """One image per objective, (N, size, size, 3) uint8, after `steps` Adam steps (the final image).
 
     channels_last: feed the model channels-last tensors (default: on the CPU, where it is faster).
-    redirect_relu: let gradient reach units that are off on the starting image (see
-    `redirected_relu`). Raises Cancelled (with the images so far) when `cancel` is set.
+    redirect_steps: for this many first steps, let gradient reach units that are off on the
+    starting image (see `redirected_relu`); 0 turns it off. Raises Cancelled (with the images so far) when `cancel` is set.
     """
     objectives = [objectives] if isinstance(objectives, Objective) else list(objectives)
     if not objectives:
@@ -98,21 +98,23 @@ def render(
     g = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(param.parameters(), lr=lr)
     marks = set(thresholds)
-    with redirected_relu(redirect_relu):
-        _optimise(session, objectives, param, g, optimizer, steps, layers, needs_logits, channels_last, is_cancelled, progress, marks)
+    _optimise(session, objectives, param, g, optimizer, steps, layers, needs_logits, channels_last, is_cancelled, progress, marks, redirect_steps)
     with torch.no_grad():
         return to_uint8(param())
 
 
-def _optimise(session, objectives, param, g, optimizer, steps, layers, needs_logits, channels_last, is_cancelled, progress, marks) -> None:
+def _optimise(session, objectives, param, g, optimizer, steps, layers, needs_logits, channels_last, is_cancelled, progress, marks, redirect_steps) -> None:
     for step in range(1, steps + 1):
         if is_cancelled():
             raise Cancelled(step - 1, to_uint8(param()))
         optimizer.zero_grad()
-        if step == 1:
-            values = _first_step_checked(session, objectives, param, g, layers, needs_logits, channels_last)
-        else:
-            values = _evaluate(session, objectives, transforms.standard(param(), g), layers, needs_logits, channels_last)
+        # Redirection only matters while units are still off; once on, it returns the plain
+        # gradient anyway, so later steps skip its cost.
+        with redirected_relu(step <= redirect_steps):
+            if step == 1:
+                values = _first_step_checked(session, objectives, param, g, layers, needs_logits, channels_last)
+            else:
+                values = _evaluate(session, objectives, transforms.standard(param(), g), layers, needs_logits, channels_last)
         if values.grad_fn is None:
             raise FeatureVisError(f"{', '.join(o.description for o in objectives)}: no gradient path from the image to what these objectives read; pick a layer computed from the input")
         (-values.sum()).backward()

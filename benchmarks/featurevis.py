@@ -1,0 +1,98 @@
+"""Feature-visualization icons for N channels of GoogLeNet's inception4d: neuroblocks vs Lucent's
+`render_vis` (one channel at a time, and batched), and vs a bare truncated forward+backward.
+
+    make bench-deps        # Lucent 0.1.8 with today's kornia (Lucent pins kornia<=0.4.1)
+    .venv/bin/python benchmarks/featurevis.py [--channels 8] [--size 128] [--steps 512] [--weights PATH]
+
+Same settings for both: 128 px, 512 Adam steps at lr 0.05, the same parameterisation and
+transforms. Lucent upsamples images under 224 px to 224 before the model (its default); that
+is part of what is measured. Each method's final images are scored the same way: the channel's
+mean activation at the layer, on the image at native size and upsampled to 224 px.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import neuroblocks as nb
+from neuroblocks import featurevis as fv
+
+
+def lucent():
+    """Import Lucent, aliasing the two kornia functions it expects at their old places."""
+    import kornia
+    import kornia.geometry.transform as kt
+
+    kornia.get_rotation_matrix2d = kt.get_rotation_matrix2d
+    kornia.warp_affine = kt.warp_affine
+    from lucent.optvis import objectives, param, render
+
+    return objectives, param, render
+
+
+def score(session: nb.Session, layer: str, images: np.ndarray, channels: list[int], side: int | None) -> float:
+    """Mean over images of channel c_i's mean activation on image i (uint8 or float in [0, 1])."""
+    x = torch.as_tensor(images, dtype=torch.float32)
+    x = (x / 255 if images.dtype == np.uint8 else x).permute(0, 3, 1, 2)
+    if side:
+        x = F.interpolate(x, size=(side, side), mode="bilinear", align_corners=True)
+    with torch.no_grad():
+        a = session.forward(x, capture=[layer], stop=True).activations[layer]
+    return float(np.mean([a[i, c].mean().item() for i, c in enumerate(channels)]))
+
+
+def bare_step_ms(session: nb.Session, layer: str, n: int, side: int, repeat: int = 10) -> float:
+    """A truncated forward+backward of the model alone, channels-last, per image per step."""
+    x = torch.rand(n, 3, side, side).contiguous(memory_format=torch.channels_last).requires_grad_()
+    for i in range(repeat + 2):
+        if i == 2:
+            start = time.perf_counter()
+        session.forward(x, capture=[layer], stop=True).activations[layer].mean().backward()
+    return (time.perf_counter() - start) / repeat / n * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layer", default="inception4d")
+    parser.add_argument("--channels", type=int, default=8)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=512)
+    parser.add_argument("--weights", default=None, help="a GoogLeNet .pth file (default: random weights)")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    session = nb.Session.load("googlenet", weights=args.weights or "random")
+    model, layer, channels, n, steps = session.model, args.layer, list(range(args.channels)), args.channels, args.steps
+    objectives, param, render = lucent()
+    print(f"GoogLeNet ({args.weights or 'random weights'}), {layer}, {n} channels, {args.size} px, {steps} steps, torch threads {torch.get_num_threads()}")
+
+    rows = []
+    start = time.perf_counter()
+    ours = fv.render(session, [fv.channel(layer, c) for c in channels], size=args.size, steps=steps)
+    rows.append(("neuroblocks render (batched)", time.perf_counter() - start, ours))
+
+    start = time.perf_counter()
+    one = [render.render_vis(model, f"{layer}:{c}", param_f=lambda: param.image(args.size), thresholds=(steps,), progress=False, show_image=False)[-1][0] for c in channels]
+    rows.append(("Lucent render_vis, one at a time", time.perf_counter() - start, np.stack(one)))
+
+    start = time.perf_counter()
+    batched_objective = sum(objectives.channel(layer, c, batch=i) for i, c in enumerate(channels))
+    batched = render.render_vis(model, batched_objective, param_f=lambda: param.image(args.size, batch=n), thresholds=(steps,), progress=False, show_image=False)[-1]
+    rows.append(("Lucent render_vis, batched", time.perf_counter() - start, batched))
+
+    side = args.size + 2 * 12 - 8 - 4  # the mean size after padding and both jitters
+    bare = bare_step_ms(session, layer, n, side)
+    ours_ms = rows[0][1] / (n * steps) * 1000
+    print(f"{'method':36s} {'total s':>8s} {'ms/img/step':>12s} {'vs ours':>8s} {'score native':>13s} {'score 224':>10s}")
+    for name, seconds, images in rows:
+        ms = seconds / (n * steps) * 1000
+        print(f"{name:36s} {seconds:8.1f} {ms:12.1f} {ms / ours_ms:7.2f}× {score(session, layer, images, channels, None):13.4g} {score(session, layer, images, channels, 224):10.4g}")
+    print(f"bare truncated forward+backward at {side} px, channels-last: {bare:.1f} ms/img/step; neuroblocks overhead {100 * (ours_ms / bare - 1):+.1f}%")
+
+
+if __name__ == "__main__":
+    main()
