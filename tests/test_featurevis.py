@@ -18,16 +18,22 @@ from neuroblocks import shapes
 from neuroblocks.featurevis import transforms
 from neuroblocks.featurevis.param import FourierImage
 from neuroblocks.featurevis.redirected_relu import redirected_relu
+from neuroblocks.featurevis.render import start_seeds
 
 
 def test_parameterised_image_stays_in_unit_range_and_a_seed_fixes_the_start():
-    p = FourierImage(2, 32, 40, seed=3)
+    p = FourierImage([3, 3], 32, 40)
     with torch.no_grad():
         p.spectrum.mul_(1e4)  # far outside the starting scale
     img = p()
     assert img.shape == (2, 3, 32, 40) and img.min() >= 0 and img.max() <= 1
-    assert torch.equal(FourierImage(1, 8, 8, seed=3).spectrum, FourierImage(1, 8, 8, seed=3).spectrum)
-    assert not torch.equal(FourierImage(1, 8, 8, seed=3).spectrum, FourierImage(1, 8, 8, seed=4).spectrum)
+    assert torch.equal(FourierImage([3], 8, 8).spectrum, FourierImage([3], 8, 8).spectrum)
+    assert not torch.equal(FourierImage([3], 8, 8).spectrum, FourierImage([4], 8, 8).spectrum)
+
+
+def test_distinct_objectives_start_alike_and_repeats_start_apart():
+    a, b = fv.channel("conv3", 1), fv.channel("conv3", 2)
+    assert start_seeds([a, b, a, a], 5) == [5, 5, 6, 7]
 
 
 def test_transforms_are_differentiable_and_keep_roughly_the_size():
@@ -75,16 +81,16 @@ def test_each_objective_rises_on_the_shapes_model(shapes_session, make):
     assert values[-10:].mean() > values[:5].mean(), values[[0, -1]]
 
 
-def test_diversity_rises_across_a_batch(shapes_session):
-    objective = fv.channel("conv3", 7) + 5 * fv.diversity("conv3")
-    values = _values(shapes_session, [objective] * 3, size=48, steps=40)
-    assert values[-5:].mean() > values[:3].mean()
+@pytest.mark.parametrize("name, layer, size", [("shapes_session", "conv3", 48), ("googlenet", "inception3a", 64)])
+def test_diversity_rises_across_a_batch(name, layer, size, request):
+    values = _values(request.getfixturevalue(name), [fv.diversity(layer)] * 3, size=size, steps=30)
+    assert values[-5:].mean() > values[:3].mean(), values[[0, -1]]
 
 
 @pytest.mark.parametrize(
     "objective",
-    [fv.channel("inception4a", 3), fv.neuron("inception3b", 10), fv.direction("inception4a", torch.ones(512))],
-    ids=["channel", "neuron", "direction"],
+    [fv.channel("inception4a", 3), fv.neuron("inception3b", 10), fv.direction("inception4a", torch.ones(512)), -1e-3 * fv.total_variation()],
+    ids=["channel", "neuron", "direction", "total-variation"],
 )
 def test_each_objective_rises_on_random_googlenet(googlenet, objective):
     """(Class logits are left to the shapes model: randomly initialised GoogLeNet's activations

@@ -25,7 +25,7 @@ from .objectives import Objective
 from .render import Progress, render
 
 #: Bump when rendering changes in a way that changes icons, so old cache files are not reused.
-ALGORITHM_VERSION = 1
+ALGORITHM_VERSION = 2
 LEARNING_RATE = 0.05
 
 

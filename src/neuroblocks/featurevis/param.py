@@ -13,13 +13,13 @@ COLOR_MIX = COLOR_SQRT / COLOR_SQRT.norm(dim=0).max()
 
 
 class FourierImage(torch.nn.Module):
-    """`n` images of `h × w` RGB in [0, 1], parameterised by their spectra.
+    """Images of `h × w` RGB in [0, 1], parameterised by their spectra, one per seed in `seeds`.
 
-    Every image starts from the same spectrum (std 0.01, drawn from `seed`), so an objective's
-    image does not depend on which other objectives share its batch.
+    Image i starts from a spectrum (std 0.01) drawn from `seeds[i]` alone, so an image does not
+    depend on which other images share its batch.
     """
 
-    def __init__(self, n: int, h: int, w: int, seed: int = 0, device: str | torch.device = "cpu") -> None:
+    def __init__(self, seeds: list[int], h: int, w: int, device: str | torch.device = "cpu") -> None:
         super().__init__()
         fy = torch.fft.fftfreq(h)[:, None]
         fx = torch.fft.rfftfreq(w)[None, :]
@@ -28,9 +28,8 @@ class FourierImage(torch.nn.Module):
         self.register_buffer("scale", scale.to(device))
         self.register_buffer("mix", COLOR_MIX.to(device))
         self.h, self.w = h, w
-        g = torch.Generator().manual_seed(seed)
-        spectrum = torch.randn(1, 3, *freqs.shape, 2, generator=g) * 0.01
-        self.spectrum = torch.nn.Parameter(spectrum.expand(n, -1, -1, -1, -1).clone().to(device))
+        spectra = [torch.randn(3, *freqs.shape, 2, generator=torch.Generator().manual_seed(s)) * 0.01 for s in seeds]
+        self.spectrum = torch.nn.Parameter(torch.stack(spectra).to(device))
 
     def forward(self) -> torch.Tensor:
         complex_spectrum = torch.view_as_complex(self.spectrum) * self.scale

@@ -45,6 +45,20 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return (images.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
+def start_seeds(objectives: Sequence[Objective], seed: int) -> list[int]:
+    """Each image's starting seed: `seed`, plus how many earlier images have the same objective.
+
+    Distinct objectives all start alike, so an icon does not depend on its batch; repeats of one
+    objective (a set rendered for diversity) start apart, or they could never differ.
+    """
+    seen: dict[str, int] = {}
+    seeds = []
+    for obj in objectives:
+        seeds.append(seed + seen.get(obj.description, 0))
+        seen[obj.description] = seen.get(obj.description, 0) + 1
+    return seeds
+
+
 def _evaluate(session: Session, objectives: Sequence[Objective], images: torch.Tensor, layers: list[str], needs_logits: bool, channels_last: bool) -> torch.Tensor:
     x = images.contiguous(memory_format=torch.channels_last) if channels_last else images
     p = session.forward(x, capture=layers, stop=not needs_logits)
@@ -94,7 +108,7 @@ def render(
     if channels_last is None:
         channels_last = session.device.type == "cpu"
     is_cancelled = cancel.is_set if isinstance(cancel, threading.Event) else (cancel or (lambda: False))
-    param = FourierImage(len(objectives), size, size, seed=seed, device=session.device)
+    param = FourierImage(start_seeds(objectives, seed), size, size, device=session.device)
     g = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(param.parameters(), lr=lr)
     marks = set(thresholds)
