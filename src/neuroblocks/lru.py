@@ -17,17 +17,12 @@ class TensorLRU:
         self._items: OrderedDict[Hashable, torch.Tensor] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
 
     def get(self, key: Hashable) -> torch.Tensor | None:
         with self._lock:
             value = self._items.get(key)
-            if value is None:
-                self.misses += 1
-                return None
-            self.hits += 1
-            self._items.move_to_end(key)
+            if value is not None:
+                self._items.move_to_end(key)
             return value
 
     def put(self, key: Hashable, value: torch.Tensor) -> None:
