@@ -38,6 +38,3 @@ class TensorLRU:
             while self._bytes > self.max_bytes:
                 _, dropped = self._items.popitem(last=False)
                 self._bytes -= dropped.numel() * dropped.element_size()
-
-    def __len__(self) -> int:
-        return len(self._items)
