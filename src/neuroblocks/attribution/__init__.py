@@ -9,19 +9,15 @@ Options: `relax=True` relaxes max-pool gradients; `smoothing=True` smooths gradi
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
 from ..errors import AttributionError
-from ..forward import Pass
 from ..images import ImageLike
-from ..session import Above, Session
+from ..session import Session
 from . import atoms as _atoms
-from .gradient import activations_and_gradient
+from .gradient import above_fn, activations_and_gradient
 from .integrated import integrated_gradient
 from .jacobian import attribution_matrix
-from .relaxation import relaxed_max_pool
 from .targets import Hidden, TargetLike, check_order
 
 __all__ = ["Hidden", "channel", "group", "layer_to_layer", "neuron", "spatial", "to_classes"]
@@ -78,16 +74,6 @@ def _channel_sums(h: torch.Tensor) -> torch.Tensor:
     return h.flatten(2).sum(2)
 
 
-def _outputs(above: Above, relax: bool, read: Callable[[Pass], torch.Tensor], capture: tuple[str, ...] = ()) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Batch of activations → batch of output vectors, running only the network above."""
-
-    def f(x: torch.Tensor) -> torch.Tensor:
-        with relaxed_max_pool(relax):
-            return read(above(x, capture=capture, stop=bool(capture)))
-
-    return f
-
-
 def layer_to_layer(
     session: Session, image: ImageLike, lower: str, higher: str, atoms: str = "positions", *, relax: bool = False, mode: str = "auto", batch: int = 64
 ) -> torch.Tensor:
@@ -105,7 +91,7 @@ def layer_to_layer(
     a = trace[lower]
     n_higher = _atoms.of_kind(atoms, tuple(trace[higher].shape), higher).count
     lower_atoms = _atoms.of_kind(atoms, tuple(a.shape), lower)
-    f = _outputs(session.above(image, lower), relax, lambda p: measure(p.activations[higher]), (higher,))
+    f = above_fn(session.above(image, lower), relax, lambda p: measure(p.activations[higher]), (higher,))
     return attribution_matrix(f, a, lower_atoms, n_higher, mode=mode, batch=batch)
 
 
@@ -116,5 +102,5 @@ def to_classes(
     or one VJP per class, whichever is fewer; only the network above the layer runs."""
     a = session.trace(image, layer, logits=False)[layer]
     kind = _atoms.of_kind(atoms, tuple(a.shape), layer)
-    f = _outputs(session.above(image, layer), relax, lambda p: p.logits)
+    f = above_fn(session.above(image, layer), relax, lambda p: p.logits)
     return attribution_matrix(f, a, kind, len(session.labels), mode=mode, batch=batch).T

@@ -7,20 +7,28 @@ depend on the layer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from ..errors import AttributionError
+from ..forward import Pass
 from ..images import ImageLike
 from ..session import Above, Session
 from .relaxation import relaxed_max_pool
 from .smoothing import smooth
-from .targets import Target, TargetLike, resolve
+from .targets import TargetLike, resolve
 
 
-def run_above(above: Above, target: Target, activations: torch.Tensor, relax: bool) -> torch.Tensor:
-    """Target values (N,) for a batch of activations of `above.layer`, relaxed if asked."""
-    with relaxed_max_pool(relax):
-        return target(above(activations, capture=target.layers, stop=not target.needs_logits))
+def above_fn(above: Above, relax: bool, read: Callable[[Pass], torch.Tensor], capture: tuple[str, ...] = ()) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Batch of activations of `above.layer` → `read(pass)`, running only the network above it
+    (up to the captured layers when there are any), with relaxed max pools if asked."""
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        with relaxed_max_pool(relax):
+            return read(above(x, capture=capture, stop=bool(capture)))
+
+    return f
 
 
 def activations_and_gradient(
@@ -31,7 +39,7 @@ def activations_and_gradient(
     resolved = resolve(session, target, layer)
     a = session.trace(image, layer, logits=False)[layer]
     leaf = a[None].clone().requires_grad_()
-    value = run_above(session.above(image, layer), resolved, leaf, relax)
+    value = above_fn(session.above(image, layer), relax, resolved, resolved.layers)(leaf)
     (grad,) = torch.autograd.grad(value.sum(), leaf, allow_unused=True)  # unused: no path at all
     if grad is None or not grad.any():
         raise AttributionError(

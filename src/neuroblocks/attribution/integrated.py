@@ -9,7 +9,7 @@ import torch
 
 from ..images import ImageLike
 from ..session import Session
-from .gradient import run_above
+from .gradient import above_fn
 from .targets import TargetLike, resolve
 
 
@@ -32,11 +32,11 @@ def integrated_gradient(
     a = session.trace(image, layer, logits=False)[layer]
     start_point = torch.zeros_like(a) if baseline is None else session.trace(baseline, layer, logits=False)[layer]
     delta = a - start_point
-    above = session.above(image, layer)
+    f = above_fn(session.above(image, layer), relax, resolved, resolved.layers)
     total = torch.zeros_like(a)
     for first in range(1, steps + 1, batch):
         alphas = torch.arange(first, min(first + batch, steps + 1), dtype=a.dtype, device=a.device) / steps
         points = (start_point + alphas.view(-1, *[1] * a.dim()) * delta).requires_grad_()
-        (grads,) = torch.autograd.grad(run_above(above, resolved, points, relax).sum(), points)
+        (grads,) = torch.autograd.grad(f(points).sum(), points)
         total += grads.sum(0)
     return delta, total / steps

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..attribution.atoms import groups as group_atoms
 from ..attribution.targets import check_order
 from ..images import ImageLike
 from ..session import Session
@@ -79,6 +80,6 @@ def factorize_layers(
         lower, higher = layers[i], found[layers[i + 1]]
         a, grads = _group_gradients(session, image, lower, higher)
         found[lower] = _compatible(session, image, lower, counts[i], a, grads, seed) if compatible else factorize(session, image, lower, counts[i], seed=seed)
-        recon = found[lower].reconstruction()
-        flows.insert(0, torch.einsum("jchw,ichw->ji", grads, recon).detach())
+        below = found[lower]
+        flows.insert(0, group_atoms(below.spatial, below.channels).reduce(a, grads).detach())
     return Flow(layers=layers, groups=[found[layer] for layer in layers], flow=flows, compatible=compatible)

@@ -95,7 +95,8 @@ def render(
 
     channels_last: feed the model channels-last tensors (default: on the CPU, where it is faster).
     redirect_steps: for this many first steps, let gradient reach units that are off on the
-    starting image (see `redirected_relu`); 0 turns it off. Raises Cancelled (with the images so far) when `cancel` is set.
+    starting image (see `redirected_relu`); 0 turns it off.
+    Raises Cancelled (with the images so far) when `cancel` is set.
     """
     objectives = [objectives] if isinstance(objectives, Objective) else list(objectives)
     if not objectives:
@@ -129,10 +130,9 @@ def _optimise(session, objectives, param, g, optimizer, steps, layers, needs_log
                 values = _first_step_checked(session, objectives, param, g, layers, needs_logits, channels_last)
             else:
                 values = _evaluate(session, objectives, transforms.standard(param(), g), layers, needs_logits, channels_last)
-        if values.grad_fn is None:
-            raise FeatureVisError(f"{', '.join(o.description for o in objectives)}: no gradient path from the image to what these objectives read; pick a layer computed from the input")
-        (-values.sum()).backward()
-        if param.spectrum.grad is None:
+        if values.grad_fn is not None:
+            (-values.sum()).backward()
+        if param.spectrum.grad is None:  # zero_grad leaves None until a backward reaches the image
             raise FeatureVisError(f"{', '.join(o.description for o in objectives)}: no gradient path from the image to what these objectives read; pick a layer computed from the input")
         # A unit that is off on the starting image, even with redirected ReLUs, gets zero gradient
         # and keeps its starting image; that is an answer about the unit, not an error.
