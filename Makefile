@@ -7,9 +7,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test test-js test-python install chromium bench-deps clean
 
-## demo: install, then open the bundled notebooks in JupyterLab (offline shapes model by default)
+## demo: install, then open the gallery notebook in JupyterLab (offline shapes model unless given a photo)
 demo: install
-	$(VENV)/bin/jupyter lab notebooks/demo.ipynb
+	$(VENV)/bin/jupyter lab notebooks/gallery.ipynb
 
 ## test: install, then run every test: JS, Python, and browser tests in Chromium
 test: install chromium test-js test-python
@@ -33,7 +33,7 @@ $(VENV)/.installed: pyproject.toml
 js/node_modules/.package-lock.json: js/package.json js/package-lock.json
 	cd js && npm ci --no-audit --no-fund
 
-$(BUNDLE): js/node_modules/.package-lock.json $(wildcard js/src/*.js)
+$(BUNDLE): js/node_modules/.package-lock.json $(wildcard js/src/*.js js/src/*.css js/src/views/*.js)
 	cd js && npm run build
 
 # Browser tests drive Debian's Chromium (Playwright cannot download browsers here).

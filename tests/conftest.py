@@ -12,6 +12,27 @@ import neuroblocks as nb
 
 ROOT = Path(__file__).resolve().parents[1]
 DOG_CAT = ROOT.parent / "shared" / "data" / "dog_cat.jpg"
+CLOSED_PORT = "http://127.0.0.1:9"
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No reachable internet (downloads fail for real, at a closed loopback port, even on a
+    machine that is online), and an empty torch hub cache of our own."""
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(var, CLOSED_PORT)
+    for var in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_icon_cache(tmp_path_factory):
+    """Icons rendered by tests go to a scratch cache, never the user's ~/.cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NEUROBLOCKS_CACHE", str(tmp_path_factory.mktemp("neuroblocks-cache")))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -282,3 +282,14 @@ def test_errors_say_what_is_wrong(googlenet, shapes_session):
         attr.spatial(googlenet, image, "inception4d.branch1", parallel)
     with pytest.raises(nb.AttributionError, match="one number per image"):
         attr.spatial(shapes_session, shapes.scene(0).image, "conv3", lambda logits: logits)
+
+
+def test_only_some_atoms_equals_those_rows_and_columns_of_the_whole(shapes_session):
+    image = shapes.scene(5, classes=2).image
+    picks = [7, 0, 33]
+    full = attr.to_classes(shapes_session, image, "conv3", "channels")
+    torch.testing.assert_close(attr.to_classes(shapes_session, image, "conv3", "channels", only=picks), full[picks], rtol=1e-4, atol=1e-6)
+    whole = attr.layer_to_layer(shapes_session, image, "conv3", "conv4", "channels")
+    torch.testing.assert_close(attr.layer_to_layer(shapes_session, image, "conv3", "conv4", "channels", only=picks), whole[:, picks], rtol=1e-4, atol=1e-6)
+    with pytest.raises(nb.AttributionError, match="outside 0..63"):
+        attr.to_classes(shapes_session, image, "conv3", "channels", only=[64])

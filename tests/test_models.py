@@ -17,19 +17,6 @@ from torchvision import models as tvm
 import neuroblocks as nb
 from neuroblocks import shapes
 
-CLOSED_PORT = "http://127.0.0.1:9"
-
-
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    """No reachable internet, and an empty torch hub cache of our own."""
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-        monkeypatch.setenv(var, CLOSED_PORT)
-    for var in ("no_proxy", "NO_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    return tmp_path
-
 
 @pytest.fixture(scope="module")
 def googlenet_file(tmp_path_factory):

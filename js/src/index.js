@@ -1,2 +1,35 @@
-// Entry point of the bundle served to every widget view.
-export { decodeArray, offset } from "./arrays.js";
+// Entry point of the bundle every widget loads: the view named by the model's `kind` draws
+// into `el`; the returned function removes its listeners, URLs and elements.
+
+import { Scope } from "./dom.js";
+import { activationGrid } from "./views/activation_grid.js";
+import { channelAttribution } from "./views/channel_attribution.js";
+import { featureVis } from "./views/feature_vis.js";
+import { groupFlow } from "./views/group_flow.js";
+import { neuronGroups } from "./views/neuron_groups.js";
+import { semanticDictionary } from "./views/semantic_dictionary.js";
+import { spatialAttribution } from "./views/spatial_attribution.js";
+
+export const VIEWS = {
+  semantic_dictionary: semanticDictionary,
+  activation_grid: activationGrid,
+  spatial_attribution: spatialAttribution,
+  channel_attribution: channelAttribution,
+  class_comparison: (scope, el) => channelAttribution(scope, el, { teaser: true }),
+  neuron_groups: neuronGroups,
+  group_flow: groupFlow,
+  feature_vis: featureVis,
+};
+
+export function render({ model, el }) {
+  const scope = new Scope(model);
+  const view = VIEWS[model.get("kind")];
+  if (!view) {
+    el.textContent = `neuroblocks: no view named ${JSON.stringify(model.get("kind"))}`;
+    return () => {};
+  }
+  view(scope, el);
+  return () => scope.dispose();
+}
+
+export default { render };

@@ -1,13 +1,40 @@
 """neuroblocks: linked widgets for the building blocks of interpretability, on any PyTorch model."""
 
-from . import attribution, factorization, featurevis, shapes
+from . import attribution, factorization, featurevis, shapes, widgets
 from .factorization import factorize, factorize_layers
 from .errors import AttributionError, ImageError, NeuroblocksError, UnknownClassError, UnknownLayerError, WeightsUnavailableError
 from .images import load_image
 from .session import Above, Session, Trace
+from .widgets import (
+    ActivationGrid,
+    ChannelAttribution,
+    ClassComparison,
+    FeatureVis,
+    GroupFlow,
+    NeuronGroups,
+    SemanticDictionary,
+    SpatialAttribution,
+    column,
+    link,
+    row,
+    to_html,
+)
 
 __all__ = [
     "Above",
+    "ActivationGrid",
+    "ChannelAttribution",
+    "ClassComparison",
+    "FeatureVis",
+    "GroupFlow",
+    "NeuronGroups",
+    "SemanticDictionary",
+    "SpatialAttribution",
+    "column",
+    "link",
+    "row",
+    "to_html",
+    "widgets",
     "AttributionError",
     "ImageError",
     "NeuroblocksError",

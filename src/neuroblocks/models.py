@@ -40,7 +40,9 @@ def _shapes(weights: str | Path | None, device: str) -> Session:
         if not path.is_file():
             raise WeightsUnavailableError(f"no shapes weights at {path}; retrain them with `python -m neuroblocks.shapes.train --out {path}`")
         model = shapes_model.pretrained(path)
-    return Session(model, labels=world.CLASSES, input_size=world.SIZE, multilabel=True, device=device)
+    session = Session(model, labels=world.CLASSES, input_size=world.SIZE, multilabel=True, device=device)
+    session.icon_defaults = {"size": 48, "steps": 128}  # 64 px scenes: 48 px icons converge in 128 steps
+    return session
 
 
 def _from_local_file(name: str, enum: tvm.WeightsEnum, path: Path) -> torch.nn.Module:

@@ -80,6 +80,9 @@ class Session:
         self._shapes: dict[str, tuple[int, ...]] | None = None
         self._fingerprint: tuple[tuple, str] | None = None
         self._icons = None
+        #: Icon size (px) and steps the views use unless told otherwise; a small model on small
+        #: images (the shapes model) is better served by smaller, quicker icons.
+        self.icon_defaults = {"size": 64, "steps": 256}
 
     @classmethod
     def load(cls, name: str, weights: str | Path | None = None, fallback: str | None = None, device: str = "cpu") -> Session:

@@ -3,6 +3,7 @@ driven by Playwright."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -30,17 +31,23 @@ def _free_port() -> int:
 class JupyterServer:
     """`jupyter lab` or `jupyter notebook` on loopback, serving a copy of notebooks/."""
 
-    def __init__(self, app: str, root: Path) -> None:
+    def __init__(self, app: str, root: Path, env: dict[str, str] | None = None) -> None:
         self.port, self.token = _free_port(), secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
         state = Path(tempfile.mkdtemp(prefix=f"jupyter-{app}-"))  # no settings or workspaces from earlier runs
-        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(state / "config"), "JUPYTER_RUNTIME_DIR": str(state / "runtime")}
+        # Start the notebook's kernel without asking, and no news pop-up over the page.
+        for plugin, values in {"notebook-extension/tracker": {"autoStartDefaultKernel": True}, "apputils-extension/notification": {"fetchNews": "false"}}.items():
+            path = state / "settings" / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(values))
+        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(state / "config"), "JUPYTER_RUNTIME_DIR": str(state / "runtime"), **(env or {})}
         self.log = open(state / "server.log", "w")
         self.log_path = state / "server.log"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "jupyter", app, "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
              f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}", "--allow-root",
-             f"--LabApp.workspaces_dir={state / 'workspaces'}"],
+             f"--LabApp.workspaces_dir={state / 'workspaces'}", f"--LabApp.user_settings_dir={state / 'settings'}",
+             f"--JupyterNotebookApp.user_settings_dir={state / 'settings'}"],
             stdout=self.log, stderr=subprocess.STDOUT, env=env,
         )
         deadline = time.monotonic() + 90
@@ -102,7 +109,7 @@ def run_all_cells(page, done_text: str, timeout_s: float = 120) -> None:
     dialog swallows the menu click; a user would accept the default and run again, so do that.
     """
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle'], #jp-NotebookKernelStatus", timeout=60_000)
     done = page.locator(".jp-OutputArea-output").filter(has_text=done_text)
     deadline = time.monotonic() + timeout_s
     while True:

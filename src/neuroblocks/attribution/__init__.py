@@ -9,6 +9,8 @@ Options: `relax=True` relaxes max-pool gradients; `smoothing=True` smooths gradi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from ..errors import AttributionError
@@ -74,13 +76,32 @@ def _channel_sums(h: torch.Tensor) -> torch.Tensor:
     return h.flatten(2).sum(2)
 
 
+def _some(kind, a: torch.Tensor, only: Sequence[int] | None):
+    """All atoms of a kind, or just the listed ones (as given tangents: one forward pass each)."""
+    if only is None:
+        return kind
+    picks = torch.as_tensor(list(only), dtype=torch.long, device=a.device)
+    if len(picks) and (picks.min() < 0 or picks.max() >= kind.count):
+        raise AttributionError(f"atoms {list(only)} are outside 0..{kind.count - 1}")
+    return _atoms.Directions(kind.tangents(a, picks))
+
+
 def layer_to_layer(
-    session: Session, image: ImageLike, lower: str, higher: str, atoms: str = "positions", *, relax: bool = False, mode: str = "auto", batch: int = 64
+    session: Session,
+    image: ImageLike,
+    lower: str,
+    higher: str,
+    atoms: str = "positions",
+    *,
+    only: Sequence[int] | None = None,
+    relax: bool = False,
+    mode: str = "auto",
+    batch: int = 64,
 ) -> torch.Tensor:
     """(higher atoms, lower atoms): row i is what fed higher atom i, column j what lower atom j feeds.
 
     A higher position is measured by the L2 norm of its activation vector, a higher channel by
-    its summed activation (SPEC §2).
+    its summed activation (SPEC §2). `only` keeps just those lower atoms (columns), in that order.
     """
     lower, higher = session.check_layer(lower), session.check_layer(higher)
     check_order(session, lower, higher)
@@ -90,17 +111,26 @@ def layer_to_layer(
     trace = session.trace(image, [lower, higher], logits=False)
     a = trace[lower]
     n_higher = _atoms.of_kind(atoms, tuple(trace[higher].shape), higher).count
-    lower_atoms = _atoms.of_kind(atoms, tuple(a.shape), lower)
+    lower_atoms = _some(_atoms.of_kind(atoms, tuple(a.shape), lower), a, only)
     f = above_fn(session.above(image, lower), relax, lambda p: measure(p.activations[higher]), (higher,))
     return attribution_matrix(f, a, lower_atoms, n_higher, mode=mode, batch=batch)
 
 
 def to_classes(
-    session: Session, image: ImageLike, layer: str, atoms: str = "positions", *, relax: bool = False, mode: str = "auto", batch: int = 64
+    session: Session,
+    image: ImageLike,
+    layer: str,
+    atoms: str = "positions",
+    *,
+    only: Sequence[int] | None = None,
+    relax: bool = False,
+    mode: str = "auto",
+    batch: int = 64,
 ) -> torch.Tensor:
     """(atoms, classes): each atom's attribution to every logit, from one batched JVP per atom
-    or one VJP per class, whichever is fewer; only the network above the layer runs."""
+    or one VJP per class, whichever is fewer; only the network above the layer runs.
+    `only` keeps just those atoms (rows), in that order."""
     a = session.trace(image, layer, logits=False)[layer]
-    kind = _atoms.of_kind(atoms, tuple(a.shape), layer)
+    kind = _some(_atoms.of_kind(atoms, tuple(a.shape), layer), a, only)
     f = above_fn(session.above(image, layer), relax, lambda p: p.logits)
     return attribution_matrix(f, a, kind, len(session.labels), mode=mode, batch=batch).T

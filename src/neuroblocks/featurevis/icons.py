@@ -88,6 +88,10 @@ class IconService:
             self._remember(key, icon)
         return icon
 
+    def cached(self, objective: Objective, size: int, steps: int, seed: int = 0) -> np.ndarray | None:
+        """The icon if a cache (memory or disk) holds it, without rendering."""
+        return self._cached(self.key(objective, size, steps, seed), size)
+
     def get(
         self,
         objectives: Sequence[Objective],
@@ -96,8 +100,12 @@ class IconService:
         seed: int = 0,
         progress: Callable[[Progress], None] | None = None,
         cancel=None,
+        thresholds: Sequence[int] = (),
     ) -> np.ndarray:
-        """(N, size, size, 3) uint8 icons, rendering only those no cache holds."""
+        """(N, size, size, 3) uint8 icons, rendering only those no cache holds.
+
+        progress sees each rendered batch's steps, with its images at `thresholds` (previews).
+        """
         keys = [self.key(obj, size, steps, seed) for obj in objectives]
         while True:
             found = {k: self._cached(k, size) for k in dict.fromkeys(keys)}
@@ -113,7 +121,7 @@ class IconService:
                 todo = [(k, objectives[keys.index(k)]) for k in mine]
                 for start in range(0, len(todo), self.batch):
                     chunk = todo[start : start + self.batch]
-                    icons = render(self.session, [obj for _, obj in chunk], size=size, steps=steps, seed=seed, progress=progress, cancel=cancel, lr=LEARNING_RATE)
+                    icons = render(self.session, [obj for _, obj in chunk], size=size, steps=steps, seed=seed, progress=progress, cancel=cancel, lr=LEARNING_RATE, thresholds=thresholds)
                     for (k, _), icon in zip(chunk, icons):
                         self._write_disk(k, icon)
                         self._remember(k, icon)

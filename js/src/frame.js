@@ -1,0 +1,31 @@
+// The shell every view draws into: a title, a status line for busy states, and an error box
+// that says what went wrong and what to do.
+
+import { h } from "./dom.js";
+
+export function frame(scope, el, title) {
+  const heading = h("div", { class: "nb-title", text: title });
+  const status = h("div", { class: "nb-status" });
+  const error = h("div", { class: "nb-error" });
+  const body = h("div", { class: "nb-body" });
+  const root = h("div", { class: "nb-view" }, heading, status, error, body);
+  el.append(root);
+  const model = scope.model;
+  const show = () => {
+    const busy = model.get("busy");
+    status.textContent = busy || "";
+    root.classList.toggle("nb-busy", !!busy);
+    error.textContent = model.get("error") || "";
+    error.style.display = model.get("error") ? "block" : "none";
+  };
+  scope.on("change:busy", show);
+  scope.on("change:error", show);
+  show();
+  scope.undo.push(() => root.remove());
+  return {
+    root,
+    body,
+    setTitle: (text) => (heading.textContent = text),
+    note: (text) => (status.textContent = text),
+  };
+}

@@ -1,0 +1,79 @@
+// Feature-visualization icons as they stream in: a placeholder until the kernel sends a
+// preview, then the preview, then the final render. Batches arrive as messages with binary
+// buffers while they render; the finished set arrives in the `icons` trait (which is also what
+// a view displayed again, or an exported page, starts from).
+
+import { h } from "./dom.js";
+
+export class IconBook {
+  constructor(scope, onChange = () => {}) {
+    this.scope = scope;
+    this.onChange = onChange;
+    this.live = new Map(); // key → {png, stage}, from messages
+    this.tiles = new Map(); // key → [img element]
+    this.urls = new Map(); // key → [signature, url]
+    scope.on("msg:custom", (content, buffers) => {
+      if (!content || !content.icons) return;
+      for (const [key, { stage, buffer }] of Object.entries(content.icons)) this.live.set(key, { png: buffers[buffer], stage });
+      this.refresh();
+    });
+    scope.on("change:icons", () => {
+      const stored = this.scope.model.get("icons") || {};
+      if (!Object.keys(stored).length) this.live.clear(); // the view recomputed: start over
+      for (const key of Object.keys(stored)) this.live.delete(key);
+      this.refresh();
+    });
+  }
+
+  get(key) {
+    return this.live.get(key) || (this.scope.model.get("icons") || {})[key] || null;
+  }
+
+  keys() {
+    return new Set([...Object.keys(this.scope.model.get("icons") || {}), ...this.live.keys()]);
+  }
+
+  // An <img> for `key`, kept current; `label` names it while it is a placeholder.
+  tile(key, label, size = 56) {
+    // No alt text: a placeholder is the hatched box itself, not a broken-image label.
+    const img = h("img", { class: "nb-icon", alt: "", title: label, "data-key": key, style: { width: `${size}px`, height: `${size}px` } });
+    if (!this.tiles.has(key)) this.tiles.set(key, []);
+    this.tiles.get(key).push(img);
+    this.paint(key, img);
+    return img;
+  }
+
+  // An object URL of the icon's PNG, or null while it has not arrived.
+  source(key) {
+    const icon = this.get(key);
+    if (!icon) return null;
+    // Every sync brings new byte views of the same icons: compare what they hold.
+    const signature = `${icon.stage}:${icon.png.byteLength}`;
+    const known = this.urls.get(key);
+    if (known && known[0] === signature) return known[1];
+    const url = this.scope.url(icon.png);
+    this.urls.set(key, [signature, url]);
+    return url;
+  }
+
+  paint(key, img) {
+    const icon = this.get(key);
+    img.dataset.stage = icon ? icon.stage : "placeholder";
+    img.classList.toggle("nb-icon-preview", !!icon && icon.stage === "preview");
+    if (icon) img.src = this.source(key);
+    else img.removeAttribute("src");
+  }
+
+  refresh() {
+    for (const [key, imgs] of this.tiles) {
+      const live = imgs.filter((img) => img.isConnected);
+      this.tiles.set(key, live);
+      for (const img of live) this.paint(key, img);
+    }
+    this.onChange();
+  }
+
+  forget() {
+    this.tiles.clear();
+  }
+}

@@ -1,0 +1,96 @@
+// The input image with overlays: a heat canvas at the layer's resolution (the browser scales
+// it smoothly) and a grid canvas for cell outlines and the hovered cell.
+
+import { decodeArray } from "./arrays.js";
+import { h } from "./dom.js";
+import { cellAt, samePosition } from "./ranking.js";
+
+export class Picture {
+  constructor(scope, picture, { width = 280 } = {}) {
+    const height = Math.round((width * picture.height) / picture.width);
+    this.width = width;
+    this.height = height;
+    this.img = h("img", { class: "nb-picture-img", src: scope.url(picture.png), alt: "input image" });
+    this.heat = h("canvas", { class: "nb-picture-heat" });
+    this.grid = h("canvas", { class: "nb-picture-grid", width: String(width), height: String(height) });
+    this.el = h("div", { class: "nb-picture", style: { width: `${width}px`, height: `${height}px` } }, this.img, this.heat, this.grid);
+    this.rows = 0;
+    this.cols = 0;
+    this.hovered = null;
+    this.marked = null;
+    this.scope = scope;
+  }
+
+  setGrid(rows, cols) {
+    this.rows = rows;
+    this.cols = cols;
+    this.drawGrid();
+  }
+
+  // rgba: (rows × cols × 4) bytes; null clears the overlay.
+  setHeat(rgba, rows = this.rows, cols = this.cols) {
+    if (rgba == null) {
+      this.heat.style.visibility = "hidden";
+      return;
+    }
+    this.heat.width = cols;
+    this.heat.height = rows;
+    this.heat.getContext("2d").putImageData(new ImageData(new Uint8ClampedArray(rgba), cols, rows), 0, 0);
+    this.heat.style.visibility = "visible";
+  }
+
+  mark(position) {
+    if (samePosition(position, this.marked)) return;
+    this.marked = position;
+    this.drawGrid();
+  }
+
+  drawGrid() {
+    const ctx = this.grid.getContext("2d");
+    ctx.clearRect(0, 0, this.width, this.height);
+    if (!this.rows) return;
+    const ch = this.height / this.rows;
+    const cw = this.width / this.cols;
+    ctx.strokeStyle = "rgba(255, 255, 255, 0.25)";
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    for (let y = 1; y < this.rows; y++) ctx.moveTo(0, y * ch), ctx.lineTo(this.width, y * ch);
+    for (let x = 1; x < this.cols; x++) ctx.moveTo(x * cw, 0), ctx.lineTo(x * cw, this.height);
+    ctx.stroke();
+    if (this.marked) {
+      ctx.strokeStyle = "#fff";
+      ctx.lineWidth = 2;
+      ctx.strokeRect(this.marked[1] * cw + 1, this.marked[0] * ch + 1, cw - 2, ch - 2);
+      ctx.strokeStyle = "#000";
+      ctx.lineWidth = 1;
+      ctx.strokeRect(this.marked[1] * cw, this.marked[0] * ch, cw, ch);
+    }
+  }
+
+  // fn([y, x] | null) when the hovered cell changes; click(cell) on clicks.
+  onHover(fn) {
+    const at = (event) => {
+      const r = this.grid.getBoundingClientRect();
+      return cellAt(event.clientX - r.left, event.clientY - r.top, r.width, r.height, this.rows, this.cols);
+    };
+    this.scope.listen(this.grid, "mousemove", (event) => {
+      const cell = at(event);
+      if (!samePosition(cell, this.hovered)) fn((this.hovered = cell));
+    });
+    this.scope.listen(this.grid, "mouseleave", () => {
+      if (this.hovered !== null) fn((this.hovered = null));
+    });
+  }
+}
+
+// Decode a {dtype, shape, data} trait, or null when it is empty.
+export function read(model, name) {
+  const value = model.get(name);
+  return value && value.data ? decodeArray(value) : null;
+}
+
+// Decode a top-entries trait ({index, value} arrays), or null when it is empty.
+export function readTop(model, name) {
+  const value = model.get(name);
+  return value && value.index ? { index: decodeArray(value.index), value: decodeArray(value.value) } : null;
+}

@@ -1,0 +1,103 @@
+// Channel attribution, and the teaser built on it: the channels that most support and most
+// oppose a class (or class A over class B) as icons with values. Hovering a channel shows its
+// activation over the image and the classes it supports most; clicking one (channel
+// attribution only) asks the kernel which channels below fed it and which above it feeds.
+
+import { decodeArray } from "../arrays.js";
+import { BLUE, ORANGE, heat } from "../colors.js";
+import { clear, fmt, h } from "../dom.js";
+import { frame } from "../frame.js";
+import { IconBook } from "../icons.js";
+import { Picture, read, readTop } from "../picture.js";
+import { entries, slice } from "../ranking.js";
+
+export function channelAttribution(scope, el, { teaser = false } = {}) {
+  const model = scope.model;
+  const f = frame(scope, el, "");
+  const icons = new IconBook(scope);
+  const classes = h("div", { class: "nb-legend" });
+  const drill = h("div", { class: "nb-drill" });
+  let s = null;
+
+  const classLabel = (i) => (model.get("class_names") || {})[String(i)] ?? `class ${i}`;
+
+  const entry = (layer, c, value, peak, onClick) => {
+    const item = h("div", { class: "nb-entry nb-clickable", "data-channel": String(c), "data-layer": layer },
+      icons.tile(`${layer}:${c}`, `channel ${c}`),
+      h("div", { class: "nb-entry-text" },
+        h("div", { text: `channel ${c}` }),
+        h("div", { class: "nb-bar-track" }, h("div", { class: `nb-bar ${value < 0 ? "nb-bar-negative" : ""}`, style: { width: `${(100 * Math.abs(value)) / peak}%` } })),
+        h("div", { class: "nb-value", text: fmt(value) })));
+    if (onClick) scope.listen(item, "click", onClick);
+    return item;
+  };
+
+  const showChannel = () => {
+    if (!s) return;
+    clear(classes);
+    const c = model.get("channel");
+    const i = c == null ? -1 : s.shown.indexOf(c);
+    for (const item of f.body.querySelectorAll(".nb-entry")) item.classList.toggle("nb-selected", item.dataset.channel === String(c) && item.dataset.layer === model.get("layer"));
+    if (i < 0) {
+      s.picture.setHeat(null);
+      classes.append(h("div", { class: "nb-hint", text: "Hover a channel to see where it fires; click it to trace it down and up." }));
+      return;
+    }
+    s.picture.setHeat(heat(slice(s.maps, i), s.values.values[c] < 0 ? BLUE : ORANGE));
+    classes.append(h("div", { class: "nb-legend-title", text: `channel ${c} supports` }));
+    for (const e of entries(s.classes, i)) classes.append(h("div", { class: "nb-legend-row" }, h("span", { class: "nb-legend-name", text: classLabel(e.index) }), h("span", { class: "nb-value", text: fmt(e.value) })));
+  };
+
+  const showDrill = () => {
+    clear(drill);
+    const d = model.get("drill") || {};
+    if (d.channel == null) return;
+    drill.append(h("div", { class: "nb-legend-title", text: `channel ${d.channel} of ${d.layer}` }));
+    for (const [side, title] of [["below", "was fed most by"], ["above", "feeds most"]]) {
+      if (!d[side]) continue;
+      const channels = decodeArray(d[side].channels);
+      const values = decodeArray(d[side].values);
+      const peak = Math.max(...Array.from(values.values, Math.abs)) || 1;
+      const items = Array.from(channels.values, (k, j) => entry(d[side].layer, k, values.values[j], peak, () => scope.request({ action: "goto", layer: d[side].layer, channel: k }, f.note)));
+      drill.append(h("div", { class: "nb-drill-side", "data-side": side }, h("div", { class: "nb-caption", text: `${title} (${d[side].layer})` }), h("div", { class: "nb-list nb-row-list" }, ...items)));
+    }
+  };
+
+  const build = () => {
+    clear(f.body);
+    icons.forget();
+    const values = read(model, "values");
+    if (!values) return;
+    const layer = model.get("layer");
+    const label = model.get("target_label");
+    f.setTitle(teaser ? `Why ${label.replace(" − ", " and not ")}? · ${layer}` : `Channel attribution to ${label} · ${layer}`);
+    s = { values, shown: Array.from(read(model, "shown").values), maps: read(model, "maps"), classes: readTop(model, "channel_classes") };
+    s.picture = new Picture(scope, model.get("picture"), { width: 240 });
+    const [, rows, cols] = s.maps.shape;
+    s.picture.setGrid(rows, cols);
+    const peak = Math.max(...s.shown.map((c) => Math.abs(values.values[c]))) || 1;
+    const column = (title, channels) => {
+      const items = channels.map((c) => entry(layer, c, values.values[c], peak, teaser ? null : () => scope.recompute("focus", c, f.note)));
+      for (const item of items) {
+        scope.listen(item, "mouseenter", () => scope.select("channel", Number(item.dataset.channel)));
+      }
+      return h("div", { class: "nb-column" }, h("div", { class: "nb-caption", text: title }), h("div", { class: "nb-list" }, ...items));
+    };
+    const [a, b] = label.split(" − ");
+    const positive = s.shown.filter((c) => values.values[c] > 0);
+    const negative = s.shown.filter((c) => values.values[c] < 0);
+    f.body.append(
+      h("div", { class: "nb-panel" }, s.picture.el, classes),
+      column(teaser ? `for ${a}` : "most for", positive),
+      column(teaser ? `for ${b}` : "most against", negative),
+    );
+    if (!teaser) f.body.append(drill);
+    showChannel();
+    showDrill();
+  };
+
+  scope.on("change:values", build);
+  scope.on("change:channel", showChannel);
+  scope.on("change:drill", showDrill);
+  build();
+}

@@ -1,0 +1,82 @@
+// Neuron groups: coloured group masks over the image, one icon per group with its attribution
+// to the chosen classes. Hovering a group (or a cell, which selects its strongest group) shows
+// that group's mask alone; the menu changes what the factorization prioritises (kernel work).
+
+import { BLUE, ORANGE, css, groupMasks } from "../colors.js";
+import { clear, fmt, h } from "../dom.js";
+import { frame } from "../frame.js";
+import { IconBook } from "../icons.js";
+import { Picture, read, readTop } from "../picture.js";
+import { entries } from "../ranking.js";
+
+const PRIORITIES = ["activations", "gradients", "attributions"];
+
+export function neuronGroups(scope, el) {
+  const model = scope.model;
+  const f = frame(scope, el, "");
+  const icons = new IconBook(scope);
+  const menu = h("select", { class: "nb-select" }, ...PRIORITIES.map((p) => h("option", { value: p, text: `prioritise ${p}` })));
+  let s = null;
+
+  const classLabel = (i) => (model.get("class_names") || {})[String(i)] ?? `class ${i}`;
+
+  const showGroup = () => {
+    if (!s) return;
+    const g = model.get("group");
+    const only = g != null && g < s.k ? g : null;
+    s.picture.setHeat(groupMasks(s.masks.values, s.k, s.colors.values, only));
+    for (const tile of f.body.querySelectorAll(".nb-group")) tile.classList.toggle("nb-selected", tile.dataset.group === String(only));
+  };
+
+  const build = () => {
+    clear(f.body);
+    icons.forget();
+    const masks = read(model, "masks");
+    if (!masks) return;
+    const [k, rows, cols] = masks.shape;
+    s = { k, masks, colors: read(model, "colors"), attributions: read(model, "attributions"), top: readTop(model, "group_classes") };
+    f.setTitle(`Neuron groups · ${model.get("layer")} · ${k} groups (${(100 * model.get("error_fraction")).toFixed(0)}% unexplained)`);
+    menu.value = model.get("prioritize");
+    s.picture = new Picture(scope, model.get("picture"), { width: 240 });
+    s.picture.setGrid(rows, cols);
+    s.picture.onHover((cell) => {
+      scope.select("position", cell);
+      if (!cell) return scope.select("group", null);
+      let best = null;
+      let strength = 0;
+      for (let g = 0; g < k; g++) {
+        const v = masks.values[(g * rows + cell[0]) * cols + cell[1]];
+        if (v > strength) [best, strength] = [g, v];
+      }
+      scope.select("group", best);
+    });
+    const classes = model.get("classes");
+    const nc = classes.length;
+    const peak = Math.max(...Array.from(s.attributions.values, Math.abs)) || 1;
+    const tiles = [];
+    for (let g = 0; g < k; g++) {
+      const colour = css(Array.from(s.colors.values.subarray(g * 3, g * 3 + 3)));
+      const bars = classes.map((c, j) => {
+        const v = s.attributions.values[g * nc + j];
+        return h("div", { class: "nb-legend-row" },
+          h("span", { class: "nb-legend-name", text: classLabel(c) }),
+          h("span", { class: "nb-bar-track" }, h("span", { class: "nb-bar", style: { width: `${(100 * Math.abs(v)) / peak}%`, background: css(j === 0 ? ORANGE : BLUE, v < 0 ? 0.4 : 1) } })),
+          h("span", { class: "nb-value", text: fmt(v) }));
+      });
+      const best = entries(s.top, g)[0];
+      const tile = h("div", { class: "nb-group", "data-group": String(g), style: { borderColor: colour } },
+        icons.tile(`${model.get("layer")}:g${g}`, `group ${g}`, 72),
+        h("div", { class: "nb-caption", text: `most: ${classLabel(best.index)}` }), ...bars);
+      scope.listen(tile, "mouseenter", () => scope.select("group", g));
+      scope.listen(tile, "mouseleave", () => scope.select("group", null));
+      tiles.push(tile);
+    }
+    f.body.append(h("div", { class: "nb-panel" }, s.picture.el, h("div", { class: "nb-controls" }, menu)), h("div", { class: "nb-groups" }, ...tiles));
+    showGroup();
+  };
+
+  scope.listen(menu, "change", () => scope.recompute("prioritize", menu.value, f.note) || (menu.value = model.get("prioritize")));
+  scope.on("change:masks", build);
+  scope.on("change:group", showGroup);
+  build();
+}

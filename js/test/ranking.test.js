@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { cellAt, col, column, entries, row, samePosition, slice, topK } from "../src/ranking.js";
+
+const cube = { shape: [3, 2, 2], values: Float32Array.from([0, 1, 2, 3, 10, 11, 12, 13, 5, 6, 7, 8]) };
+
+test("topK: indices of the largest values, largest first", () => {
+  assert.deepEqual(topK(Float32Array.from([0.1, 3, -2, 2]), 2), [1, 3]);
+  assert.deepEqual(topK([1, 2], 5), [1, 0], "k larger than the array gives them all");
+});
+
+test("column: the channel vector at one position of a (C, H, W) cube", () => {
+  assert.deepEqual(Array.from(column(cube, 1, 0)), [2, 12, 7]);
+});
+
+test("row, col and slice of decoded arrays", () => {
+  const m = { shape: [2, 3], values: Float32Array.from([1, 2, 3, 4, 5, 6]) };
+  assert.deepEqual(Array.from(row(m, 1)), [4, 5, 6]);
+  assert.deepEqual(Array.from(col(m, 2)), [3, 6]);
+  assert.deepEqual(Array.from(slice(cube, 2)), [5, 6, 7, 8]);
+});
+
+test("cellAt: the grid cell under a point, null outside", () => {
+  assert.deepEqual(cellAt(0, 0, 100, 50, 14, 14), [0, 0]);
+  assert.deepEqual(cellAt(99.9, 49.9, 100, 50, 14, 14), [13, 13]);
+  assert.deepEqual(cellAt(50, 10, 100, 50, 5, 4), [1, 2]);
+  assert.equal(cellAt(100, 10, 100, 50, 5, 4), null);
+  assert.equal(cellAt(-1, 10, 100, 50, 5, 4), null);
+});
+
+test("samePosition treats null and [y, x] by value", () => {
+  assert.ok(samePosition(null, undefined));
+  assert.ok(samePosition([1, 2], [1, 2]));
+  assert.ok(!samePosition([1, 2], [2, 1]));
+  assert.ok(!samePosition(null, [0, 0]));
+});
+
+test("entries: one row of a top-entries payload", () => {
+  const top = { index: { shape: [2, 2], values: Int32Array.from([4, 1, 0, 3]) }, value: { shape: [2, 2], values: Float32Array.from([0.5, 0.25, 2, 1]) } };
+  assert.deepEqual(entries(top, 1), [{ index: 0, value: 2 }, { index: 3, value: 1 }]);
+});

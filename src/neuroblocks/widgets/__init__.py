@@ -1,0 +1,31 @@
+"""The interfaces of the article as linked anywidget views (SPEC §5)."""
+
+from .activation_grid import ActivationGrid
+from .base import View
+from .channel_attribution import ChannelAttribution
+from .class_comparison import ClassComparison
+from .export import to_html
+from .feature_vis import FeatureVis
+from .group_flow import GroupFlow
+from .layout import column, row
+from .linking import Links, link
+from .neuron_groups import NeuronGroups
+from .semantic_dictionary import SemanticDictionary
+from .spatial_attribution import SpatialAttribution
+
+__all__ = [
+    "ActivationGrid",
+    "ChannelAttribution",
+    "ClassComparison",
+    "FeatureVis",
+    "GroupFlow",
+    "Links",
+    "NeuronGroups",
+    "SemanticDictionary",
+    "SpatialAttribution",
+    "View",
+    "column",
+    "link",
+    "row",
+    "to_html",
+]

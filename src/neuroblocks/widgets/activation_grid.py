@@ -1,0 +1,48 @@
+"""Activation grid: every position of a layer drawn as the feature visualization of its
+activation vector, optionally scaled by the vector's length, with an overview that colours
+positions by the first three principal components (SPEC §5)."""
+
+from __future__ import annotations
+
+import numpy as np
+import traitlets
+
+from ..factorization.overview import overview_colors
+from ..featurevis import objectives
+from ..images import ImageLike
+from ..session import Session
+from .base import View, Wanted
+from .inputs import spatial_cube
+from .payload import array, picture
+
+
+class ActivationGrid(View):
+    """mode: "icons" or "overview"; scale: cell area proportional to activation magnitude."""
+
+    kind = traitlets.Unicode("activation_grid").tag(sync=True)
+    magnitudes = traitlets.Dict().tag(sync=True)  # (H, W) float32: length of each activation vector
+    overview = traitlets.Dict().tag(sync=True)  # (H, W, 3) uint8 PCA colours
+    mode = traitlets.Enum(["icons", "overview"], "icons").tag(sync=True)
+    scale = traitlets.Bool(True).tag(sync=True)
+
+    def __init__(
+        self, session: Session, image: ImageLike, layer: str, *, mode: str = "icons", scale: bool = True, cosine_power: float | None = None, **options
+    ) -> None:
+        self.cosine_power = cosine_power
+        # A grid cell is a fraction of the image: half-size icons are plenty, and 4× cheaper.
+        options.setdefault("icon_size", session.icon_defaults["size"] // 2)
+        super().__init__(session, image=image, layer=layer, mode=mode, scale=scale, **options)
+
+    def _compute(self) -> tuple[dict, Wanted]:
+        a = spatial_cube(self.session, self.image, self.layer)
+        c, h, w = a.shape
+        norms = a.norm(dim=0)
+        colours = (overview_colors(self.session, self.image, self.layer) * 255).round().astype(np.uint8)
+        vectors = a.flatten(1).T
+        order = norms.flatten().argsort(descending=True).tolist()
+        wanted = [
+            (f"{p // w},{p % w}", objectives.direction(self.layer, vectors[p], self.cosine_power))
+            for p in order if float(norms.flatten()[p]) > 0
+        ]
+        values = {"magnitudes": array(norms), "overview": array(colours, "uint8"), "picture": picture(self.session.image(self.image)), "position": None}
+        return values, wanted

@@ -1,0 +1,119 @@
+"""Channel attribution: the channels that most support and most oppose a class (or a class
+difference), as icons with values. Hovering a channel shows its activation over the image and
+the classes it supports most; clicking it drills down and up: which channels of the layer below
+fed it, which channels of the layer above it feeds (SPEC §5). The drill is computed on click,
+the only step here that asks the kernel."""
+
+from __future__ import annotations
+
+import torch
+import traitlets
+
+from .. import attribution
+from ..featurevis import objectives
+from ..images import ImageLike
+from ..session import Session
+from .base import View, Wanted
+from .inputs import class_names, neighbours, spatial_cube, target_of
+from .payload import array, decode, picture, top_entries
+
+LEGEND = 5  # classes listed for a hovered channel
+DRILL = 6  # channels listed below and above a clicked one
+
+
+def _describe(session: Session, target) -> str:
+    if isinstance(target, tuple):
+        return f"{session.class_name(target[0])} − {session.class_name(target[1])}"
+    return session.class_name(target)
+
+
+class ChannelAttribution(View):
+    """`top` channels for and `top` against `target` (default: the top class); `focus` is the
+    clicked channel, whose drill-down lands in `drill`."""
+
+    kind = traitlets.Unicode("channel_attribution").tag(sync=True)
+    top = traitlets.Int(8).tag(sync=True)
+    target_label = traitlets.Unicode("").tag(sync=True)
+    values = traitlets.Dict().tag(sync=True)  # (C,) attribution of every channel
+    shown = traitlets.Dict().tag(sync=True)  # int32 (n,): channels on display, most for first, then most against
+    maps = traitlets.Dict().tag(sync=True)  # (n, H, W): activation of each shown channel
+    channel_classes = traitlets.Dict().tag(sync=True)  # top classes per shown channel
+    class_names = traitlets.Dict().tag(sync=True)
+    focus = traitlets.Int(None, allow_none=True).tag(sync=True)
+    drill = traitlets.Dict().tag(sync=True)
+    inputs = ("image", "layer", "target", "top")
+
+    def __init__(self, session: Session, image: ImageLike, layer: str, target=None, *, top: int = 8, **options) -> None:
+        self._refocus: int | None = None
+        super().__init__(session, image=image, layer=layer, target=target, top=top, **options)
+        self.observe(lambda change: self._drill(), names=["focus"])
+
+    def _compute(self) -> tuple[dict, Wanted]:
+        s, image, layer = self.session, self.image, self.layer
+        a = spatial_cube(s, image, layer)
+        target = target_of(s, image, self.target)
+        values = attribution.channel(s, image, layer, target)
+        n = max(1, min(self.top, len(values)))
+        shown = list(dict.fromkeys(values.topk(n).indices.tolist() + (-values).topk(n).indices.tolist()))
+        to_classes = attribution.to_classes(s, image, layer, "channels", only=shown)
+        legend = min(LEGEND, to_classes.shape[1])
+        referenced = [*(target if isinstance(target, tuple) else (target,)), *to_classes.topk(legend, dim=1).indices.flatten().tolist()]
+        result = {
+            "picture": picture(s.image(image)),
+            "target_label": _describe(s, target),
+            "values": array(values),
+            "shown": array(torch.tensor(shown), "int32"),
+            "maps": array(a[shown]),
+            "channel_classes": top_entries(to_classes, legend),
+            "class_names": class_names(s, referenced),
+            "focus": self._refocus,
+            "drill": {},
+            "channel": None,
+        }
+        self._refocus = None
+        return result, [(f"{layer}:{c}", objectives.channel(layer, c)) for c in shown]
+
+    def strongest(self, n: int = 1, against: bool = False) -> list[int]:
+        """The n channels most for the target (or most against it), strongest first."""
+        values = torch.from_numpy(decode(self.values).copy())
+        return (-values if against else values).topk(min(n, len(values))).indices.tolist()
+
+    def _drill(self) -> None:
+        c = self.focus
+        if c is None:
+            self.drill = {}
+            return
+        s, image, layer = self.session, self.image, self.layer
+
+        def work() -> tuple[dict, Wanted]:
+            below, above = neighbours(s, layer)
+            found, wanted = {"channel": c, "layer": layer}, []
+            if below is not None:
+                fed = attribution.channel(s, image, below, attribution.Hidden(layer, lambda h: h[:, c].flatten(1).sum(1)))
+                found["below"] = _strongest(below, fed, wanted)
+            if above is not None:
+                feeds = attribution.layer_to_layer(s, image, layer, above, "channels", only=[c])[:, 0]
+                found["above"] = _strongest(above, feeds, wanted)
+            return found, wanted
+
+        def done(result: tuple[dict, Wanted], generation: int) -> None:
+            if generation == self._generation and self.focus == c:
+                self.drill = result[0]
+                self.stream_icons(result[1], generation)
+
+        self.in_background(work, done, label=f"tracing channel {c}…")
+
+    def on_goto(self, content: dict) -> None:
+        """A channel of the drill-down was clicked: show its layer, with it in focus."""
+        self._refocus = int(content["channel"])
+        if content["layer"] == self.layer:
+            self.focus = self._refocus
+        else:
+            self.layer = str(content["layer"])
+
+
+def _strongest(layer: str, values: torch.Tensor, wanted: Wanted) -> dict:
+    """The channels of `layer` with the largest values, adding their icons to `wanted`."""
+    order = values.topk(min(DRILL, len(values))).indices
+    wanted += [(f"{layer}:{int(k)}", objectives.channel(layer, int(k))) for k in order]
+    return {"layer": layer, "channels": array(order, "int32"), "values": array(values[order])}

@@ -1,0 +1,98 @@
+"""Feature visualization, live: an objective rendered in a background thread, the image shown
+as it improves, with progress and a cancel button. Finished renders are cached on disk, so a
+second view of the same objective appears at once."""
+
+from __future__ import annotations
+
+import threading
+
+import traitlets
+
+from ..errors import NeuroblocksError
+from ..featurevis import objectives
+from ..featurevis.objectives import Objective
+from ..featurevis.render import Cancelled
+from ..session import Session
+from . import threads
+from .base import View, Wanted, describe
+from .payload import png
+
+PREVIEW_EVERY = 16  # steps between the images sent while rendering
+
+
+class FeatureVis(View):
+    """Renders `objective` (or the channel `channel` of `layer`); `start=False` waits for the button."""
+
+    kind = traitlets.Unicode("feature_vis").tag(sync=True)
+    description = traitlets.Unicode("").tag(sync=True)
+    size = traitlets.Int(128).tag(sync=True)
+    steps = traitlets.Int(512).tag(sync=True)
+    step = traitlets.Int(0).tag(sync=True)
+    state = traitlets.Enum(["idle", "running", "done", "cancelled", "error"], "idle").tag(sync=True)
+    result = traitlets.Bytes(b"").tag(sync=True)  # PNG of the latest image
+    inputs = ()
+
+    def __init__(
+        self, session: Session, objective: Objective | None = None, *, layer: str | None = None, channel: int | None = None,
+        size: int = 128, steps: int = 512, start: bool = True, **options,
+    ) -> None:
+        if objective is None:
+            if layer is None or channel is None:
+                raise NeuroblocksError("FeatureVis needs an objective, or a layer and a channel")
+            objective = objectives.channel(session.check_layer(layer), int(channel))
+        if not isinstance(objective, Objective):
+            raise TypeError(f"objective must be a neuroblocks.featurevis objective, not {type(objective).__name__}")
+        objective.check(session)
+        self.objective = objective
+        self._cancel = threading.Event()
+        self._render: threading.Thread | None = None
+        super().__init__(session, layer=layer or "", channel=channel, size=size, steps=steps, **options)
+        if start:
+            self.start()
+
+    def _compute(self) -> tuple[dict, Wanted]:
+        return {"description": self.objective.description}, []
+
+    def start(self) -> None:
+        """Render in the background (a finished render comes from the disk cache)."""
+        if self.state == "running":
+            return
+        self._cancel = threading.Event()
+        self.state, self.step, self.error = "running", 0, ""
+        cancel = self._cancel
+        self._render = threads.start(lambda: self._run(cancel), "neuroblocks-featurevis", cancel)
+
+    def cancel(self) -> None:
+        """Stop at the next step; the image reached so far stays on show."""
+        self._cancel.set()
+
+    def _run(self, cancel: threading.Event) -> None:
+        def progress(p) -> None:
+            if p.images is not None:
+                self.result = png(p.images[0])
+            if p.images is not None or p.step % 4 == 0:
+                self.step = p.step
+
+        thresholds = range(PREVIEW_EVERY, self.steps, PREVIEW_EVERY)
+        try:
+            icon = self.session._icon_service().get([self.objective], self.size, self.steps, progress=progress, cancel=cancel, thresholds=thresholds)[0]
+        except Cancelled as stop:
+            self.result, self.state = png(stop.images[0]), "cancelled"
+        except Exception as e:  # shown in the view
+            self.error, self.state = describe(e), "error"
+        else:
+            self.result, self.step, self.state = png(icon), self.steps, "done"
+
+    def wait(self, timeout: float = 120, icons: bool = False) -> FeatureVis:
+        """Block until the render has ended (done, cancelled or failed)."""
+        if self._render is not None:
+            self._render.join(timeout)
+            if self._render.is_alive():
+                raise TimeoutError(f"FeatureVis still rendering after {timeout} s")
+        return self
+
+    def on_start(self, _content: dict) -> None:
+        self.start()
+
+    def on_cancel(self, _content: dict) -> None:
+        self.cancel()

@@ -1,0 +1,57 @@
+"""Group flow: neuron groups of several layers, factorised to be compatible, drawn as a Sankey
+diagram in which each band is how much a lower group feeds a higher one (SPEC §4)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import traitlets
+
+from ..errors import NeuroblocksError
+from ..factorization import factorize_layers
+from ..featurevis import objectives
+from ..images import ImageLike
+from ..session import Session
+from .base import View, Wanted
+from .inputs import class_names
+from .payload import array, picture
+
+
+class GroupFlow(View):
+    """`layers` lowest first; `layer` is the highest, so `group` selects one of its groups;
+    `node` = [layer index, group] is whichever node is hovered."""
+
+    kind = traitlets.Unicode("group_flow").tag(sync=True)
+    layers = traitlets.List().tag(sync=True)
+    k = traitlets.Int(4).tag(sync=True)
+    compatible = traitlets.Bool(True).tag(sync=True)
+    columns = traitlets.List().tag(sync=True)  # per layer: {layer, masks (k, H, W), colors, top}
+    flows = traitlets.List().tag(sync=True)  # per pair of layers: (higher groups, lower groups)
+    class_names = traitlets.Dict().tag(sync=True)
+    node = traitlets.Any(None, allow_none=True).tag(sync=True)
+    inputs = ("image", "layers", "k", "compatible")
+
+    def __init__(self, session: Session, image: ImageLike, layers: Sequence[str], k: int = 4, *, compatible: bool = True, **options) -> None:
+        if len(layers) < 2:
+            raise NeuroblocksError(f"a group flow needs at least two layers, lowest first; got {list(layers)!r}")
+        super().__init__(session, image=image, layers=list(layers), layer=layers[-1], k=k, compatible=compatible, **options)
+
+    def _compute(self) -> tuple[dict, Wanted]:
+        s = self.session
+        flow = factorize_layers(s, self.image, self.layers, self.k, compatible=self.compatible)
+        columns, wanted, referenced = [], [], []
+        for groups in flow.groups:
+            best = groups.to_classes.argmax(1)
+            referenced += best.tolist()
+            columns.append({"layer": groups.layer, "masks": array(groups.masks), "colors": array(groups.colors, "uint8"), "top": array(best, "int32")})
+            wanted += [(f"{groups.layer}:g{n}", objectives.direction(groups.layer, v)) for n, v in enumerate(groups.channels)]
+        values = {
+            "picture": picture(s.image(self.image)),
+            "columns": columns,
+            "flows": [array(m) for m in flow.flow],
+            "class_names": class_names(s, referenced),
+            "layer": self.layers[-1],
+            "group": None,
+            "node": None,
+        }
+        return values, wanted

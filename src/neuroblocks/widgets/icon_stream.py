@@ -1,0 +1,95 @@
+"""Icons fill in behind a view while the user already works with it.
+
+A stream renders the icons a view asked for in a background thread, a batch at a time, most
+important first. Each icon goes through three stages in the view: a placeholder (nothing sent),
+a preview (the batch's image a few steps in), and the final render. Icons any cache holds arrive
+final at once. A stream stops when the view recomputes or closes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+from ..featurevis.objectives import Objective
+from ..featurevis.render import Cancelled, Progress
+from ..session import Session
+from . import threads
+from .payload import png
+
+
+class IconStream:
+    """Renders `wanted` [(key, objective)], calling `deliver({key: {png, stage}})` as they come and
+    `finish()` once all are final (not after a cancel)."""
+
+    def __init__(
+        self,
+        session: Session,
+        wanted: Sequence[tuple[str, Objective]],
+        deliver: Callable[[dict], None],
+        finish: Callable[[], None],
+        *,
+        size: int,
+        steps: int,
+        batch: int = 16,
+        preview_step: int = 32,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
+        self.session, self.wanted, self.deliver, self.finish = session, list(wanted), deliver, finish
+        self.size, self.steps, self.batch = size, steps, batch
+        self.preview_step = preview_step
+        self.on_error = on_error
+        self.cancelled = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> IconStream:
+        if self.wanted and self.steps > 0:
+            self._thread = threads.start(self._run, "neuroblocks-icons", self.cancelled)
+        return self
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the stream; True when it has finished (or never started)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self._thread is None or not self._thread.is_alive()
+
+    def _run(self) -> None:
+        service = self.session._icon_service()
+        try:
+            for start in range(0, len(self.wanted), self.batch):
+                if self.cancelled.is_set():
+                    return
+                chunk = self.wanted[start : start + self.batch]
+                ready, missing = {}, []
+                for key, obj in chunk:
+                    icon = service.cached(obj, self.size, self.steps)
+                    if icon is None:
+                        missing.append((key, obj))
+                    else:
+                        ready[key] = {"png": png(icon), "stage": "final"}
+                if ready:
+                    self.deliver(ready)
+                if missing:
+                    self._render(service, missing)
+            if not self.cancelled.is_set():
+                self.finish()
+        except Cancelled:
+            return
+        except Exception as e:  # a failed icon must not take the view down; it says why instead
+            if self.on_error is not None and not self.cancelled.is_set():
+                self.on_error(e)
+
+    def _render(self, service, missing: list[tuple[str, Objective]]) -> None:
+        keys = [key for key, _ in missing]
+
+        def preview(p: Progress) -> None:
+            if p.images is not None and len(p.images) == len(keys) and not self.cancelled.is_set():
+                self.deliver({k: {"png": png(img), "stage": "preview"} for k, img in zip(keys, p.images)})
+
+        thresholds = (self.preview_step,) if self.preview_step < self.steps else ()
+        icons = service.get([obj for _, obj in missing], self.size, self.steps, progress=preview, cancel=self.cancelled, thresholds=thresholds)
+        if not self.cancelled.is_set():
+            self.deliver({k: {"png": png(icon), "stage": "final"} for k, icon in zip(keys, icons)})

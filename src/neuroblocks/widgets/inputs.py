@@ -1,0 +1,64 @@
+"""Turning what a view was given (layers, classes, targets) into what the engines take, with
+errors that say what to do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from ..errors import NeuroblocksError
+from ..images import ImageLike
+from ..session import Session
+
+_NOT_FEATURE_MAPS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Dropout, nn.Dropout2d)
+
+
+def spatial_cube(session: Session, image: ImageLike, layer: str) -> torch.Tensor:
+    """The (C, H, W) activation cube of `layer`, refusing layers without positions."""
+    a = session.trace(image, layer, logits=False)[session.check_layer(layer)]
+    if a.dim() != 3:
+        raise NeuroblocksError(f"layer {layer!r} has no positions (shape {tuple(a.shape)}); pick a convolutional layer")
+    return a
+
+
+def feature_maps(session: Session) -> list[str]:
+    """Top-level layers with (C, H, W) outputs, pooling and dropout left out: the layers a user
+    steps between when drilling down or up."""
+    modules = dict(session.model.named_modules())
+    return [
+        name for name in session.layers
+        if "." not in name and len(session.layer_shape(name)) == 3 and not isinstance(modules[name], _NOT_FEATURE_MAPS)
+    ]
+
+
+def neighbours(session: Session, layer: str) -> tuple[str | None, str | None]:
+    """The feature-map layers just below and just above `layer`."""
+    order = session.layers
+    maps = feature_maps(session)
+    at = order.index(layer)
+    below = [m for m in maps if order.index(m) < at]
+    above = [m for m in maps if order.index(m) > at]
+    return (below[-1] if below else None), (above[0] if above else None)
+
+
+def target_of(session: Session, image: ImageLike, value) -> int | tuple[int, int]:
+    """A class name or index, or a pair [a, b] (a minus b); None means the top predicted class."""
+    if value is None:
+        return int(session.trace(image).logits.argmax())
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise NeuroblocksError(f"a class difference is [class a, class b]; got {list(value)!r}")
+        return session.class_index(value[0]), session.class_index(value[1])
+    return session.class_index(value)
+
+
+def top_classes(session: Session, image: ImageLike, n: int) -> list[int]:
+    """The n highest-scoring classes for the image, best first."""
+    return [int(i) for i in session.trace(image).logits.topk(n).indices]
+
+
+def class_names(session: Session, indices: Iterable[int]) -> dict[str, str]:
+    """{index: label} for the classes a view refers to, so the browser can name them."""
+    return {str(int(i)): session.class_name(int(i)) for i in set(int(i) for i in indices)}

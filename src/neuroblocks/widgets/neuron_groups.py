@@ -1,0 +1,60 @@
+"""Neuron groups: the layer factorised into k groups, drawn as coloured masks over the image,
+one icon per group, and each group's attribution to the chosen classes. The user picks what the
+factorization prioritises; hovering a group shows its mask alone (SPEC §4, §5)."""
+
+from __future__ import annotations
+
+import traitlets
+
+from ..factorization import factorize
+from ..featurevis import objectives
+from ..images import ImageLike
+from ..session import Session
+from .base import View, Wanted
+from .inputs import class_names, top_classes
+from .payload import array, picture, top_entries
+
+LEGEND = 5
+
+
+class NeuronGroups(View):
+    """k groups of `layer` by `method`, prioritising "activations", "gradients" or "attributions"
+    (gradients and attributions of the first class in `classes`); `classes` default to the top two."""
+
+    kind = traitlets.Unicode("neuron_groups").tag(sync=True)
+    k = traitlets.Int(6).tag(sync=True)
+    prioritize = traitlets.Enum(["activations", "gradients", "attributions"], "activations").tag(sync=True)
+    method = traitlets.Enum(["nmf", "pca", "ica"], "nmf").tag(sync=True)
+    classes = traitlets.List().tag(sync=True)
+    masks = traitlets.Dict().tag(sync=True)  # (k, H, W) in [0, 1]
+    colors = traitlets.Dict().tag(sync=True)  # (k, 3) uint8
+    attributions = traitlets.Dict().tag(sync=True)  # (k, len(classes)): each group to each chosen class
+    group_classes = traitlets.Dict().tag(sync=True)  # top classes per group
+    class_names = traitlets.Dict().tag(sync=True)
+    error_fraction = traitlets.Float(0.0).tag(sync=True)  # relative reconstruction error
+    inputs = ("image", "layer", "k", "prioritize", "method", "classes")
+
+    def __init__(
+        self, session: Session, image: ImageLike, layer: str, k: int = 6, *, classes=None, prioritize: str = "activations", method: str = "nmf", **options
+    ) -> None:
+        picked = [session.class_index(c) for c in classes] if classes is not None else top_classes(session, image, 2)
+        super().__init__(session, image=image, layer=layer, k=k, classes=picked, prioritize=prioritize, method=method, **options)
+
+    def _compute(self) -> tuple[dict, Wanted]:
+        s, classes = self.session, [self.session.class_index(c) for c in self.classes]
+        target = classes[0] if classes and self.prioritize != "activations" else None
+        groups = factorize(s, self.image, self.layer, self.k, method=self.method, prioritize=self.prioritize, target=target)
+        legend = min(LEGEND, groups.to_classes.shape[1])
+        referenced = classes + groups.to_classes.topk(legend, dim=1).indices.flatten().tolist()
+        values = {
+            "picture": picture(s.image(self.image)),
+            "masks": array(groups.masks),
+            "colors": array(groups.colors, "uint8"),
+            "attributions": array(groups.to_classes[:, classes]),
+            "group_classes": top_entries(groups.to_classes, legend),
+            "class_names": class_names(s, referenced),
+            "error_fraction": float(groups.error),
+            "group": None,
+        }
+        wanted = [(f"{self.layer}:g{n}", objectives.direction(self.layer, v)) for n, v in enumerate(groups.channels)]
+        return values, wanted

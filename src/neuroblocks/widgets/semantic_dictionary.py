@@ -1,0 +1,35 @@
+"""Semantic dictionary: the image with the layer's grid; a hovered cell shows its strongest
+channels, each as its feature-visualization icon with a bar for its activation (SPEC §5)."""
+
+from __future__ import annotations
+
+import torch
+import traitlets
+
+from ..featurevis import objectives
+from ..images import ImageLike
+from ..session import Session
+from .base import View, Wanted
+from .inputs import spatial_cube
+from .payload import array, picture
+
+
+class SemanticDictionary(View):
+    """`top` channels per position; icons are rendered for every channel in some position's top."""
+
+    kind = traitlets.Unicode("semantic_dictionary").tag(sync=True)
+    acts = traitlets.Dict().tag(sync=True)  # the activation cube (C, H, W), float32
+    top = traitlets.Int(6).tag(sync=True)
+    inputs = ("image", "layer", "top")
+
+    def __init__(self, session: Session, image: ImageLike, layer: str, *, top: int = 6, **options) -> None:
+        super().__init__(session, image=image, layer=layer, top=top, **options)
+
+    def _compute(self) -> tuple[dict, Wanted]:
+        a = spatial_cube(self.session, self.image, self.layer)
+        k = max(1, min(self.top, a.shape[0]))
+        tops = a.flatten(1).topk(k, dim=0).indices.unique()
+        # Icons of the channels that fire hardest anywhere come first.
+        order = tops[a.flatten(1)[tops].amax(1).argsort(descending=True)]
+        wanted = [(f"{self.layer}:{int(c)}", objectives.channel(self.layer, int(c))) for c in order]
+        return {"acts": array(a), "picture": picture(self.session.image(self.image)), "position": None}, wanted

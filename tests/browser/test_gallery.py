@@ -1,0 +1,166 @@
+"""The gallery notebook in a real JupyterLab 4 and a real Notebook 7, driven in Chromium: every
+view draws, hovering the activation grid moves the linked views, clicking a channel drills
+down, feature visualization can be cancelled, and the exported page works with the server
+stopped. The browser console must stay free of errors throughout."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from neuroblocks import examples
+
+from .conftest import ARTIFACTS, ROOT, JupyterServer, run_all_cells
+
+pytestmark = pytest.mark.browser
+
+KINDS = 8  # views the gallery shows
+SCREENSHOTS = ROOT / "docs" / "screenshots"  # the README's pictures, redrawn by every run in JupyterLab
+TITLES = {
+    "activation-grid": "Activation grid",
+    "semantic-dictionary": "Semantic dictionary",
+    "spatial-attribution": "Spatial attribution",
+    "channel-attribution": "Channel attribution",
+    "neuron-groups": "Neuron groups",
+    "class-comparison": "Why ",
+    "group-flow": "Group flow",
+    "feature-vis": "Feature visualization",
+}
+
+
+def view(page, title: str):
+    return page.locator(".nb-view").filter(has=page.locator(".nb-title", has_text=title)).first
+
+
+def notebook7_own(error) -> bool:
+    """Notebook 7.6 throws this while loading its settings, with no widget on the page (seen
+    here on the plain demo notebook too; also reported as gilad-rubin/hypster#108): its stack
+    lies wholly in Notebook's own bundle, so it says nothing about our views."""
+    frames = [line for line in (error.stack or "").splitlines() if " at " in line]
+    return "reading 'schema'" in str(error) and all("/static/notebook/notebook_core" in f or "Promise.all" in f for f in frames)
+
+
+def lab_debugger_noise(message) -> bool:
+    """JupyterLab's debugger logs this from its own bundle when its state request to a busy
+    kernel is cancelled; it is about the debugger panel, not the page's widgets."""
+    return message.text.startswith("Could not restore the debugger state") and "/static/" in message.location.get("url", "")
+
+
+def watch_console(page) -> list[str]:
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and not lab_debugger_noise(m) else None)
+    page.on("pageerror", lambda e: None if notebook7_own(e) else errors.append(str(e)))
+    return errors
+
+
+def hover_cell(page, picture, fx: float, fy: float) -> None:
+    box = picture.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+
+
+def drawn(locator) -> bool:
+    """Something visible: a loaded image, a non-empty SVG or a painted canvas, and a real size. (The notebook
+    renders only cells near the viewport, so go there first.)"""
+    locator.scroll_into_view_if_needed()
+    return locator.evaluate(
+        """el => { const r = el.getBoundingClientRect();
+                   const img = [...el.querySelectorAll('img')].some(i => i.naturalWidth > 0);
+                   const svg = [...el.querySelectorAll('svg')].some(s => s.childElementCount > 0);
+                   const canvas = [...el.querySelectorAll('canvas')].some(c => c.width > 0 &&
+                       c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 === 3 && v > 0));
+                   return r.width * r.height > 10000 && (img || svg || canvas); }"""
+    )
+
+
+def check_linked_hover(page) -> None:
+    grid = view(page, "Activation grid")
+    grid.scroll_into_view_if_needed()
+    hover_cell(page, grid.locator(".nb-picture-grid"), 0.3, 0.55)
+    dictionary = view(page, "Semantic dictionary")
+    dictionary.locator(".nb-dictionary .nb-entry").first.wait_for(timeout=5_000)
+    assert dictionary.locator(".nb-dictionary .nb-entry").count() == 6
+    legend = view(page, "Spatial attribution").locator(".nb-legend-title")
+    assert "[" in legend.inner_text(), "the spatial attribution shows the hovered cell's classes"
+    cell = legend.inner_text().split("[")[1].split("]")[0]
+    assert cell.replace(",", " ").split() == [str(v) for v in (int(0.55 * 16), int(0.3 * 16))], "the same cell, in the layer's grid"
+
+
+def screenshot_each_view(page) -> None:
+    """One picture per view for the README, once its icons have all arrived."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1280, "height": 2000})  # room for the tallest view, unclipped
+    grid = view(page, "Activation grid")
+    grid.scroll_into_view_if_needed()
+    hover_cell(page, grid.locator(".nb-picture-grid"), 0.27, 0.45)  # inside the left object
+    for name, title in TITLES.items():
+        element = view(page, title)
+        element.scroll_into_view_if_needed()
+        page.wait_for_function(
+            """el => !el.querySelector('.nb-icon[data-stage="placeholder"], .nb-icon[data-stage="preview"]')
+                     && (el.dataset.pending === undefined || el.dataset.pending === '0')""",
+            arg=element.element_handle(), timeout=240_000,
+        )
+        element.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+@pytest.fixture(params=["lab", "notebook"])
+def gallery(request, tmp_path):
+    root = tmp_path / "notebooks"
+    root.mkdir()
+    shutil.copy(ROOT / "notebooks" / "gallery.ipynb", root)
+    server = JupyterServer(request.param, root, env={"NEUROBLOCKS_CACHE": str(tmp_path / "cache")})
+    yield request.param, server, root
+    server.stop()
+
+
+def test_gallery_views_draw_link_drill_cancel_and_export(gallery, page):
+    app, server, root = gallery
+    errors = watch_console(page)
+    page.goto(server.page("lab/tree/gallery.ipynb" if app == "lab" else "notebooks/gallery.ipynb"))
+    run_all_cells(page, done_text="exported gallery.html", timeout_s=240)
+    first = page.locator(".jp-OutputArea-output").first.inner_text()
+    assert "Offline stand-in" in first, "without a photo the gallery says it uses the shapes model"
+    top_two = [line.split("%", 1)[1].strip() for line in first.strip().splitlines()[1:3]]
+    assert sorted(top_two) == sorted(examples.load().classes), f"both objects of the scene on top: {first}"
+
+    # Feature visualization: running in the background, and the button stops it.
+    featurevis = page.locator(".nb-view[data-state]")
+    featurevis.and_(page.locator("[data-state='running']")).wait_for(timeout=30_000)
+    featurevis.locator("button[data-action='cancel']").click()
+    page.locator(".nb-view[data-state='cancelled']").wait_for(timeout=15_000)
+    assert "cancelled" in featurevis.locator(".nb-value").inner_text()
+
+    views = page.locator(".nb-view")
+    assert views.count() == KINDS
+    for i in range(KINDS):
+        assert drawn(views.nth(i)), f"view {i} ({views.nth(i).locator('.nb-title').inner_text()}) is blank"
+
+    check_linked_hover(page)
+
+    # Clicking a channel asks the kernel for what fed it and what it feeds.
+    channels = view(page, "Channel attribution")
+    channels.scroll_into_view_if_needed()
+    channels.locator(".nb-column .nb-entry").first.click()
+    for side in ("below", "above"):
+        channels.locator(f".nb-drill-side[data-side='{side}'] .nb-entry").first.wait_for(timeout=30_000)
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"gallery-{app}.png"), full_page=True)
+    if app == "lab":
+        screenshot_each_view(page)
+    assert not errors, f"console errors in {app}: {errors}"
+
+    # The exported page needs neither the server nor the network.
+    server.stop()
+    exported = page.context.new_page()
+    export_errors = watch_console(exported)
+    exported.goto((root / "gallery.html").as_uri())
+    assert exported.locator(".nb-view").count() == 5  # the views the gallery exports
+    check_linked_hover(exported)
+    channels = view(exported, "Channel attribution")
+    channels.locator(".nb-column .nb-entry").first.hover()
+    assert "supports" in channels.locator(".nb-legend-title").inner_text()
+    channels.locator(".nb-column .nb-entry").first.click()
+    assert "needs the running notebook" in channels.locator(".nb-status").inner_text()
+    assert not export_errors, export_errors
