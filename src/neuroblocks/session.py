@@ -80,6 +80,7 @@ class Session:
         self._shapes: dict[str, tuple[int, ...]] | None = None
         self._fingerprint: tuple[tuple, str] | None = None
         self._icons = None
+        self._ablations: list[str] = []  # descriptions of the ablations in force (see ablation.py)
         #: Icon size (px) and steps the views use unless told otherwise; a small model on small
         #: images (the shapes model) is better served by smaller, quicker icons.
         self.icon_defaults = {"size": 64, "steps": 256}
@@ -196,12 +197,23 @@ class Session:
 
     @property
     def fingerprint(self) -> str:
-        """Hash of the current weights, for disk caches; recomputed only after weights change."""
+        """Hash of the current weights (and ablations in force), for disk caches; the weights'
+        hash is recomputed only after they change."""
         with self._lock:
             version = weights_version(self.model)
             if self._fingerprint is None or self._fingerprint[0] != version:
                 self._fingerprint = (version, weights_hash(self.model))
+            if self._ablations:
+                return hashlib.sha256("|".join([self._fingerprint[1], *self._ablations]).encode()).hexdigest()[:16]
             return self._fingerprint[1]
+
+    def ablate(self, layer: str, *, channels=None, positions=None, group=None, mode: str = "zero"):
+        """A context manager that switches units of `layer` off: `channels` [c, …], `positions`
+        [[y, x], …] or `group` (groups, n) from `factorize`; mode "zero" or "mean" (the unit's
+        mean over positions). `.change(image)` gives the logit change it causes."""
+        from .ablation import Ablation
+
+        return Ablation(self, layer, channels=channels, positions=positions, group=group, mode=mode)
 
     # -- passes -----------------------------------------------------------------------------
 
@@ -235,7 +247,7 @@ class Session:
         """
         names = [self.check_layer(layer) for layer in ([layers] if isinstance(layers, str) else layers)]
         img = self.image(image)
-        key = (weights_version(self.model), hashlib.blake2b(img.cpu().numpy().tobytes(), digest_size=16).hexdigest(), tuple(img.shape))
+        key = (weights_version(self.model), tuple(self._ablations), hashlib.blake2b(img.cpu().numpy().tobytes(), digest_size=16).hexdigest(), tuple(img.shape))
         with self._lock:
             found = {layer: self._cache.get((*key, layer)) for layer in names}
             out = self._cache.get((*key, _LOGITS)) if logits else None

@@ -119,7 +119,7 @@ def test_gallery_views_draw_link_drill_cancel_and_export(gallery, page):
     errors = watch_console(page)
     page.goto(server.page("lab/tree/gallery.ipynb" if app == "lab" else "notebooks/gallery.ipynb"))
     run_all_cells(page, done_text="exported gallery.html", timeout_s=240)
-    first = page.locator(".jp-OutputArea-output").first.inner_text()
+    first = page.locator(".jp-OutputArea-output").first.text_content()  # (it may be scrolled out of view)
     assert "Offline stand-in" in first, "without a photo the gallery says it uses the shapes model"
     top_two = [line.split("%", 1)[1].strip() for line in first.strip().splitlines()[1:3]]
     assert sorted(top_two) == sorted(examples.load().classes), f"both objects of the scene on top: {first}"

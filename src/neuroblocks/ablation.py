@@ -1,0 +1,122 @@
+"""Ablation: switch units of a layer off and watch the decision change (SPEC §6).
+
+An `Ablation` is a forward hook on the layer's module that edits its output: listed channels,
+positions, or one neuron group's part of the activations are set to zero, or to their mean over
+the image's positions (mode="mean": the unit keeps its average level but loses all spatial
+information). While one is active the session's caches and icon fingerprint carry its
+description, so nothing computed under it is served without it, or the other way round, and it
+holds the session's lock: passes of other threads (icons rendering behind a view) wait until it
+ends instead of running half ablated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import torch
+
+from .errors import NeuroblocksError
+
+if TYPE_CHECKING:
+    from .factorization import Groups
+    from .images import ImageLike
+    from .session import Session
+
+MODES = ("zero", "mean")
+
+
+class Ablation:
+    """A context manager: `with session.ablate(layer, channels=[…]) as ablation: …`."""
+
+    def __init__(
+        self,
+        session: Session,
+        layer: str,
+        *,
+        channels: Sequence[int] | None = None,
+        positions: Sequence[Sequence[int]] | None = None,
+        group: tuple[Groups, int] | None = None,
+        mode: str = "zero",
+    ) -> None:
+        self.session, self.layer, self.mode = session, session.check_layer(layer), mode
+        shape = session.layer_shape(self.layer)
+        if mode not in MODES:
+            raise NeuroblocksError(f"ablation mode is 'zero' or 'mean', not {mode!r}")
+        if sum(x is not None for x in (channels, positions, group)) != 1:
+            raise NeuroblocksError("ablate exactly one of: channels=[…], positions=[[y, x], …], group=(groups, n)")
+        self.channels = self._checked_channels(channels, shape) if channels is not None else None
+        self.positions = self._checked_positions(positions, shape) if positions is not None else None
+        self.group = self._checked_group(group) if group is not None else None
+        self.description = f"ablate {self.layer} {mode} " + (
+            f"channels {self.channels}" if self.channels is not None
+            else f"positions {self.positions}" if self.positions is not None
+            else f"group {group[1]} of {group[0].method} {group[0].prioritize} k={len(group[0].channels)} {hash(group[0].channels.numpy().tobytes())}"
+        )
+        self._handle = None
+
+    def _checked_channels(self, channels, shape) -> list[int]:
+        picks = [int(c) for c in channels]
+        bad = [c for c in picks if not 0 <= c < shape[0]]
+        if bad:
+            raise NeuroblocksError(f"layer {self.layer!r} has channels 0..{shape[0] - 1}; there is no channel {bad[0]}")
+        return picks
+
+    def _checked_positions(self, positions, shape) -> list[list[int]]:
+        if len(shape) != 3:
+            raise NeuroblocksError(f"layer {self.layer!r} has no positions (shape {shape}); ablate channels instead")
+        picks = [[int(y), int(x)] for y, x in positions]
+        bad = [p for p in picks if not (0 <= p[0] < shape[1] and 0 <= p[1] < shape[2])]
+        if bad:
+            raise NeuroblocksError(f"position {bad[0]} is outside {self.layer!r}'s {shape[1]}×{shape[2]} grid")
+        return picks
+
+    def _checked_group(self, group):
+        groups, n = group
+        if groups.layer != self.layer:
+            raise NeuroblocksError(f"these groups are of layer {groups.layer!r}, not {self.layer!r}")
+        if not 0 <= int(n) < len(groups.channels):
+            raise NeuroblocksError(f"there are {len(groups.channels)} groups; there is no group {n}")
+        return groups, int(n)
+
+    def edit(self, out: torch.Tensor) -> torch.Tensor:
+        """The layer's batched output (N, C, …) with the ablated part removed."""
+        if self.group is not None:
+            groups, n = self.group
+            part = groups.reconstruction()[n].to(out)
+            return out - part if self.mode == "zero" else out - part + part.flatten(1).mean(1)[:, None, None]
+        keep = torch.ones_like(out)
+        if self.channels is not None:
+            keep[:, self.channels] = 0
+        else:
+            for y, x in self.positions:
+                keep[:, :, y, x] = 0
+        if self.mode == "zero":
+            return out * keep
+        mean = out.flatten(2).mean(2)[:, :, None, None] if out.dim() == 4 else out.mean(1, keepdim=True)
+        return out * keep + mean * (1 - keep)
+
+    def __enter__(self) -> Ablation:
+        self.session._lock.acquire()
+        module = self.session._modules[self.layer]
+        self._handle = module.register_forward_hook(lambda _m, _i, out: self.edit(out), prepend=True)
+        self.session._ablations.append(self.description)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._handle.remove()
+        self._handle = None
+        self.session._ablations.remove(self.description)
+        self.session._lock.release()
+
+    def change(self, image: ImageLike) -> torch.Tensor:
+        """Logits with this ablation minus logits without, (classes,), whether or not it is active."""
+        active = self._handle is not None
+        if active:
+            self.__exit__()
+        before = self.session.trace(image).logits
+        with self:
+            after = self.session.trace(image).logits
+        if active:
+            self.__enter__()
+        return after - before

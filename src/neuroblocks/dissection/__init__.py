@@ -1,0 +1,20 @@
+"""Faithfulness checks (SPEC §6): network dissection, dataset examples and random baselines.
+Ablation lives on the Session (`session.ablate`)."""
+
+from .baselines import concentration
+from .data import DissectionDataError, ShapesConcepts, concepts
+from .dataset_examples import Examples, dataset_examples
+from .dissect import Dissection, dissect
+from .units import random_directions
+
+__all__ = [
+    "Dissection",
+    "DissectionDataError",
+    "Examples",
+    "ShapesConcepts",
+    "concentration",
+    "concepts",
+    "dataset_examples",
+    "dissect",
+    "random_directions",
+]
