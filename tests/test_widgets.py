@@ -266,3 +266,52 @@ def test_html_export_is_self_contained(views, tmp_path):
     assert len(acts["base64"]) >= len(d.acts["data"]) * 4 // 3
     with pytest.raises(TypeError, match="views and row/column"):
         nb.to_html(tmp_path / "x.html", ipywidgets.IntSlider())
+
+
+def test_switching_channels_off_recomputes_with_them_ablated(shapes_session):
+    s, img = shapes_session, SCENE.image
+    view = nb.ChannelAttribution(s, img, "conv3", icon_steps=0)
+    target = view.target_classes[0]
+    off = [int(c) for c in decode(view.shown)[:2]]
+    view.set_state({"ablated": off})  # the browser's switch
+    view.wait()
+    with s.ablate("conv3", channels=off):
+        expected_logits = s.trace(img).logits
+        expected_values = attribution.channel(s, img, "conv3", target)
+    np.testing.assert_allclose(decode(view.logits), expected_logits.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(decode(view.values), expected_values.numpy(), rtol=1e-4, atol=1e-6)
+    assert decode(view.logits)[target] < decode(view.base_logits)[target], "switching off the strongest channels lowers the target"
+    assert set(off) <= set(decode(view.shown).tolist()), "switched-off channels stay on show, to be switched back on"
+    view.layer = "conv4"
+    view.wait()
+    assert view.ablated == [] and view.error == ""
+
+
+def test_switching_a_group_off_updates_the_logits(shapes_session):
+    s, img = shapes_session, SCENE.image
+    view = nb.NeuronGroups(s, img, "conv4", 3, icon_steps=0)
+    view.set_state({"ablated": [0]})
+    view.wait()
+    with s.ablate("conv4", group=(view.groups, 0)):
+        expected = s.trace(img).logits
+    np.testing.assert_allclose(decode(view.logits), expected.numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(decode(view.logits), decode(view.base_logits))
+
+
+def test_dissection_view_shows_the_best_units_with_examples(shapes_session):
+    from neuroblocks import dissection as D
+
+    items = [D.ShapesConcepts(40)[i] for i in range(40)]
+    result = D.dissect(shapes_session, "conv2", items)
+    baseline = D.dissect(shapes_session, "conv2", items, directions=D.random_directions(32, 32))
+    examples = D.dataset_examples(shapes_session, "conv2", items, k=3)
+    view = nb.Dissection(shapes_session, result, examples, units=5, baseline=baseline, icon_steps=0)
+    best = result.best[0]
+    assert [r["unit"] for r in view.rows] == best.argsort(descending=True)[:5].tolist()
+    assert [r["iou"] for r in view.rows] == [round(float(best[u]), 4) for u in best.argsort(descending=True)[:5]]
+    assert decode(view.maps).shape == (5, 3, 64, 64) and all(strip.startswith(b"\x89PNG") for strip in view.strips)
+    assert "random directions" in view.summary
+    state, _, _ = _remove_buffers({k: v for k, v in view.get_state().items() if k != "icons"})
+    assert longest_json_list(state) <= 64
+    with pytest.raises(NeuroblocksError, match="not of the dissected layer"):
+        nb.Dissection(shapes_session, result, D.dataset_examples(shapes_session, "conv3", items[:4], k=2))

@@ -4,6 +4,7 @@
 import { Scope } from "./dom.js";
 import { activationGrid } from "./views/activation_grid.js";
 import { channelAttribution } from "./views/channel_attribution.js";
+import { dissection } from "./views/dissection.js";
 import { featureVis } from "./views/feature_vis.js";
 import { groupFlow } from "./views/group_flow.js";
 import { neuronGroups } from "./views/neuron_groups.js";
@@ -19,6 +20,7 @@ export const VIEWS = {
   neuron_groups: neuronGroups,
   group_flow: groupFlow,
   feature_vis: featureVis,
+  dissection,
 };
 
 export function render({ model, el }) {

@@ -1,6 +1,6 @@
 """neuroblocks: linked widgets for the building blocks of interpretability, on any PyTorch model."""
 
-from . import attribution, factorization, featurevis, shapes, widgets
+from . import attribution, dissection, factorization, featurevis, shapes, widgets
 from .factorization import factorize, factorize_layers
 from .errors import AttributionError, ImageError, NeuroblocksError, UnknownClassError, UnknownLayerError, WeightsUnavailableError
 from .images import load_image
@@ -9,6 +9,7 @@ from .widgets import (
     ActivationGrid,
     ChannelAttribution,
     ClassComparison,
+    Dissection,
     FeatureVis,
     GroupFlow,
     NeuronGroups,
@@ -25,6 +26,7 @@ __all__ = [
     "ActivationGrid",
     "ChannelAttribution",
     "ClassComparison",
+    "Dissection",
     "FeatureVis",
     "GroupFlow",
     "NeuronGroups",
@@ -44,6 +46,7 @@ __all__ = [
     "UnknownLayerError",
     "WeightsUnavailableError",
     "attribution",
+    "dissection",
     "factorization",
     "featurevis",
     "factorize",

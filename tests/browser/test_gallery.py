@@ -138,9 +138,20 @@ def test_gallery_views_draw_link_drill_cancel_and_export(gallery, page):
 
     check_linked_hover(page)
 
-    # Clicking a channel asks the kernel for what fed it and what it feeds.
+    # Switching the strongest channel off: the kernel recomputes with it ablated, the logit drops.
     channels = view(page, "Channel attribution")
     channels.scroll_into_view_if_needed()
+    logit = channels.locator(".nb-logit").first
+    before = float(logit.inner_text())
+    channels.locator("button[data-ablate]").first.click()
+    channels.locator(".nb-column").filter(has_text="switched off").wait_for(timeout=30_000)
+    after = float(channels.locator(".nb-logit").first.inner_text())
+    assert after < before, f"the target's logit drops with its strongest channel off: {before} → {after}"
+    channels.locator(".nb-column").filter(has_text="switched off").locator("button[data-ablate]").click()
+    channels.locator(".nb-column").filter(has_text="switched off").wait_for(state="detached", timeout=30_000)
+    assert float(channels.locator(".nb-logit").first.inner_text()) == before, "switched back on, the logit is back"
+
+    # Clicking a channel asks the kernel for what fed it and what it feeds.
     channels.locator(".nb-column .nb-entry").first.click()
     for side in ("below", "above"):
         channels.locator(f".nb-drill-side[data-side='{side}'] .nb-entry").first.wait_for(timeout=30_000)

@@ -8,6 +8,7 @@ import { BLUE, ORANGE, heat } from "../colors.js";
 import { clear, fmt, h } from "../dom.js";
 import { frame } from "../frame.js";
 import { IconBook } from "../icons.js";
+import { logitRows } from "../logits.js";
 import { Picture, read, readTop } from "../picture.js";
 import { entries, slice } from "../ranking.js";
 
@@ -21,15 +22,27 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
 
   const classLabel = (i) => (model.get("class_names") || {})[String(i)] ?? `class ${i}`;
 
-  const entry = (layer, c, value, peak, onClick) => {
+  const entry = (layer, c, value, peak, onClick, toggle = null) => {
     const item = h("div", { class: "nb-entry nb-clickable", "data-channel": String(c), "data-layer": layer },
       icons.tile(`${layer}:${c}`, `channel ${c}`),
       h("div", { class: "nb-entry-text" },
-        h("div", { text: `channel ${c}` }),
+        h("div", {}, `channel ${c} `, toggle),
         h("div", { class: "nb-bar-track" }, h("div", { class: `nb-bar ${value < 0 ? "nb-bar-negative" : ""}`, style: { width: `${(100 * Math.abs(value)) / peak}%` } })),
         h("div", { class: "nb-value", text: fmt(value) })));
     if (onClick) scope.listen(item, "click", onClick);
     return item;
+  };
+
+  // A switch that ablates the channel (the kernel recomputes with it off).
+  const toggle = (c) => {
+    const off = (model.get("ablated") || []).includes(c);
+    const button = h("button", { class: `nb-toggle ${off ? "nb-off" : ""}`, "data-ablate": String(c), title: off ? "switch back on" : "switch off (ablate)", text: off ? "off" : "on" });
+    scope.listen(button, "click", (event) => {
+      event.stopPropagation();
+      const now = model.get("ablated") || [];
+      scope.recompute("ablated", off ? now.filter((k) => k !== c) : [...now, c], f.note);
+    });
+    return button;
   };
 
   const showChannel = () => {
@@ -77,20 +90,22 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
     s.picture.setGrid(rows, cols);
     const peak = Math.max(...s.shown.map((c) => Math.abs(values.values[c]))) || 1;
     const column = (title, channels) => {
-      const items = channels.map((c) => entry(layer, c, values.values[c], peak, teaser ? null : () => scope.recompute("focus", c, f.note)));
+      const items = channels.map((c) => entry(layer, c, values.values[c], peak, teaser ? null : () => scope.recompute("focus", c, f.note), teaser ? null : toggle(c)));
       for (const item of items) {
         scope.listen(item, "mouseenter", () => scope.select("channel", Number(item.dataset.channel)));
       }
       return h("div", { class: "nb-column" }, h("div", { class: "nb-caption", text: title }), h("div", { class: "nb-list" }, ...items));
     };
     const [a, b] = label.split(" − ");
-    const positive = s.shown.filter((c) => values.values[c] > 0);
-    const negative = s.shown.filter((c) => values.values[c] < 0);
+    const ablated = model.get("ablated") || [];
+    const positive = s.shown.filter((c) => values.values[c] > 0 && !ablated.includes(c));
+    const negative = s.shown.filter((c) => values.values[c] < 0 && !ablated.includes(c));
     f.body.append(
-      h("div", { class: "nb-panel" }, s.picture.el, classes),
+      h("div", { class: "nb-panel" }, s.picture.el, h("div", { class: "nb-logits" }, ...logitRows(model, model.get("target_classes") || [], classLabel)), classes),
       column(teaser ? `for ${a}` : "most for", positive),
       column(teaser ? `for ${b}` : "most against", negative),
     );
+    if (ablated.length) f.body.append(column("switched off", ablated.filter((c) => s.shown.includes(c))));
     if (!teaser) f.body.append(drill);
     showChannel();
     showDrill();

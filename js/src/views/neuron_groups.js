@@ -6,6 +6,7 @@ import { BLUE, ORANGE, css, groupMasks } from "../colors.js";
 import { clear, fmt, h } from "../dom.js";
 import { frame } from "../frame.js";
 import { IconBook } from "../icons.js";
+import { logitRows } from "../logits.js";
 import { Picture, read, readTop } from "../picture.js";
 import { entries } from "../ranking.js";
 
@@ -16,6 +17,7 @@ export function neuronGroups(scope, el) {
   const f = frame(scope, el, "");
   const icons = new IconBook(scope);
   const menu = h("select", { class: "nb-select" }, ...PRIORITIES.map((p) => h("option", { value: p, text: `prioritise ${p}` })));
+  const logits = h("div", { class: "nb-logits" });
   let s = null;
 
   const classLabel = (i) => (model.get("class_names") || {})[String(i)] ?? `class ${i}`;
@@ -64,19 +66,33 @@ export function neuronGroups(scope, el) {
           h("span", { class: "nb-value", text: fmt(v) }));
       });
       const best = entries(s.top, g)[0];
-      const tile = h("div", { class: "nb-group", "data-group": String(g), style: { borderColor: colour } },
+      const off = (model.get("ablated") || []).includes(g);
+      const button = h("button", { class: `nb-toggle ${off ? "nb-off" : ""}`, "data-ablate": String(g), text: off ? "off" : "on", title: off ? "switch back on" : "switch off (ablate)" });
+      scope.listen(button, "click", () => {
+        const now = model.get("ablated") || [];
+        scope.recompute("ablated", off ? now.filter((k) => k !== g) : [...now, g], f.note);
+      });
+      const tile = h("div", { class: `nb-group ${off ? "nb-group-off" : ""}`, "data-group": String(g), style: { borderColor: colour } },
         icons.tile(`${model.get("layer")}:g${g}`, `group ${g}`, 72),
-        h("div", { class: "nb-caption", text: `most: ${classLabel(best.index)}` }), ...bars);
+        h("div", { class: "nb-caption" }, `most: ${classLabel(best.index)} `, button), ...bars);
       scope.listen(tile, "mouseenter", () => scope.select("group", g));
       scope.listen(tile, "mouseleave", () => scope.select("group", null));
       tiles.push(tile);
     }
-    f.body.append(h("div", { class: "nb-panel" }, s.picture.el, h("div", { class: "nb-controls" }, menu)), h("div", { class: "nb-groups" }, ...tiles));
+    f.body.append(h("div", { class: "nb-panel" }, s.picture.el, h("div", { class: "nb-controls" }, menu), logits), h("div", { class: "nb-groups" }, ...tiles));
     showGroup();
+    showLogits();
+  };
+
+  const showLogits = () => {
+    clear(logits);
+    logits.append(...logitRows(model, model.get("classes"), classLabel));
   };
 
   scope.listen(menu, "change", () => scope.recompute("prioritize", menu.value, f.note) || (menu.value = model.get("prioritize")));
   scope.on("change:masks", build);
   scope.on("change:group", showGroup);
+  scope.on("change:logits", showLogits);
+  scope.on("change:ablated", build);
   build();
 }

@@ -4,6 +4,7 @@ from .activation_grid import ActivationGrid
 from .base import View
 from .channel_attribution import ChannelAttribution
 from .class_comparison import ClassComparison
+from .dissection_view import Dissection
 from .export import to_html
 from .feature_vis import FeatureVis
 from .group_flow import GroupFlow
@@ -17,6 +18,7 @@ __all__ = [
     "ActivationGrid",
     "ChannelAttribution",
     "ClassComparison",
+    "Dissection",
     "FeatureVis",
     "GroupFlow",
     "Links",

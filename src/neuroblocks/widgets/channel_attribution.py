@@ -41,23 +41,38 @@ class ChannelAttribution(View):
     class_names = traitlets.Dict().tag(sync=True)
     focus = traitlets.Int(None, allow_none=True).tag(sync=True)
     drill = traitlets.Dict().tag(sync=True)
-    inputs = ("image", "layer", "target", "top")
+    ablated = traitlets.List(traitlets.Int()).tag(sync=True)  # channels switched off (SPEC §6)
+    logits = traitlets.Dict().tag(sync=True)  # (classes,) with the ablation in force
+    base_logits = traitlets.Dict().tag(sync=True)  # (classes,) without it
+    target_classes = traitlets.List().tag(sync=True)  # [class] or [a, b] of the resolved target
+    inputs = ("image", "layer", "target", "top", "ablated")
 
     def __init__(self, session: Session, image: ImageLike, layer: str, target=None, *, top: int = 8, **options) -> None:
         self._refocus: int | None = None
         super().__init__(session, image=image, layer=layer, target=target, top=top, **options)
         self.observe(lambda change: self._drill(), names=["focus"])
+        # Switched-off channels are channels of one layer: a new layer starts with all on.
+        self.observe(lambda change: setattr(self, "ablated", []), names=["layer"])
 
     def _compute(self) -> tuple[dict, Wanted]:
         s, image, layer = self.session, self.image, self.layer
+        base = s.trace(image).logits
+        target = target_of(s, image, self.target)  # the top class without ablation: it must not move
+        if self.ablated:
+            with s.ablate(layer, channels=self.ablated):
+                return self._attribute(s, image, layer, base, target)
+        return self._attribute(s, image, layer, base, target)
+
+    def _attribute(self, s: Session, image: ImageLike, layer: str, base: torch.Tensor, target) -> tuple[dict, Wanted]:
         a = spatial_cube(s, image, layer)
-        target = target_of(s, image, self.target)
         values = attribution.channel(s, image, layer, target)
         n = max(1, min(self.top, len(values)))
-        shown = list(dict.fromkeys(values.topk(n).indices.tolist() + (-values).topk(n).indices.tolist()))
+        # Switched-off channels stay on show (at zero), so they can be switched back on.
+        shown = list(dict.fromkeys(values.topk(n).indices.tolist() + (-values).topk(n).indices.tolist() + list(self.ablated)))
         to_classes = attribution.to_classes(s, image, layer, "channels", only=shown)
         legend = min(LEGEND, to_classes.shape[1])
-        referenced = [*(target if isinstance(target, tuple) else (target,)), *to_classes.topk(legend, dim=1).indices.flatten().tolist()]
+        logits = s.trace(image).logits
+        referenced = [*(target if isinstance(target, tuple) else (target,)), *to_classes.topk(legend, dim=1).indices.flatten().tolist(), *logits.topk(legend).indices.tolist()]
         result = {
             "picture": picture(s.image(image)),
             "target_label": _describe(s, target),
@@ -68,6 +83,9 @@ class ChannelAttribution(View):
             "class_names": class_names(s, referenced),
             "focus": self._refocus,
             "drill": {},
+            "logits": array(logits),
+            "target_classes": list(target) if isinstance(target, tuple) else [target],
+            "base_logits": array(base),
             "channel": None,
         }
         self._refocus = None

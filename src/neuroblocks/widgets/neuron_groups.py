@@ -4,6 +4,8 @@ factorization prioritises; hovering a group shows its mask alone (SPEC §4, §5)
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import traitlets
 
 from ..factorization import factorize
@@ -32,18 +34,25 @@ class NeuronGroups(View):
     group_classes = traitlets.Dict().tag(sync=True)  # top classes per group
     class_names = traitlets.Dict().tag(sync=True)
     error_fraction = traitlets.Float(0.0).tag(sync=True)  # relative reconstruction error
+    ablated = traitlets.List(traitlets.Int()).tag(sync=True)  # groups switched off (SPEC §6)
+    logits = traitlets.Dict().tag(sync=True)  # (classes,) with those groups removed from the layer
+    base_logits = traitlets.Dict().tag(sync=True)  # (classes,) without
     inputs = ("image", "layer", "k", "prioritize", "method", "classes")
 
     def __init__(
         self, session: Session, image: ImageLike, layer: str, k: int = 6, *, classes=None, prioritize: str = "activations", method: str = "nmf", **options
     ) -> None:
         picked = [session.class_index(c) for c in classes] if classes is not None else top_classes(session, image, 2)
+        self.groups = None  # the factorization on show, for ablation
         super().__init__(session, image=image, layer=layer, k=k, classes=picked, prioritize=prioritize, method=method, **options)
+        self.observe(lambda change: self._ablate(), names=["ablated"])
 
     def _compute(self) -> tuple[dict, Wanted]:
         s, classes = self.session, [self.session.class_index(c) for c in self.classes]
         target = classes[0] if classes and self.prioritize != "activations" else None
         groups = factorize(s, self.image, self.layer, self.k, method=self.method, prioritize=self.prioritize, target=target)
+        self.groups = groups
+        logits = array(s.trace(self.image).logits)
         legend = min(LEGEND, groups.to_classes.shape[1])
         referenced = classes + groups.to_classes.topk(legend, dim=1).indices.flatten().tolist()
         values = {
@@ -55,6 +64,25 @@ class NeuronGroups(View):
             "class_names": class_names(s, referenced),
             "error_fraction": float(groups.error),
             "group": None,
+            "ablated": [],
+            "logits": logits,
+            "base_logits": logits,
         }
         wanted = [(f"{self.layer}:g{n}", objectives.direction(self.layer, v)) for n, v in enumerate(groups.channels)]
         return values, wanted
+
+    def _ablate(self) -> None:
+        """Logits with the switched-off groups' parts removed from the layer's activations."""
+        groups, off, image = self.groups, list(self.ablated), self.image
+
+        def work():
+            with ExitStack() as stack:
+                for n in off:
+                    stack.enter_context(self.session.ablate(groups.layer, group=(groups, n)))
+                return self.session.trace(image).logits
+
+        def done(logits, generation: int) -> None:
+            if generation == self._generation and list(self.ablated) == off:
+                self.logits = array(logits)
+
+        self.in_background(work, done, label="switching groups…")
