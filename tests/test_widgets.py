@@ -10,7 +10,6 @@ import re
 import ipywidgets
 import numpy as np
 import pytest
-import torch
 from ipywidgets.widgets.widget import _remove_buffers
 
 import neuroblocks as nb

@@ -34,13 +34,3 @@ export function decodeArray(payload) {
     : new Typed(bytes.slice().buffer, 0, count);
   return { dtype, shape: [...shape], values };
 }
-
-// Row-major index of a multi-index, for reading decoded arrays.
-export function offset(shape, index) {
-  let flat = 0;
-  for (let i = 0; i < shape.length; i++) {
-    if (index[i] < 0 || index[i] >= shape[i]) throw new RangeError(`index [${index}] outside shape [${shape}]`);
-    flat = flat * shape[i] + index[i];
-  }
-  return flat;
-}

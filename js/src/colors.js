@@ -58,14 +58,3 @@ export function groupMasks(masks, k, colors, only = null) {
   }
   return out;
 }
-
-// RGB bytes (cells × 3) made opaque RGBA.
-export function opaque(rgb) {
-  const cells = rgb.length / 3;
-  const out = new Uint8ClampedArray(cells * 4);
-  for (let p = 0; p < cells; p++) {
-    out.set(rgb.slice(p * 3, p * 3 + 3), p * 4);
-    out[p * 4 + 3] = 255;
-  }
-  return out;
-}

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { BLUE, ORANGE, groupMasks, heat, opaque, pairHeat } from "../src/colors.js";
+import { BLUE, ORANGE, groupMasks, heat, pairHeat } from "../src/colors.js";
 
 test("heat: one colour, opacity from the positive part scaled by the maximum", () => {
   const rgba = heat(Float32Array.from([2, 1, 0, -3]), [10, 20, 30], 2);
@@ -29,8 +29,4 @@ test("groupMasks: strongest group per cell, or one group alone", () => {
   assert.equal(all[11], 0, "a cell no group covers is transparent");
   const first = groupMasks(masks, 2, colors, 0);
   assert.deepEqual(Array.from(first.slice(4, 8)), [255, 0, 0, 51]);
-});
-
-test("opaque: RGB bytes to RGBA", () => {
-  assert.deepEqual(Array.from(opaque(Uint8Array.from([1, 2, 3, 4, 5, 6]))), [1, 2, 3, 255, 4, 5, 6, 255]);
 });

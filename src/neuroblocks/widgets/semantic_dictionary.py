@@ -3,7 +3,6 @@ channels, each as its feature-visualization icon with a bar for its activation (
 
 from __future__ import annotations
 
-import torch
 import traitlets
 
 from ..featurevis import objectives
