@@ -94,3 +94,8 @@ export function readTop(model, name) {
   const value = model.get(name);
   return value && value.index ? { index: decodeArray(value.index), value: decodeArray(value.value) } : null;
 }
+
+// The name of class i, from the view's `class_names` ({index: label}).
+export function className(model, i) {
+  return (model.get("class_names") || {})[String(i)] ?? `class ${i}`;
+}

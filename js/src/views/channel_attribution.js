@@ -9,7 +9,7 @@ import { clear, fmt, h } from "../dom.js";
 import { frame } from "../frame.js";
 import { IconBook } from "../icons.js";
 import { logitRows } from "../logits.js";
-import { Picture, read, readTop } from "../picture.js";
+import { Picture, read, readTop, className } from "../picture.js";
 import { entries, slice } from "../ranking.js";
 
 export function channelAttribution(scope, el, { teaser = false } = {}) {
@@ -20,7 +20,7 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
   const drill = h("div", { class: "nb-drill" });
   let s = null;
 
-  const classLabel = (i) => (model.get("class_names") || {})[String(i)] ?? `class ${i}`;
+  const classLabel = (i) => className(model, i);
 
   const entry = (layer, c, value, peak, onClick, toggle = null) => {
     const item = h("div", { class: "nb-entry nb-clickable", "data-channel": String(c), "data-layer": layer },

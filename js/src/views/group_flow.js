@@ -7,7 +7,7 @@ import { clear, h } from "../dom.js";
 import { decodeArray } from "../arrays.js";
 import { frame } from "../frame.js";
 import { IconBook } from "../icons.js";
-import { Picture } from "../picture.js";
+import { Picture, className } from "../picture.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const WIDTH = 420;
@@ -27,7 +27,7 @@ export function groupFlow(scope, el) {
   const iconBox = h("div", { class: "nb-flow-icon" });
   let s = null;
 
-  const classLabel = (i) => (model.get("class_names") || {})[String(i)] ?? `class ${i}`;
+  const classLabel = (i) => className(model, i);
 
   const showNode = () => {
     if (!s) return;

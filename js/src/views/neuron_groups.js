@@ -7,7 +7,7 @@ import { clear, fmt, h } from "../dom.js";
 import { frame } from "../frame.js";
 import { IconBook } from "../icons.js";
 import { logitRows } from "../logits.js";
-import { Picture, read, readTop } from "../picture.js";
+import { Picture, read, readTop, className } from "../picture.js";
 import { entries } from "../ranking.js";
 
 const PRIORITIES = ["activations", "gradients", "attributions"];
@@ -20,7 +20,7 @@ export function neuronGroups(scope, el) {
   const logits = h("div", { class: "nb-logits" });
   let s = null;
 
-  const classLabel = (i) => (model.get("class_names") || {})[String(i)] ?? `class ${i}`;
+  const classLabel = (i) => className(model, i);
 
   const showGroup = () => {
     if (!s) return;

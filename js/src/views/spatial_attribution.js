@@ -6,7 +6,7 @@
 import { BLUE, FLOW, ORANGE, css, heat, pairHeat } from "../colors.js";
 import { clear, fmt, h } from "../dom.js";
 import { frame } from "../frame.js";
-import { Picture, read, readTop } from "../picture.js";
+import { Picture, read, readTop, className } from "../picture.js";
 import { col, entries, row, slice } from "../ranking.js";
 
 export function spatialAttribution(scope, el) {
@@ -15,7 +15,7 @@ export function spatialAttribution(scope, el) {
   const legend = h("div", { class: "nb-legend" });
   let s = null; // decoded state
 
-  const classLabel = (i) => (model.get("class_names") || {})[String(i)] ?? `class ${i}`;
+  const classLabel = (i) => className(model, i);
 
   const restingHeat = (panel, maps) => panel.setHeat(pairHeat(slice(maps, 0), slice(maps, 1)));
 
