@@ -4,12 +4,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BUNDLE := src/neuroblocks/static/neuroblocks.js
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Jupyter refuses to run as root (containers, CI images) unless told it may.
+ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 .PHONY: demo test test-js test-python install chromium bench-deps clean
 
 ## demo: install, then open the gallery notebook in JupyterLab (offline shapes model unless given a photo)
 demo: install
-	$(VENV)/bin/jupyter lab notebooks/gallery.ipynb
+	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) notebooks/gallery.ipynb
 
 ## test: install, then run every test: JS, Python, and browser tests in Chromium
 test: install chromium test-js test-python
