@@ -72,20 +72,22 @@ class JupyterServer:
         self.log.close()
 
 
-@pytest.fixture(scope="session")
-def notebook_dir(tmp_path_factory) -> Path:
-    """A scratch copy of the bundled notebooks, so autosave never edits the checkout."""
-    target = tmp_path_factory.mktemp("notebooks")
-    for nb in (ROOT / "notebooks").glob("*.ipynb"):
-        shutil.copy(nb, target)
-    return target
+@pytest.fixture
+def serve(tmp_path):
+    """serve(app, notebook) → (server, folder): `jupyter lab` or `jupyter notebook` over a scratch
+    copy of one bundled notebook (autosave never edits the checkout), with its own icon cache."""
+    servers = []
 
+    def start(app: str, notebook: str) -> tuple[JupyterServer, Path]:
+        root = tmp_path / f"{app}-notebooks"
+        root.mkdir()
+        shutil.copy(ROOT / "notebooks" / notebook, root)
+        servers.append(JupyterServer(app, root, env={"NEUROBLOCKS_CACHE": str(tmp_path / f"{app}-cache")}))
+        return servers[-1], root
 
-@pytest.fixture(scope="session")
-def lab(notebook_dir):
-    server = JupyterServer("lab", notebook_dir)
-    yield server
-    server.stop()
+    yield start
+    for server in servers:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -128,6 +130,54 @@ def run_all_cells(page, done_text: str, timeout_s: float = 120) -> None:
             if not page.locator(".jp-Dialog").count() and page.locator(".jp-InputPrompt:text-is('[*]:')").count():
                 done.first.wait_for(timeout=max(1.0, deadline - time.monotonic()) * 1000)
                 return
+
+
+def view(page, title: str):
+    return page.locator(".nb-view").filter(has=page.locator(".nb-title", has_text=title)).first
+
+
+def notebook7_own(error) -> bool:
+    """Notebook 7.6 throws this while loading its settings, with no widget on the page (seen
+    here on the plain demo notebook too; also reported as gilad-rubin/hypster#108): its stack
+    lies wholly in Notebook's own bundle, so it says nothing about our views."""
+    frames = [line for line in (error.stack or "").splitlines() if " at " in line]
+    return "reading 'schema'" in str(error) and all("/static/notebook/notebook_core" in f or "Promise.all" in f for f in frames)
+
+
+def lab_debugger_noise(message) -> bool:
+    """JupyterLab's debugger logs this from its own bundle when its state request to a busy
+    kernel is cancelled; it is about the debugger panel, not the page's widgets."""
+    return message.text.startswith("Could not restore the debugger state") and "/static/" in message.location.get("url", "")
+
+
+def watch_console(page) -> list[str]:
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and not lab_debugger_noise(m) else None)
+    page.on("pageerror", lambda e: None if notebook7_own(e) else errors.append(str(e)))
+    return errors
+
+
+def hover_cell(page, picture, fx: float, fy: float) -> None:
+    """Move the mouse onto a point of a picture, arriving from beside it (a mouse already
+    standing on the point would send no mousemove)."""
+    box = picture.bounding_box()
+    x, y = box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+    page.mouse.move(x - 3, y - 3)
+    page.mouse.move(x, y, steps=3)
+
+
+def drawn(locator) -> bool:
+    """Something visible: a loaded image, a non-empty SVG or a painted canvas, and a real size. (The notebook
+    renders only cells near the viewport, so go there first.)"""
+    locator.scroll_into_view_if_needed()
+    return locator.evaluate(
+        """el => { const r = el.getBoundingClientRect();
+                   const img = [...el.querySelectorAll('img')].some(i => i.naturalWidth > 0);
+                   const svg = [...el.querySelectorAll('svg')].some(s => s.childElementCount > 0);
+                   const canvas = [...el.querySelectorAll('canvas')].some(c => c.width > 0 &&
+                       c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 === 3 && v > 0));
+                   return r.width * r.height > 10000 && (img || svg || canvas); }"""
+    )
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -5,13 +5,11 @@ stopped. The browser console must stay free of errors throughout."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from neuroblocks import examples
 
-from .conftest import ARTIFACTS, ROOT, JupyterServer, run_all_cells
+from .conftest import ARTIFACTS, ROOT, drawn, hover_cell, run_all_cells, view, watch_console
 
 pytestmark = pytest.mark.browser
 
@@ -27,50 +25,6 @@ TITLES = {
     "group-flow": "Group flow",
     "feature-vis": "Feature visualization",
 }
-
-
-def view(page, title: str):
-    return page.locator(".nb-view").filter(has=page.locator(".nb-title", has_text=title)).first
-
-
-def notebook7_own(error) -> bool:
-    """Notebook 7.6 throws this while loading its settings, with no widget on the page (seen
-    here on the plain demo notebook too; also reported as gilad-rubin/hypster#108): its stack
-    lies wholly in Notebook's own bundle, so it says nothing about our views."""
-    frames = [line for line in (error.stack or "").splitlines() if " at " in line]
-    return "reading 'schema'" in str(error) and all("/static/notebook/notebook_core" in f or "Promise.all" in f for f in frames)
-
-
-def lab_debugger_noise(message) -> bool:
-    """JupyterLab's debugger logs this from its own bundle when its state request to a busy
-    kernel is cancelled; it is about the debugger panel, not the page's widgets."""
-    return message.text.startswith("Could not restore the debugger state") and "/static/" in message.location.get("url", "")
-
-
-def watch_console(page) -> list[str]:
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and not lab_debugger_noise(m) else None)
-    page.on("pageerror", lambda e: None if notebook7_own(e) else errors.append(str(e)))
-    return errors
-
-
-def hover_cell(page, picture, fx: float, fy: float) -> None:
-    box = picture.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
-
-
-def drawn(locator) -> bool:
-    """Something visible: a loaded image, a non-empty SVG or a painted canvas, and a real size. (The notebook
-    renders only cells near the viewport, so go there first.)"""
-    locator.scroll_into_view_if_needed()
-    return locator.evaluate(
-        """el => { const r = el.getBoundingClientRect();
-                   const img = [...el.querySelectorAll('img')].some(i => i.naturalWidth > 0);
-                   const svg = [...el.querySelectorAll('svg')].some(s => s.childElementCount > 0);
-                   const canvas = [...el.querySelectorAll('canvas')].some(c => c.width > 0 &&
-                       c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 === 3 && v > 0));
-                   return r.width * r.height > 10000 && (img || svg || canvas); }"""
-    )
 
 
 def check_linked_hover(page) -> None:
@@ -104,18 +58,9 @@ def screenshot_each_view(page) -> None:
         element.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
-@pytest.fixture(params=["lab", "notebook"])
-def gallery(request, tmp_path):
-    root = tmp_path / "notebooks"
-    root.mkdir()
-    shutil.copy(ROOT / "notebooks" / "gallery.ipynb", root)
-    server = JupyterServer(request.param, root, env={"NEUROBLOCKS_CACHE": str(tmp_path / "cache")})
-    yield request.param, server, root
-    server.stop()
-
-
-def test_gallery_views_draw_link_drill_cancel_and_export(gallery, page):
-    app, server, root = gallery
+@pytest.mark.parametrize("app", ["lab", "notebook"])
+def test_gallery_views_draw_link_drill_cancel_and_export(app, serve, page):
+    server, root = serve(app, "gallery.ipynb")
     errors = watch_console(page)
     page.goto(server.page("lab/tree/gallery.ipynb" if app == "lab" else "notebooks/gallery.ipynb"))
     run_all_cells(page, done_text="exported gallery.html", timeout_s=240)
