@@ -11,6 +11,7 @@ ends instead of running half ablated.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -51,7 +52,7 @@ class Ablation:
         self.description = f"ablate {self.layer} {mode} " + (
             f"channels {self.channels}" if self.channels is not None
             else f"positions {self.positions}" if self.positions is not None
-            else f"group {group[1]} of {group[0].method} {group[0].prioritize} k={len(group[0].channels)} {hash(group[0].channels.numpy().tobytes())}"
+            else f"group {group[1]} of {group[0].method} {group[0].prioritize} k={len(group[0].channels)} {hashlib.sha256(group[0].channels.numpy().tobytes()).hexdigest()[:12]}"
         )
         self._handle = None
 

@@ -14,10 +14,9 @@ from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
 from .base import View, Wanted
-from .inputs import class_names, neighbours, spatial_cube, target_of
+from .inputs import class_names, legend_length, neighbours, spatial_cube, target_of
 from .payload import array, decode, picture, top_entries
 
-LEGEND = 5  # classes listed for a hovered channel
 DRILL = 6  # channels listed below and above a clicked one
 
 
@@ -70,7 +69,7 @@ class ChannelAttribution(View):
         # Switched-off channels stay on show (at zero), so they can be switched back on.
         shown = list(dict.fromkeys(values.topk(n).indices.tolist() + (-values).topk(n).indices.tolist() + list(self.ablated)))
         to_classes = attribution.to_classes(s, image, layer, "channels", only=shown)
-        legend = min(LEGEND, to_classes.shape[1])
+        legend = legend_length(s)
         logits = s.trace(image).logits
         referenced = [*(target if isinstance(target, tuple) else (target,)), *to_classes.topk(legend, dim=1).indices.flatten().tolist(), *logits.topk(legend).indices.tolist()]
         result = {

@@ -59,6 +59,11 @@ def top_classes(session: Session, image: ImageLike, n: int) -> list[int]:
     return [int(i) for i in session.trace(image).logits.topk(n).indices]
 
 
+def legend_length(session: Session) -> int:
+    """How many classes a view lists for a hovered atom: five, or all if the model has fewer."""
+    return min(5, len(session.labels))
+
+
 def class_names(session: Session, indices: Iterable[int]) -> dict[str, str]:
     """{index: label} for the classes a view refers to, so the browser can name them."""
     return {str(int(i)): session.class_name(int(i)) for i in set(int(i) for i in indices)}

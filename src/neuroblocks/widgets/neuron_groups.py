@@ -13,10 +13,9 @@ from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
 from .base import View, Wanted
-from .inputs import class_names, top_classes
+from .inputs import class_names, legend_length, top_classes
 from .payload import array, picture, top_entries
 
-LEGEND = 5
 
 
 class NeuronGroups(View):
@@ -53,7 +52,7 @@ class NeuronGroups(View):
         groups = factorize(s, self.image, self.layer, self.k, method=self.method, prioritize=self.prioritize, target=target)
         self.groups = groups
         logits = array(s.trace(self.image).logits)
-        legend = min(LEGEND, groups.to_classes.shape[1])
+        legend = legend_length(s)
         referenced = classes + groups.to_classes.topk(legend, dim=1).indices.flatten().tolist()
         values = {
             "picture": picture(s.image(self.image)),
@@ -74,6 +73,9 @@ class NeuronGroups(View):
     def _ablate(self) -> None:
         """Logits with the switched-off groups' parts removed from the layer's activations."""
         groups, off, image = self.groups, list(self.ablated), self.image
+        if not off:
+            self.logits = self.base_logits
+            return
 
         def work():
             with ExitStack() as stack:

@@ -13,10 +13,9 @@ from ..errors import NeuroblocksError
 from ..images import ImageLike
 from ..session import Session
 from .base import View, Wanted
-from .inputs import class_names, spatial_cube, top_classes
+from .inputs import class_names, legend_length, spatial_cube, top_classes
 from .payload import array, picture, top_entries
 
-LEGEND = 5  # classes listed for a hovered cell
 
 
 class SpatialAttribution(View):
@@ -47,7 +46,7 @@ class SpatialAttribution(View):
         classes = [s.class_index(c) for c in self.classes]
         maps = {name: torch.stack([attribution.spatial(s, image, name, c) for c in classes]) for name in (lower, upper)}
         to_classes = {name: attribution.to_classes(s, image, name) for name in (lower, upper)}
-        legend = min(LEGEND, len(s.labels))
+        legend = legend_length(s)
         referenced = classes + [i for m in to_classes.values() for i in m.topk(legend, dim=1).indices.flatten().tolist()]
         values = {
             "picture": picture(s.image(image)),
