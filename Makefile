@@ -7,13 +7,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Jupyter refuses to run as root (containers, CI images) unless told it may.
 ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: demo test test-js test-python install chromium bench-deps clean
+.PHONY: demo test test-js test-python install chromium screenshots bench-deps clean
 
 ## demo: install, then open the gallery notebook in JupyterLab (offline shapes model unless given a photo)
 demo: install
 	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) notebooks/gallery.ipynb
 
-## test: install, then run every test: JS, Python, and browser tests in Chromium
+## test: install, then run every test: JS, Python (the built wheel installed outside the checkout
+## included), and browser tests in Chromium. It leaves `git status` as it found it.
 test: install chromium test-js test-python
 
 test-js: js/node_modules/.package-lock.json
@@ -22,7 +23,8 @@ test-js: js/node_modules/.package-lock.json
 test-python: install
 	$(PY) -m pytest
 
-install: $(VENV)/.installed $(BUNDLE)
+# The bundle first: the package's build hook then finds it current and does not build it again.
+install: $(BUNDLE) $(VENV)/.installed
 
 # torch and torchvision are pinned here, before the package, so pip never picks other builds.
 $(VENV)/.installed: pyproject.toml
@@ -37,6 +39,10 @@ js/node_modules/.package-lock.json: js/package.json js/package-lock.json
 
 $(BUNDLE): js/node_modules/.package-lock.json $(wildcard js/src/*.js js/src/*.css js/src/views/*.js)
 	cd js && npm run build
+
+## screenshots: redraw the README's pictures (docs/screenshots/) from the current code
+screenshots: install chromium
+	$(PY) -m pytest tests/browser/test_gallery.py -k lab --screenshots docs/screenshots
 
 # Browser tests drive Debian's Chromium (Playwright cannot download browsers here).
 chromium:

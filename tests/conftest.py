@@ -3,6 +3,7 @@ GoogLeNet and ResNet18) and the article's photo from ../shared/data."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,36 @@ import neuroblocks as nb
 ROOT = Path(__file__).resolve().parents[1]
 DOG_CAT = ROOT.parent / "shared" / "data" / "dog_cat.jpg"
 CLOSED_PORT = "http://127.0.0.1:9"
+
+
+def _changed_files() -> set[str] | None:
+    """`git status --porcelain` lines, or None outside a git checkout."""
+    try:
+        done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return set(done.stdout.splitlines())
+
+
+def pytest_sessionstart(session) -> None:
+    session.config.stash[_BEFORE] = _changed_files()
+
+
+def pytest_sessionfinish(session) -> None:
+    """A test run leaves the checkout as it found it: artifacts go to ignored folders."""
+    before, after = session.config.stash.get(_BEFORE, None), _changed_files()
+    if before is None or after is None or not (dirtied := sorted(after - before)):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    reporter.write_line(f"FAILED: the test run changed the checkout (write artifacts under test-artifacts/): {dirtied}", red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_BEFORE = pytest.StashKey[set]()
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption("--screenshots", type=Path, default=None, help="where the gallery test saves one picture per view (default: test-artifacts/screenshots; `make screenshots` gives docs/screenshots)")
 
 
 @pytest.fixture

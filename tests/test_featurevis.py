@@ -4,12 +4,15 @@ reproducibility, the icon cache (hits, misses, corruption, threads, weight chang
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 import neuroblocks as nb
@@ -185,6 +188,38 @@ def test_icon_cache_hits_misses_and_survives_corruption(cache):
     again = nb.Session.load("shapes")
     assert np.array_equal(again.icons("conv3", [1, 2], size=32, steps=6), first) and again._icon_service().rendered == 2
     assert not list((cache / "icons").glob("*.tmp"))
+
+
+def unusable_cache(kind: str, root: Path, monkeypatch) -> Path:
+    """A cache directory the way users end up with one that cannot be written."""
+    if kind == "a file in its place":
+        (root / "occupied").write_text("not a directory")
+        return root / "occupied" / "neuroblocks"
+    if kind == "writes refused (EACCES)":  # a read-only home; simulated, since root may write anywhere
+        def refuse(*_args, **_kwargs):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(os, "replace", refuse)
+    else:  # a full disk: every PNG goes to /dev/full, which fails each write with ENOSPC
+        save = Image.Image.save
+        monkeypatch.setattr(Image.Image, "save", lambda self, _fp, *a, **k: save(self, "/dev/full", *a, **k))
+    return root / "cache"
+
+
+@pytest.mark.parametrize("kind", ["a file in its place", "writes refused (EACCES)", "a full disk (ENOSPC)"])
+def test_an_unusable_cache_directory_keeps_icons_in_memory_and_warns_once(kind, tmp_path, monkeypatch):
+    folder = unusable_cache(kind, tmp_path, monkeypatch)
+    monkeypatch.setenv("NEUROBLOCKS_CACHE", str(folder))
+    session = nb.Session.load("shapes")
+    with pytest.warns(RuntimeWarning, match="NEUROBLOCKS_CACHE") as warned:
+        icons = session.icons("conv3", [1, 2], size=32, steps=6)
+        again = session.icons("conv3", [3], size=32, steps=6)
+    assert len(warned) == 1, "one warning, not one per icon"
+    assert str(folder / "icons") in str(warned[0].message)
+    assert icons.shape == (2, 32, 32, 3) and icons.std() > 0 and again.shape == (1, 32, 32, 3)
+    service = session._icon_service()
+    assert np.array_equal(session.icons("conv3", [2, 1], size=32, steps=6), icons[::-1]) and service.rendered == 3, "kept in memory"
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")], "no half-written file left"
 
 
 def test_concurrent_requests_render_an_icon_once(cache):

@@ -13,6 +13,10 @@ const TYPED = {
   float64: Float64Array,
 };
 
+export function isBinary(data) {
+  return data instanceof ArrayBuffer || ArrayBuffer.isView(data);
+}
+
 function bytesOf(data) {
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);

@@ -3,6 +3,7 @@
 // buffers while they render; the finished set arrives in the `icons` trait (which is also what
 // a view displayed again, or an exported page, starts from).
 
+import { isBinary } from "./arrays.js";
 import { h } from "./dom.js";
 
 export class IconBook {
@@ -12,9 +13,14 @@ export class IconBook {
     this.live = new Map(); // key → {png, stage}, from messages
     this.tiles = new Map(); // key → [img element]
     this.urls = new Map(); // key → [signature, url]
+    // Hosts differ: JupyterLab hands buffers over as DataViews, Colab as Uint8Arrays, and some
+    // paths drop them. An icon whose bytes did not come is skipped; the `icons` trait brings it.
     scope.on("msg:custom", (content, buffers) => {
       if (!content || !content.icons) return;
-      for (const [key, { stage, buffer }] of Object.entries(content.icons)) this.live.set(key, { png: buffers[buffer], stage });
+      for (const [key, { stage, buffer }] of Object.entries(content.icons)) {
+        const png = buffers && buffers[buffer];
+        if (isBinary(png)) this.live.set(key, { png, stage });
+      }
       this.refresh();
     });
     scope.on("change:icons", () => {

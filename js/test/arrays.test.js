@@ -25,3 +25,12 @@ test("a size mismatch and an unknown dtype are refused with the reason", () => {
   assert.throws(() => decodeArray({ dtype: "complex64", shape: [1], data: new Uint8Array(8) }), /unsupported dtype complex64/);
   assert.throws(() => decodeArray({ dtype: "uint8", shape: [1], data: [1] }), /must be binary/);
 });
+
+test("the three ways hosts hand bytes over decode alike: DataView (JupyterLab), Uint8Array (Colab), ArrayBuffer", () => {
+  const source = new Int32Array([7, -3, 2 ** 30]);
+  const buffer = source.buffer.slice(0);
+  const forms = [new DataView(buffer), new Uint8Array(buffer), buffer];
+  for (const data of forms) {
+    assert.deepEqual(Array.from(decodeArray({ dtype: "int32", shape: [3], data }).values), [7, -3, 2 ** 30]);
+  }
+});

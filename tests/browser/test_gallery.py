@@ -5,16 +5,17 @@ stopped. The browser console must stay free of errors throughout."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from neuroblocks import examples
 
-from .conftest import ARTIFACTS, ROOT, drawn, hover_cell, run_all_cells, view, watch_console
+from .conftest import ARTIFACTS, drawn, hover_cell, run_all_cells, view, watch_console
 
 pytestmark = pytest.mark.browser
 
 KINDS = 8  # views the gallery shows
-SCREENSHOTS = ROOT / "docs" / "screenshots"  # the README's pictures, redrawn by every run in JupyterLab
 TITLES = {
     "activation-grid": "Activation grid",
     "semantic-dictionary": "Semantic dictionary",
@@ -40,9 +41,9 @@ def check_linked_hover(page) -> None:
     assert cell.replace(",", " ").split() == [str(v) for v in (int(0.55 * 16), int(0.3 * 16))], "the same cell, in the layer's grid"
 
 
-def screenshot_each_view(page) -> None:
-    """One picture per view for the README, once its icons have all arrived."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def screenshot_each_view(page, folder: Path) -> None:
+    """One picture per view (the README's, with `make screenshots`), once its icons have all arrived."""
+    folder.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1280, "height": 2000})  # room for the tallest view, unclipped
     grid = view(page, "Activation grid")
     grid.scroll_into_view_if_needed()
@@ -55,11 +56,11 @@ def screenshot_each_view(page) -> None:
                      && (el.dataset.pending === undefined || el.dataset.pending === '0')""",
             arg=element.element_handle(), timeout=240_000,
         )
-        element.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+        element.screenshot(path=str(folder / f"{name}.png"))
 
 
 @pytest.mark.parametrize("app", ["lab", "notebook"])
-def test_gallery_views_draw_link_drill_cancel_and_export(app, serve, page):
+def test_gallery_views_draw_link_drill_cancel_and_export(app, serve, page, pytestconfig):
     server, root = serve(app, "gallery.ipynb")
     errors = watch_console(page)
     page.goto(server.page("lab/tree/gallery.ipynb" if app == "lab" else "notebooks/gallery.ipynb"))
@@ -104,7 +105,7 @@ def test_gallery_views_draw_link_drill_cancel_and_export(app, serve, page):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"gallery-{app}.png"), full_page=True)
     if app == "lab":
-        screenshot_each_view(page)
+        screenshot_each_view(page, pytestconfig.getoption("screenshots") or ARTIFACTS / "screenshots")
     assert not errors, f"console errors in {app}: {errors}"
 
     # The exported page needs neither the server nor the network.

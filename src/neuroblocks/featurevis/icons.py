@@ -5,14 +5,18 @@ determines them: the weights' fingerprint, the objective, size, steps, seed, lea
 this algorithm's version. Writes go to a temporary file and are renamed into place, so a reader
 never sees half a file; a file that cannot be read back (truncated, corrupt) is rendered again.
 Concurrent requests for one icon render it once: the first claims it, the others wait for it.
+A cache directory that cannot be created or written (a file in its place, a read-only home, a
+full disk) costs the disk cache, never the icon: the service warns once and keeps icons in memory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -44,6 +48,7 @@ class IconService:
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
         self._pending: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
+        self.disk = True  # False once the cache directory has refused a write
         self.rendered = 0  # icons rendered by this service, for tests and diagnostics
 
     def key(self, objective: Objective, size: int, steps: int, seed: int) -> str:
@@ -65,11 +70,23 @@ class IconService:
         return icon if icon.shape == (size, size, 3) else None
 
     def _write_disk(self, key: str, icon: np.ndarray) -> None:
+        if not self.disk:
+            return
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{key}.{os.getpid()}.{threading.get_ident()}.tmp")
-        Image.fromarray(icon).save(tmp, format="PNG")
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(icon).save(tmp, format="PNG")
+            os.replace(tmp, path)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)  # a half-written file must not be left behind
+            self.disk = False
+            warnings.warn(
+                f"neuroblocks cannot write icons to {path.parent} ({e}); they are kept in memory for this session only. "
+                "Set NEUROBLOCKS_CACHE to a writable directory to keep them across sessions.",
+                RuntimeWarning, stacklevel=2,
+            )
 
     def _remember(self, key: str, icon: np.ndarray) -> None:
         with self._lock:
@@ -123,8 +140,8 @@ class IconService:
                     chunk = todo[start : start + self.batch]
                     icons = render(self.session, [obj for _, obj in chunk], size=size, steps=steps, seed=seed, progress=progress, cancel=cancel, lr=LEARNING_RATE, thresholds=thresholds)
                     for (k, _), icon in zip(chunk, icons):
-                        self._write_disk(k, icon)
                         self._remember(k, icon)
+                        self._write_disk(k, icon)
                     self.rendered += len(chunk)
             finally:
                 with self._lock:

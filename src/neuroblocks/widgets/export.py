@@ -29,8 +29,13 @@ def _layout(item, views: list[View]) -> dict:
     raise TypeError(f"to_html exports neuroblocks views and row/column layouts of them, not {type(item).__name__}")
 
 
-def _state(view: View) -> dict:
-    state = {k: v for k, v in view.get_state().items() if k not in _NOT_STATE and not k.startswith(("_model", "_view"))}
+def view_state(view: View) -> dict:
+    """The traits a view draws from, without the widget machinery's own."""
+    return {k: v for k, v in view.get_state().items() if k not in _NOT_STATE and not k.startswith(("_model", "_view"))}
+
+
+def encode(state: dict) -> dict:
+    """{state, buffers}: the JSON part, and each binary value as its path and base64 bytes."""
     plain, paths, buffers = _remove_buffers(state)
     return {"state": plain, "buffers": [{"path": p, "base64": base64.b64encode(bytes(b)).decode()} for p, b in zip(paths, buffers)]}
 
@@ -58,7 +63,7 @@ def to_html(path: str | Path, *items: View | ipywidgets.Box, title: str = "neuro
             if len(members) > 1 and key not in seen:
                 seen.add(key)
                 links.append({"trait": name, "views": members})
-    data = {"views": [_state(v) for v in views], "layout": layout, "links": links}
+    data = {"views": [encode(view_state(v)) for v in views], "layout": layout, "links": links}
     # "</" cannot end the script element early once escaped; JSON parsers read "<\/" as "</".
     payload = json.dumps(data).replace("</", "<\\/")
     css = (STATIC / "neuroblocks.css").read_text()
