@@ -40,6 +40,16 @@ export class Scope {
     return u;
   }
 
+  // `fn` wrapped to run at most once per animation frame however often it is called: a view
+  // whose thousand icons each finish loading redraws once, not a thousand times.
+  perFrame(fn) {
+    let frame = 0;
+    this.undo.push(() => cancelAnimationFrame(frame));
+    return () => {
+      if (!frame) frame = requestAnimationFrame(() => { frame = 0; fn(); });
+    };
+  }
+
   // Set a trait from the browser and send it to the kernel (linked views follow in the browser).
   select(name, value) {
     this.model.set(name, value);

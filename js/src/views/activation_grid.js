@@ -65,17 +65,18 @@ export function activationGrid(scope, el) {
     modeButton.textContent = overview ? "show icons" : "show overview";
     scaleBox.checked = model.get("scale");
   };
+  const redraw = scope.perFrame(draw);
 
   const loadIcons = () => {
     for (const key of icons.keys()) {
       const src = icons.source(key);
       if (images.get(key)?.src === src) continue;
       const img = new Image();
-      img.onload = draw;
+      img.onload = redraw;
       img.src = src;
       images.set(key, img);
     }
-    draw();
+    redraw();
   };
 
   const build = () => {
@@ -87,7 +88,7 @@ export function activationGrid(scope, el) {
     f.setTitle(`Activation grid · ${model.get("layer")}`);
     maxMag = mags.values.reduce((m, v) => Math.max(m, v), 0) || 1;
     picture = new Picture(scope, model.get("picture"), { width: SIDE });
-    picture.img.onload = draw;
+    picture.img.onload = redraw;
     // The picture is drawn on the canvas; its grid layer only serves hovering.
     picture.setGrid(mags.shape[0], mags.shape[1]);
     picture.onHover((cell) => scope.select("position", cell));
