@@ -70,6 +70,32 @@ def test_dissection_equals_the_exact_computation_on_a_small_dataset(shapes_sessi
             torch.testing.assert_close(result.iou[:, j], expected.float(), rtol=1e-5, atol=1e-7)
 
 
+class _Endless(torch.utils.data.Dataset):
+    """A map-style dataset whose __getitem__ never raises IndexError, as many users' do."""
+
+    def __init__(self, items):
+        self.items = items
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i % len(self.items)]
+
+
+def test_a_dataset_passed_directly_is_read_once_over_its_length(shapes_session):
+    items = [D.ShapesConcepts(12)[i] for i in range(12)]
+    with pytest.raises(IndexError, match="12 scenes"):
+        D.ShapesConcepts(12)[12]
+    one_batch = D.dissect(shapes_session, "conv3", [_batch(items)])
+    examples = D.dataset_examples(shapes_session, "conv3", [_batch(items)], k=2)
+    for data in (D.ShapesConcepts(12), _Endless(items)):  # item by item, not through a DataLoader
+        result = D.dissect(shapes_session, "conv3", data)
+        assert result.images == 12
+        torch.testing.assert_close(result.iou, one_batch.iou)
+        assert torch.equal(D.dataset_examples(shapes_session, "conv3", data, k=2).images, examples.images)
+
+
 def test_dissection_labels_units_of_every_concept_family(conv2, conv3):
     families = {f: len(conv2.families()[f]) + len(conv3.families()[f]) for f in ("shape", "texture", "color")}
     assert all(n > 0 for n in families.values()), families

@@ -36,7 +36,9 @@ class ShapesConcepts(torch.utils.data.Dataset):
         return self.count
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        s = world.scene(self.start + i, classes=self.classes)
+        if not -self.count <= i < self.count:  # iteration without a DataLoader stops here
+            raise IndexError(f"ShapesConcepts has {self.count} scenes; index {i} is out of range")
+        s = world.scene(self.start + i % self.count, classes=self.classes)
         image = torch.from_numpy(np.ascontiguousarray(s.image)).permute(2, 0, 1).float() / 255
         masks = {name: torch.from_numpy(m) for name, m in s.masks.items() if ":" in name}
         for concept in concepts():  # every concept in every item, so batches collate
@@ -58,7 +60,7 @@ def batches(data: Iterable) -> Iterator[Batch]:
     """Every item of `data` as a batch (images (N, 3, H, W) in [0, 1], {concept: (N, H, W) bool})."""
     if iter(data) is data:
         raise DissectionDataError("the dataset is a one-shot iterator, but dissection reads it twice: pass a list, a Dataset or a DataLoader")
-    for item in data:
+    for item in _items(data):
         if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], dict)):
             raise DissectionDataError(f"dataset items are (image, {{concept: mask}}) or batches of them; got {type(item).__name__}")
         images, masks = item
@@ -68,6 +70,13 @@ def batches(data: Iterable) -> Iterator[Batch]:
         else:
             image = load_image(images)
             yield image[None], {k: torch.as_tensor(np.asarray(v)).bool()[None] for k, v in masks.items()}
+
+
+def _items(data: Iterable) -> Iterable:
+    """A map-style Dataset is read by index over its length: iterating it directly runs until
+    `__getitem__` raises IndexError, which many datasets never do."""
+    sized = isinstance(data, torch.utils.data.Dataset) and not isinstance(data, torch.utils.data.IterableDataset)
+    return (data[i] for i in range(len(data))) if sized and hasattr(data, "__len__") else data
 
 
 def check_masks(images: torch.Tensor, masks: dict[str, torch.Tensor]) -> None:
