@@ -7,6 +7,7 @@ nothing beyond the package registries (and pip's cache of them) is needed."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -26,8 +27,9 @@ PINS = ["torch==2.14.1", "torchvision==0.29.1"]
 KERNEL = ["nbclient>=0.10", "ipykernel>=6.29"]  # what running a notebook takes; not the package's own needs
 
 
-def run(*args: str | Path, cwd: Path | None = None) -> str:
-    done = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True)
+def run(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 900) -> str:
+    """Run a command to completion (never longer than `timeout` s) and return its stdout."""
+    done = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"{' '.join(map(str, args))} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     return done.stdout
 
@@ -75,3 +77,21 @@ def test_the_wheel_holds_every_file_the_package_reads(dist):
         names = {n.split("/", 1)[1] for n in sdist.getnames() if "/" in n}
     assert {f"src/{n}" for n in wanted} <= names, "the sdist ships the built bundle, so a wheel built from it needs no Node.js"
     assert {"js/package.json", "js/package-lock.json", "js/src/index.js", "LICENSE", "CHANGELOG.md"} <= names
+
+
+def test_the_installed_wheel_builds_every_view_exports_and_runs_a_notebook(installed, tmp_path):
+    python, seconds = installed
+    print(f"installed the wheel, torch pins and a kernel into a fresh environment in {seconds:.0f} s")
+    work = tmp_path / "elsewhere"  # outside the checkout; `-I` keeps the checkout and PYTHONPATH off the path
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"NEUROBLOCKS_CACHE": str(tmp_path / "cache")}
+    out = run(python, "-I", ROOT / "tests" / "installed" / "use_the_package.py", ROOT / "notebooks" / "teaser.ipynb", work, cwd=work, env=env)
+    found = json.loads(out.strip().splitlines()[-1])
+    assert Path(found["imported_from"]).is_relative_to(python.parents[1]), f"imported from {found['imported_from']}, not the fresh environment"
+    assert found["version"] == nb.__version__
+    views = found["views"]
+    assert len(views) == 9 and all(v["error"] == "" for v in views.values()), views
+    assert all(v["icons"] > 0 for name, v in views.items() if name not in ("spatial_attribution", "feature_vis")), views
+    assert views["feature_vis"]["render"] == "done"
+    assert found["html_bytes"] > 100_000, "the exported page embeds the bundle, the stylesheet and the data"
+    assert found["notebook_errors"] == [] and found["notebook_view_kinds"], found
