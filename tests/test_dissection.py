@@ -83,13 +83,15 @@ class _Endless(torch.utils.data.Dataset):
         return self.items[i % len(self.items)]
 
 
-def test_a_dataset_passed_directly_is_read_once_over_its_length(shapes_session):
+def test_a_dataset_passed_directly_is_read_once_over_its_length_and_16_bit_batches_scale(shapes_session):
     items = [D.ShapesConcepts(12)[i] for i in range(12)]
     with pytest.raises(IndexError, match="12 scenes"):
         D.ShapesConcepts(12)[12]
     one_batch = D.dissect(shapes_session, "conv3", [_batch(items)])
     examples = D.dataset_examples(shapes_session, "conv3", [_batch(items)], k=2)
-    for data in (D.ShapesConcepts(12), _Endless(items)):  # item by item, not through a DataLoader
+    images, masks = _batch(items)
+    as_16_bit = [((images * 65535).round().to(torch.uint16), masks)]  # 8-bit scenes: exact in 16 bits
+    for data in (D.ShapesConcepts(12), _Endless(items), as_16_bit):  # item by item, not through a DataLoader; 16-bit batches
         result = D.dissect(shapes_session, "conv3", data)
         assert result.images == 12
         torch.testing.assert_close(result.iou, one_batch.iou)

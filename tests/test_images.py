@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import struct
 import threading
+import zlib
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -16,6 +18,9 @@ import neuroblocks as nb
 RGB = (np.arange(4 * 6 * 3).reshape(4, 6, 3) * 3).astype(np.uint8)
 EXPECTED = torch.from_numpy(RGB).permute(2, 0, 1).float() / 255
 
+RAMP16 = (np.arange(4 * 6).reshape(4, 6) * 2849).astype(np.uint16)  # 0 … 65527: most of it above 255
+GRAY16 = torch.from_numpy(RAMP16.astype(np.float32) / 65535).expand(3, 4, 6)
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
@@ -23,6 +28,7 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("www")
     Image.fromarray(RGB).save(root / "pic.png")
     Image.fromarray(RGB).save(root / "pic.jpg")
+    Image.fromarray(RAMP16).save(root / "gray16.png")
     (root / "page.html").write_text("<html>not an image</html>")
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
     handler.log_message = lambda *a: None
@@ -51,6 +57,46 @@ def test_pil_modes():
     assert torch.allclose(nb.load_image(Image.fromarray(rgba)), torch.ones(3, 4, 6)), "fully transparent reads as white"
     palette = Image.fromarray(RGB).convert("P")
     assert nb.load_image(palette).shape == (3, 4, 6)
+
+
+def _png16_rgb(path, rgb: np.ndarray) -> None:
+    """A 16-bit RGB PNG written by hand (Pillow cannot write one): signature, IHDR, IDAT, IEND."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    h, w, _ = rgb.shape
+    rows = b"".join(b"\0" + rgb[y].astype(">u2").tobytes() for y in range(h))
+    header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_16_bit_files_keep_their_values(tmp_path, server):
+    """A 16-bit grayscale PNG (microscopy, depth) once read as all white: Pillow's RGB conversion saturates."""
+    Image.fromarray(RAMP16).save(tmp_path / "gray16.png")
+    assert Image.open(tmp_path / "gray16.png").mode == "I;16"
+    loaded = nb.load_image(tmp_path / "gray16.png")
+    assert torch.allclose(loaded, GRAY16) and loaded.mean() < 0.6
+    assert torch.allclose(nb.load_image(f"{server}/gray16.png"), GRAY16)
+    assert torch.allclose(nb.load_image(Image.fromarray(RAMP16.astype(np.int32))), GRAY16), "mode I, as older Pillows open 16-bit files"
+    rgb16 = np.stack([RAMP16, RAMP16[::-1], np.full_like(RAMP16, 40_000)], axis=-1)
+    _png16_rgb(tmp_path / "rgb16.png", rgb16)
+    expected = torch.from_numpy(rgb16.astype(np.float32) / 65535).permute(2, 0, 1)
+    assert torch.allclose(nb.load_image(tmp_path / "rgb16.png"), expected, atol=1 / 255), "16-bit colour, to 8-bit precision"
+
+
+def test_other_pil_modes_keep_their_values():
+    bits = np.array([[True, False, True], [False, True, False]])
+    assert torch.equal(nb.load_image(Image.fromarray(bits)), torch.from_numpy(bits).float().expand(3, 2, 3))
+    floats = RGB[..., 0].astype(np.float32) / 255
+    assert torch.allclose(nb.load_image(Image.fromarray(floats, mode="F")), EXPECTED[0].expand(3, 4, 6))
+
+
+def test_unsigned_and_bool_arrays_and_tensors_scale_by_their_type():
+    assert torch.allclose(nb.load_image(RAMP16), GRAY16)
+    assert torch.allclose(nb.load_image(torch.from_numpy(RAMP16)[None]), GRAY16)
+    assert torch.allclose(nb.load_image(RGB.astype(np.uint32) * 16843009), EXPECTED), "uint32: white is 2³² − 1"
+    mask = np.eye(4, dtype=bool)
+    assert torch.equal(nb.load_image(mask)[1], torch.eye(4)) and torch.equal(nb.load_image(torch.from_numpy(mask))[2], torch.eye(4))
 
 
 def test_numpy_layouts_and_dtypes():
@@ -96,7 +142,11 @@ def test_the_articles_photo(dog_cat):
         (np.zeros((2, 4, 4, 3), np.uint8), "got shape"),
         (torch.zeros(5, 4, 4), r"C×H×W with 1, 3 or 4 channels"),
         (np.full((4, 4, 3), 200.0), r"must lie in \[0, 1\].*divide by 255"),
-        (np.zeros((4, 4, 3), np.int64), "uint8 or float"),
+        (np.zeros((4, 4, 3), np.int64), "int64 image has no known white.*uint16 for 0–65535"),
+        (torch.zeros(3, 4, 4, dtype=torch.int32), "int32 image has no known white"),
+        (np.zeros((4, 4), np.complex64), "unsigned integers, bool or float, not complex64"),
+        (Image.fromarray(np.full((4, 4), 70_000, np.int32)), r"32-bit integer image with values in \[70000, 70000\]"),
+        (Image.fromarray(np.full((4, 4), 3.0, np.float32)), r"must lie in \[0, 1\]"),
         ([[0, 1], [1, 0]], "cannot read an image from a list"),
     ],
 )

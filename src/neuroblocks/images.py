@@ -56,6 +56,18 @@ def _from_pil(image: Image.Image) -> np.ndarray:
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
         return _flatten_alpha(rgba[..., :3], rgba[..., 3:])
+    if image.mode.startswith("I;16") or image.mode == "1":  # 16-bit and 1-bit: convert("RGB") would saturate
+        return _from_array(np.asarray(image), "HWC")
+    if image.mode == "I":  # 32-bit integers: how Pillow has held 16-bit files
+        values = np.asarray(image)
+        if values.min() < 0 or values.max() > 65535:
+            raise ImageError(
+                f"a 32-bit integer image with values in [{values.min()}, {values.max()}] has no known white; "
+                "pass it as a float array scaled to [0, 1]"
+            )
+        return _from_array(values.astype(np.uint16), "HWC")
+    if image.mode == "F":
+        return _from_array(np.asarray(image), "HWC")
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
 
 
@@ -75,8 +87,10 @@ def _from_array(a: np.ndarray, layout: str) -> np.ndarray:
     if a.ndim != 3 or a.shape[-1] not in (1, 3, 4):
         hint = "C×H×W (or 1×C×H×W)" if layout == "CHW" else "H×W, H×W×3 or H×W×4"
         raise ImageError(f"an image is {hint}; got shape {tuple(a.shape)}")
-    if a.dtype == np.uint8:
-        a = a.astype(np.float32) / 255.0
+    if a.dtype == np.bool_:
+        a = a.astype(np.float32)
+    elif np.issubdtype(a.dtype, np.unsignedinteger):  # uint8 0–255, uint16 0–65535, …: white is the type's maximum
+        a = a.astype(np.float32) / float(np.iinfo(a.dtype).max)
     elif np.issubdtype(a.dtype, np.floating):
         a = a.astype(np.float32)
         if not np.isfinite(a).all():
@@ -85,8 +99,13 @@ def _from_array(a: np.ndarray, layout: str) -> np.ndarray:
         if lo < -1e-3 or hi > 1 + 1e-3:
             raise ImageError(f"float images must lie in [0, 1], this one spans [{lo:.3g}, {hi:.3g}]; for 0–255 values pass uint8 or divide by 255")
         a = np.clip(a, 0.0, 1.0)
+    elif np.issubdtype(a.dtype, np.signedinteger):
+        raise ImageError(
+            f"a {a.dtype} image has no known white (0–255? 0–65535?); cast it to uint8 for 0–255 values, "
+            "uint16 for 0–65535, or to float scaled to [0, 1]"
+        )
     else:
-        raise ImageError(f"image values must be uint8 or float, not {a.dtype}")
+        raise ImageError(f"image values must be unsigned integers, bool or float, not {a.dtype}")
     if a.shape[-1] == 4:
         a = _flatten_alpha(a[..., :3], a[..., 3:])
     return np.repeat(a, 3, axis=-1) if a.shape[-1] == 1 else a
@@ -128,7 +147,8 @@ def load_image(x: ImageLike, size: int | tuple[int, int] | None = None, fit: Fit
 
     `size` (side or (height, width)) resizes: `fit="crop"` scales the image to cover it and crops
     the centre, `fit="stretch"` scales each axis to fit exactly. Grayscale is repeated to RGB and
-    transparency is composited over white.
+    transparency is composited over white. Unsigned integers (8- and 16-bit files and arrays) are
+    scaled by their type's maximum, bool and 1-bit images read as 0 and 1, floats must lie in [0, 1].
     """
     hwc = _to_hwc(x)
     if hwc.shape[0] == 0 or hwc.shape[1] == 0:

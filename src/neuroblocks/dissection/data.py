@@ -65,7 +65,8 @@ def batches(data: Iterable) -> Iterator[Batch]:
             raise DissectionDataError(f"dataset items are (image, {{concept: mask}}) or batches of them; got {type(item).__name__}")
         images, masks = item
         if isinstance(images, torch.Tensor) and images.dim() == 4:
-            batch = images.float() / (255 if images.dtype == torch.uint8 else 1)
+            unsigned = images.dtype in (torch.uint8, torch.uint16)  # white is the type's maximum, as in load_image
+            batch = images.float() / (torch.iinfo(images.dtype).max if unsigned else 1)
             yield batch, {k: torch.as_tensor(v).bool() for k, v in masks.items()}
         else:
             image = load_image(images)
