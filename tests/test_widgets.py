@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import ipywidgets
 import numpy as np
@@ -15,6 +16,7 @@ from ipywidgets.widgets.widget import _remove_buffers
 import neuroblocks as nb
 from neuroblocks import attribution, shapes
 from neuroblocks.errors import ImageError, NeuroblocksError, UnknownClassError, UnknownLayerError
+from neuroblocks.featurevis import icons as icons_module
 from neuroblocks.widgets.payload import decode
 
 SCENE = shapes.scene(3, classes=2)
@@ -244,6 +246,48 @@ def test_feature_vis_renders_cancels_and_reuses_the_cache(shapes_session, tmp_pa
     again._message(again, {"action": "start"}, [])
     again.wait()
     assert again.state == "done" and again.result == done.result, "the second render comes from the disk cache"
+
+
+def _until(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_closing_a_view_stops_only_the_work_no_other_view_waits_for(tmp_path, monkeypatch):
+    """Re-running a cell three times asks for one render three times: it runs once. Closing a
+    view stops its render within a second, unless another view still waits for the same one."""
+    monkeypatch.setenv("NEUROBLOCKS_CACHE", str(tmp_path))
+    session = nb.Session.load("shapes")  # its own icon service, so `rendered` counts only this test
+    alone = nb.FeatureVis(session, layer="conv3", channel=1, size=64, steps=100_000)
+    _until(lambda: alone.step >= 2)
+    closed_at = time.monotonic()
+    alone.close()
+    alone.wait(timeout=5)
+    assert alone.state == "cancelled" and time.monotonic() - closed_at < 1.0
+
+    started = []
+    render = icons_module.render
+    monkeypatch.setattr(icons_module, "render", lambda *a, **k: started.append(1) or render(*a, **k))
+    reruns = [nb.FeatureVis(session, layer="conv3", channel=2, size=48, steps=300) for _ in range(3)]
+    _until(lambda: any(v.step >= 2 for v in reruns))
+    reruns[0].close()  # the first two outputs go, as a re-run clears them; the third still wants it
+    reruns[1].close()
+    reruns[2].wait(timeout=120)
+    assert reruns[2].state == "done" and reruns[2].step == 300
+    assert len(started) == 1 and session._icon_service().rendered == 1, "three views of one objective, one render, never restarted"
+    again = nb.FeatureVis(session, layer="conv3", channel=2, size=48, steps=300).wait()
+    assert again.result == reruns[2].result and session._icon_service().rendered == 1
+
+
+def test_closing_a_view_stops_its_icon_stream(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEUROBLOCKS_CACHE", str(tmp_path))
+    view = nb.ActivationGrid(nb.Session.load("shapes"), shapes.scene(4, classes=2).image, "conv3", icon_steps=100_000, icon_size=32)
+    stream = view._streams[0]
+    _until(lambda: stream._thread is not None and stream._thread.is_alive())
+    view.close()
+    assert stream.join(timeout=1.0), "the icon render stopped within a second of the close"
 
 
 def test_html_export_is_self_contained(views, tmp_path):

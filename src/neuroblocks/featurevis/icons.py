@@ -4,7 +4,9 @@ Icons are cached in memory and on disk as PNG files named by a hash of everythin
 determines them: the weights' fingerprint, the objective, size, steps, seed, learning rate and
 this algorithm's version. Writes go to a temporary file and are renamed into place, so a reader
 never sees half a file; a file that cannot be read back (truncated, corrupt) is rendered again.
-Concurrent requests for one icon render it once: the first claims it, the others wait for it.
+Concurrent requests for one icon render it once: the first claims it, the others wait for it,
+and the render stops early only when every view that asked for it has cancelled (a closed view
+stops what only it was waiting for, never what another view still wants).
 A cache directory that cannot be created or written (a file in its place, a read-only home, a
 full disk) costs the disk cache, never the icon: the service warns once and keeps icons in memory.
 """
@@ -26,7 +28,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..session import Session
 from .objectives import Objective
-from .render import Progress, render
+from .render import Cancelled, Progress, cancel_check, render
 
 #: Bump when rendering changes in a way that changes icons, so old cache files are not reused.
 ALGORITHM_VERSION = 2
@@ -40,13 +42,27 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "neuroblocks"
 
 
+Cancel = Callable[[], bool]
+
+
+class _Claim:
+    """One icon being rendered, and the cancel checks of everyone waiting for it."""
+
+    def __init__(self, cancel: Cancel) -> None:
+        self.done = threading.Event()
+        self.askers = [cancel]
+
+    def abandoned(self) -> bool:
+        return all(cancelled() for cancelled in list(self.askers))
+
+
 class IconService:
     """Icons of one session's model; see the module docstring."""
 
     def __init__(self, session: Session, batch: int = 16, memory_items: int = 4096) -> None:
         self.session, self.batch, self.memory_items = session, batch, memory_items
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._pending: dict[str, threading.Event] = {}
+        self._pending: dict[str, _Claim] = {}
         self._lock = threading.Lock()
         self.disk = True  # False once the cache directory has refused a write
         self.rendered = 0  # icons rendered by this service, for tests and diagnostics
@@ -122,23 +138,31 @@ class IconService:
         """(N, size, size, 3) uint8 icons, rendering only those no cache holds.
 
         progress sees each rendered batch's steps, with its images at `thresholds` (previews).
+        cancel (an Event or a callable) raises Cancelled; a render others also wait for goes on.
         """
         keys = [self.key(obj, size, steps, seed) for obj in objectives]
+        cancelled = cancel_check(cancel)
         while True:
             found = {k: self._cached(k, size) for k in dict.fromkeys(keys)}
             missing = [k for k, icon in found.items() if icon is None]
             if not missing:
                 return np.stack([found[k] for k in keys])
+            if cancelled():
+                raise Cancelled(0, np.zeros((0, size, size, 3), np.uint8))
             with self._lock:
                 mine = [k for k in missing if k not in self._pending]
                 for k in mine:
-                    self._pending[k] = threading.Event()
+                    self._pending[k] = _Claim(cancelled)
                 theirs = [self._pending[k] for k in missing if k not in mine]
+                for claim in theirs:
+                    claim.askers.append(cancelled)
             try:
                 todo = [(k, objectives[keys.index(k)]) for k in mine]
                 for start in range(0, len(todo), self.batch):
                     chunk = todo[start : start + self.batch]
-                    icons = render(self.session, [obj for _, obj in chunk], size=size, steps=steps, seed=seed, progress=progress, cancel=cancel, lr=LEARNING_RATE, thresholds=thresholds)
+                    claims = [self._pending[k] for k, _ in chunk]
+                    stop = lambda: all(claim.abandoned() for claim in claims)  # noqa: E731
+                    icons = render(self.session, [obj for _, obj in chunk], size=size, steps=steps, seed=seed, progress=progress, cancel=stop, lr=LEARNING_RATE, thresholds=thresholds)
                     for (k, _), icon in zip(chunk, icons):
                         self._remember(k, icon)
                         self._write_disk(k, icon)
@@ -146,6 +170,8 @@ class IconService:
             finally:
                 with self._lock:
                     for k in mine:
-                        self._pending.pop(k).set()
-            for event in theirs:
-                event.wait()
+                        self._pending.pop(k).done.set()
+            for claim in theirs:
+                while not claim.done.wait(0.05):
+                    if cancelled():
+                        raise Cancelled(0, np.zeros((0, size, size, 3), np.uint8))

@@ -22,6 +22,11 @@ from .param import FourierImage
 from .redirected_relu import redirected_relu
 
 
+def cancel_check(cancel: threading.Event | Callable[[], bool] | None) -> Callable[[], bool]:
+    """A cancel Event, callable or None, as one callable."""
+    return cancel.is_set if isinstance(cancel, threading.Event) else (cancel or (lambda: False))
+
+
 class Cancelled(Exception):
     """The render was cancelled; `images` holds the state it had reached (uint8)."""
 
@@ -108,7 +113,7 @@ def render(
     needs_logits = LOGITS in needed or not layers
     if channels_last is None:
         channels_last = session.device.type == "cpu"
-    is_cancelled = cancel.is_set if isinstance(cancel, threading.Event) else (cancel or (lambda: False))
+    is_cancelled = cancel_check(cancel)
     param = FourierImage(start_seeds(objectives, seed), size, size, device=session.device)
     g = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(param.parameters(), lr=lr)

@@ -76,8 +76,10 @@ class FeatureVis(View):
         thresholds = range(PREVIEW_EVERY, self.steps, PREVIEW_EVERY)
         try:
             icon = self.session._icon_service().get([self.objective], self.size, self.steps, progress=progress, cancel=cancel, thresholds=thresholds)[0]
-        except Cancelled as stop:
-            self.result, self.state = png(stop.images[0]), "cancelled"
+        except Cancelled as stop:  # with no images when it was waiting for another view's render
+            if len(stop.images):
+                self.result = png(stop.images[0])
+            self.state = "cancelled"
         except Exception as e:  # shown in the view
             self.error, self.state = describe(e), "error"
         else:
@@ -90,6 +92,12 @@ class FeatureVis(View):
             if self._render.is_alive():
                 raise TimeoutError(f"FeatureVis still rendering after {timeout} s")
         return self
+
+    def close(self) -> None:
+        """Closing the view stops its render (one that another view also waits for goes on)."""
+        if hasattr(self, "_cancel"):  # not when its construction failed
+            self.cancel()
+        super().close()
 
     def on_start(self, _content: dict) -> None:
         self.start()
