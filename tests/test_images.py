@@ -6,6 +6,7 @@ import functools
 import struct
 import threading
 import zlib
+from pathlib import Path
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -84,11 +85,52 @@ def test_16_bit_files_keep_their_values(tmp_path, server):
     assert torch.allclose(nb.load_image(tmp_path / "rgb16.png"), expected, atol=1 / 255), "16-bit colour, to 8-bit precision"
 
 
-def test_other_pil_modes_keep_their_values():
-    bits = np.array([[True, False, True], [False, True, False]])
-    assert torch.equal(nb.load_image(Image.fromarray(bits)), torch.from_numpy(bits).float().expand(3, 2, 3))
-    floats = RGB[..., 0].astype(np.float32) / 255
-    assert torch.allclose(nb.load_image(Image.fromarray(floats, mode="F")), EXPECTED[0].expand(3, 4, 6))
+def _saved(mode: str, folder) -> Path:
+    """A small file in `mode`, in a format that keeps the mode."""
+    g = np.random.default_rng(0)
+    pixels = {
+        "1": g.random((4, 6)) > 0.5,
+        "L": g.integers(0, 256, (4, 6), np.uint8),
+        "LA": g.integers(0, 256, (4, 6, 2), np.uint8),
+        "P": RGB,
+        "CMYK": g.integers(0, 256, (4, 6, 4), np.uint8),
+        "I": (g.random((4, 6)) * 65535).astype(np.int32),
+        "I;16": RAMP16,
+        "F": g.random((4, 6)).astype(np.float32),
+    }[mode]
+    image = Image.fromarray(pixels).convert("P") if mode == "P" else Image.fromarray(pixels, mode=None if mode in ("1", "I;16", "I", "F", "L") else mode)
+    path = folder / f"{mode.replace(';', '_')}.{'tif' if mode in ('CMYK', 'F', 'I') else 'png'}"
+    image.save(path)
+    return path
+
+
+def _expected(image: Image.Image) -> np.ndarray:
+    """H×W×3 values in [0, 1] from a file's own pixels, by the rule for its mode."""
+    v = np.asarray(image).astype(np.float64)
+    if image.mode == "1":
+        return np.repeat(v[..., None], 3, -1)
+    if image.mode == "L":
+        return np.repeat(v[..., None] / 255, 3, -1)
+    if image.mode == "LA":
+        gray, alpha = v[..., :1] / 255, v[..., 1:] / 255
+        return np.repeat(gray * alpha + 1 - alpha, 3, -1)
+    if image.mode == "P":
+        palette = np.array(image.getpalette()).reshape(-1, 3)
+        return palette[v.astype(int)] / 255
+    if image.mode == "CMYK":
+        return (1 - v[..., :3] / 255) * (1 - v[..., 3:] / 255)
+    if image.mode in ("I", "I;16"):
+        return np.repeat(v[..., None] / 65535, 3, -1)
+    return np.repeat(v[..., None], 3, -1)  # F
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "CMYK", "I", "I;16", "F"])
+def test_every_pil_mode_keeps_the_files_values(mode, tmp_path):
+    path = _saved(mode, tmp_path)
+    with Image.open(path) as image:
+        assert image.mode == mode, f"the file kept mode {mode}"
+        expected = torch.from_numpy(_expected(image)).permute(2, 0, 1).float()
+    assert torch.allclose(nb.load_image(path), expected, atol=1 / 255 + 1e-6)
 
 
 def test_unsigned_and_bool_arrays_and_tensors_scale_by_their_type():
