@@ -5,7 +5,7 @@ Each measurement runs in its own process, so each peak resident memory is its ow
 streaming thresholds equal the exact ones while the tail fits the buffer (the small dataset);
 the peak memory of streaming stays flat as the dataset grows, the exact one grows with it.
 
-    .venv/bin/python benchmarks/dissection.py [--images 60]
+    .venv/bin/python benchmarks/dissection.py [--images 60] [--device cuda]
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -55,12 +56,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=60)
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--device", default=None, help="where the sessions run (cuda, mps, …; default: NEUROBLOCKS_DEVICE, else cpu)")
     args = parser.parse_args()
+    if args.device:  # the measuring processes inherit it
+        os.environ["NEUROBLOCKS_DEVICE"] = args.device
     if args.child:
         print(json.dumps(measure(args.child[0], int(args.child[1]))))
         return
     small, large = args.images, 10 * args.images
     results = {(how, n): run(how, n) for n in (small, large) for how in ("streaming", "exact")}
+    print(f"device {os.environ.get('NEUROBLOCKS_DEVICE') or 'cpu'}")
     print(f"shapes model, {LAYER} (64 units), thresholds at the top 0.5% of upsampled 64×64 maps")
     print(f"{'images':>7s} {'streaming':>22s} {'exact (peer)':>22s}  max |difference|")
     for n in (small, large):

@@ -39,11 +39,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--groups", type=int, default=6)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--device", default=None, help="where the sessions run (cuda, mps, …; default: NEUROBLOCKS_DEVICE, else cpu)")
     args = parser.parse_args()
-    print(f"k = {args.groups}, median of {args.repeat}, torch threads {torch.get_num_threads()}")
+    print(f"k = {args.groups}, median of {args.repeat}, device {args.device or nb.session.default_device()}, torch threads {torch.get_num_threads()}")
     for model, layer in CASES:
         torch.manual_seed(0)
-        session = nb.Session.load(model, weights="random")
+        session = nb.Session.load(model, weights="random", device=args.device)
         a = session.trace(PHOTO, layer)[layer]
         forward = median_time(lambda: session.forward(session.image(PHOTO)[None]), args.repeat)
         x = as_matrix(a)[0].double().numpy()

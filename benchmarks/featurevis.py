@@ -2,7 +2,7 @@
 `render_vis` (one channel at a time, and batched), and vs a bare truncated forward+backward.
 
     make bench-deps        # Lucent 0.1.8 with today's kornia (Lucent pins kornia<=0.4.1)
-    .venv/bin/python benchmarks/featurevis.py [--channels 8] [--size 128] [--steps 512] [--weights PATH]
+    .venv/bin/python benchmarks/featurevis.py [--channels 8] [--size 128] [--steps 512] [--weights PATH] [--device cuda]
 
 Same settings for both: 128 px, 512 Adam steps at lr 0.05, the same parameterisation and
 transforms. Lucent upsamples images under 224 px to 224 before the model (its default); that
@@ -63,12 +63,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=512)
     parser.add_argument("--weights", default=None, help="a GoogLeNet .pth file (default: random weights)")
+    parser.add_argument("--device", default=None, help="where the sessions run (cuda, mps, …; default: NEUROBLOCKS_DEVICE, else cpu)")
     args = parser.parse_args()
     torch.manual_seed(0)
-    session = nb.Session.load("googlenet", weights=args.weights or "random")
+    session = nb.Session.load("googlenet", weights=args.weights or "random", device=args.device)
     model, layer, channels, n, steps = session.model, args.layer, list(range(args.channels)), args.channels, args.steps
     objectives, param, render = lucent()
-    print(f"GoogLeNet ({args.weights or 'random weights'}), {layer}, {n} channels, {args.size} px, {steps} steps, torch threads {torch.get_num_threads()}")
+    print(f"GoogLeNet ({args.weights or 'random weights'}), {layer}, {n} channels, {args.size} px, {steps} steps, device {session.device}, torch threads {torch.get_num_threads()}")
 
     rows = []
     start = time.perf_counter()

@@ -3,6 +3,7 @@ GoogLeNet and ResNet18) and the article's photo from ../shared/data."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -14,6 +15,9 @@ import neuroblocks as nb
 ROOT = Path(__file__).resolve().parents[1]
 DOG_CAT = ROOT.parent / "shared" / "data" / "dog_cat.jpg"
 CLOSED_PORT = "http://127.0.0.1:9"
+
+
+_BEFORE = pytest.StashKey[set]()
 
 
 def _changed_files() -> set[str] | None:
@@ -39,11 +43,19 @@ def pytest_sessionfinish(session) -> None:
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-_BEFORE = pytest.StashKey[set]()
-
-
 def pytest_addoption(parser) -> None:
     parser.addoption("--screenshots", type=Path, default=None, help="where the gallery test saves one picture per view (default: test-artifacts/screenshots; `make screenshots` gives docs/screenshots)")
+    parser.addoption("--device", default=None, help="run every Session (and the notebooks' kernels) on this device, e.g. cuda; the same as NEUROBLOCKS_DEVICE")
+
+
+def pytest_configure(config) -> None:
+    """--device reaches every Session through NEUROBLOCKS_DEVICE, kernels started by the tests included."""
+    if config.getoption("--device"):
+        os.environ["NEUROBLOCKS_DEVICE"] = config.getoption("--device")
+
+
+def pytest_report_header(config) -> str:
+    return f"neuroblocks sessions on: {nb.session.default_device()} (NEUROBLOCKS_DEVICE or --device)"
 
 
 @pytest.fixture

@@ -242,3 +242,17 @@ def test_a_plain_module_gets_numbered_labels_and_keeps_image_size():
     assert session.class_index("Class_1") == 1
     with pytest.raises(TypeError, match="wraps a torch.nn.Module"):
         nb.Session(lambda x: x)
+
+
+def test_sessions_run_where_neuroblocks_device_says_unless_told(monkeypatch):
+    monkeypatch.setenv("NEUROBLOCKS_DEVICE", "meta")  # a device every machine has, that holds no data
+    moved = nb.Session.load("shapes")
+    assert moved.device == torch.device("meta") and all(p.is_meta for p in moved.model.parameters())
+    assert nb.Session(nn.Conv2d(3, 4, 3)).device == torch.device("meta")
+    assert nb.Session.load("shapes", device="cpu").device == torch.device("cpu"), "an explicit device wins"
+    monkeypatch.setenv("NEUROBLOCKS_DEVICE", "cuda")
+    if torch.cuda.is_available():
+        assert nb.Session.load("shapes").device.type == "cuda"
+    else:
+        with pytest.raises(nb.NeuroblocksError, match="'cuda' was asked for .*NEUROBLOCKS_DEVICE.*no CUDA GPU"):
+            nb.Session.load("shapes")

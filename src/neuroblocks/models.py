@@ -32,7 +32,7 @@ def names() -> list[str]:
     return ["shapes", *tvm.list_models(module=tvm)]
 
 
-def _shapes(weights: str | Path | None, device: str) -> Session:
+def _shapes(weights: str | Path | None, device: str | None) -> Session:
     if weights == "random":
         model = shapes_model.ShapesNet()
     else:
@@ -76,7 +76,7 @@ def _download(name: str, enum: tvm.WeightsEnum) -> torch.nn.Module:
         ) from e
 
 
-def _torchvision(name: str, weights: str | Path | None, device: str) -> Session:
+def _torchvision(name: str, weights: str | Path | None, device: str | None) -> Session:
     enums = tvm.get_model_weights(name)
     default = enums.DEFAULT
     if weights == "random":
@@ -100,7 +100,7 @@ def _torchvision(name: str, weights: str | Path | None, device: str) -> Session:
     )
 
 
-def load_session(name: str, weights: str | Path | None = None, fallback: str | None = None, device: str = "cpu") -> Session:
+def load_session(name: str, weights: str | Path | None = None, fallback: str | None = None, device: str | None = None) -> Session:
     """See `Session.load`."""
     key = name.lower()
     known = names()

@@ -8,6 +8,7 @@ for batched passes with hooks, or for the network above a layer.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from . import forward as fw
-from .errors import UnknownLayerError, closest
+from .errors import NeuroblocksError, UnknownLayerError, closest
 from .fingerprint import weights_hash, weights_version
 from .images import Fit, ImageLike, load_image
 from .labels import Labels
@@ -26,6 +27,21 @@ from .lru import TensorLRU
 
 _LOGITS = "<logits>"
 _PROBE_SIDE = 224  # probe size for models that take any input size
+
+
+def default_device() -> torch.device:
+    """$NEUROBLOCKS_DEVICE ("cuda", "cuda:1", "mps", …), else the CPU: where sessions that name
+    no device run, so one setting moves a notebook, or the whole test suite, to a GPU."""
+    return torch.device(os.environ.get("NEUROBLOCKS_DEVICE") or "cpu")
+
+
+def _usable(device: torch.device) -> torch.device:
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise NeuroblocksError(
+            f"device {str(device)!r} was asked for (device= or NEUROBLOCKS_DEVICE) but torch sees no CUDA GPU "
+            f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); use device='cpu' or unset NEUROBLOCKS_DEVICE"
+        )
+    return device
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,7 @@ class Session:
     fit: how images are resized, "crop" (cover and crop the centre) or "stretch".
     multilabel: the model scores each class with its own sigmoid (several can be present at
         once), so `predict` reports independent probabilities instead of a softmax.
+    device: where the model and every tensor of the session live (default: `default_device()`).
     cache_bytes: memory for cached activations and logits.
     """
 
@@ -60,14 +77,14 @@ class Session:
         preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
         labels: Sequence[str] | None = None,
         input_size: int | tuple[int, int] | None = None,
-        device: str | torch.device = "cpu",
+        device: str | torch.device | None = None,
         fit: Fit = "crop",
         multilabel: bool = False,
         cache_bytes: int = 512 * 2**20,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"Session wraps a torch.nn.Module, not a {type(model).__name__}")
-        self.device = torch.device(device)
+        self.device = _usable(torch.device(device) if device is not None else default_device())
         self.model = model.to(self.device).eval()
         self.preprocess = preprocess
         self.input_size = input_size
@@ -86,7 +103,7 @@ class Session:
         self.icon_defaults = {"size": 64, "steps": 256}
 
     @classmethod
-    def load(cls, name: str, weights: str | Path | None = None, fallback: str | None = None, device: str = "cpu") -> Session:
+    def load(cls, name: str, weights: str | Path | None = None, fallback: str | None = None, device: str | None = None) -> Session:
         """A session over a named model: "shapes", "googlenet" or any torchvision classifier.
 
         weights: None for the model's default pretrained weights (downloaded once, when online),
