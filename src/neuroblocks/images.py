@@ -56,7 +56,7 @@ def _from_pil(image: Image.Image) -> np.ndarray:
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
         return _flatten_alpha(rgba[..., :3], rgba[..., 3:])
-    if image.mode.startswith("I;16") or image.mode == "1":  # 16-bit and 1-bit: convert("RGB") would saturate
+    if image.mode.startswith("I;16") or image.mode in ("1", "F"):  # convert("RGB") would saturate or truncate
         return _from_array(np.asarray(image), "HWC")
     if image.mode == "I":  # 32-bit integers: how Pillow has held 16-bit files
         values = np.asarray(image)
@@ -66,8 +66,6 @@ def _from_pil(image: Image.Image) -> np.ndarray:
                 "pass it as a float array scaled to [0, 1]"
             )
         return _from_array(values.astype(np.uint16), "HWC")
-    if image.mode == "F":
-        return _from_array(np.asarray(image), "HWC")
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
 
 

@@ -64,10 +64,8 @@ def batches(data: Iterable) -> Iterator[Batch]:
         if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], dict)):
             raise DissectionDataError(f"dataset items are (image, {{concept: mask}}) or batches of them; got {type(item).__name__}")
         images, masks = item
-        if isinstance(images, torch.Tensor) and images.dim() == 4:
-            unsigned = images.dtype in (torch.uint8, torch.uint16)  # white is the type's maximum, as in load_image
-            batch = images.float() / (torch.iinfo(images.dtype).max if unsigned else 1)
-            yield batch, {k: torch.as_tensor(v).bool() for k, v in masks.items()}
+        if isinstance(images, torch.Tensor) and images.dim() == 4:  # each image read as load_image reads it
+            yield torch.stack([load_image(image) for image in images]), {k: torch.as_tensor(v).bool() for k, v in masks.items()}
         else:
             image = load_image(images)
             yield image[None], {k: torch.as_tensor(np.asarray(v)).bool()[None] for k, v in masks.items()}
@@ -76,8 +74,8 @@ def batches(data: Iterable) -> Iterator[Batch]:
 def _items(data: Iterable) -> Iterable:
     """A map-style Dataset is read by index over its length: iterating it directly runs until
     `__getitem__` raises IndexError, which many datasets never do."""
-    sized = isinstance(data, torch.utils.data.Dataset) and not isinstance(data, torch.utils.data.IterableDataset)
-    return (data[i] for i in range(len(data))) if sized and hasattr(data, "__len__") else data
+    indexed = isinstance(data, torch.utils.data.Dataset) and not isinstance(data, torch.utils.data.IterableDataset)
+    return (data[i] for i in range(len(data))) if indexed and hasattr(data, "__len__") else data
 
 
 def check_masks(images: torch.Tensor, masks: dict[str, torch.Tensor]) -> None:
