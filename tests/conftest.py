@@ -89,6 +89,11 @@ def shapes_session() -> nb.Session:
     return nb.Session.load("shapes")
 
 
+@pytest.fixture(scope="session")
+def shapes_gray() -> nb.Session:
+    return nb.Session.load("shapes-gray")
+
+
 def _random(name: str) -> nb.Session:
     torch.manual_seed(0)
     return nb.Session.load(name, weights="random")

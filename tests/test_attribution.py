@@ -234,13 +234,16 @@ def _on_mask_share(attribution: torch.Tensor, mask: np.ndarray) -> float:
     return float((positive * cells).sum() / positive.sum())
 
 
-@pytest.mark.parametrize("layer", ["conv3", "conv4"])
-def test_class_attribution_lands_on_the_class_object(shapes_session, layer):
+# The grayscale model's conv3 is less clean (mean 83%, worst 42% on 60 scenes; README), so only
+# its conv4, the layer its evidence maps read, is held to the bar.
+@pytest.mark.parametrize("model, layer", [("shapes_session", "conv3"), ("shapes_session", "conv4"), ("shapes_gray", "conv4")])
+def test_class_attribution_lands_on_the_class_object(model, layer, request):
+    session = request.getfixturevalue(model)
     shares = []
     for seed in range(50):
         scene = shapes.scene(1000 + seed, classes=2)
         for label in scene.labels:
-            shares.append(_on_mask_share(attr.spatial(shapes_session, scene.image, layer, label), scene.masks[label]))
+            shares.append(_on_mask_share(attr.spatial(session, scene.image, layer, label), scene.masks[label]))
     assert min(shares) >= 0.8, f"worst share {min(shares):.2f}, mean {np.mean(shares):.2f}"
 
 

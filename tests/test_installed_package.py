@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import neuroblocks as nb
+from neuroblocks import shapes
 
 pytestmark = pytest.mark.wheel
 
@@ -67,7 +68,7 @@ def test_the_wheel_holds_every_file_the_package_reads(dist):
     """Every file under src/neuroblocks (sources, bundled weights, built JS and CSS) is in the
     wheel: the check that would have caught the missing stylesheet."""
     wanted = {p.relative_to(PACKAGE.parent).as_posix() for p in PACKAGE.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
-    assert {"neuroblocks/static/neuroblocks.js", "neuroblocks/static/neuroblocks.css", "neuroblocks/static/neuroblocks-page.js", "neuroblocks/shapes/shapesnet.pt"} <= wanted
+    assert {"neuroblocks/static/neuroblocks.js", "neuroblocks/static/neuroblocks.css", "neuroblocks/static/neuroblocks-page.js", "neuroblocks/shapes/shapesnet.pt", "neuroblocks/shapes/shapesnet_gray.pt"} <= wanted
     with zipfile.ZipFile(only(dist, "*.whl")) as wheel:
         shipped = set(wheel.namelist())
         metadata = wheel.read(next(n for n in shipped if n.endswith(".dist-info/METADATA"))).decode()
@@ -94,4 +95,5 @@ def test_the_installed_wheel_builds_every_view_exports_and_runs_a_notebook(insta
     assert all(v["icons"] > 0 for name, v in views.items() if name not in ("spatial_attribution", "feature_vis")), views
     assert views["feature_vis"]["render"] == "done"
     assert found["html_bytes"] > 100_000, "the exported page embeds the bundle, the stylesheet and the data"
+    assert sorted(found["gray_top2"]) == sorted(shapes.scene(3, classes=2).labels), "the grayscale model's weights ship and work"
     assert found["notebook_errors"] == [] and found["notebook_view_kinds"], found

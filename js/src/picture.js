@@ -1,5 +1,6 @@
 // The input image with overlays: a heat canvas at the layer's resolution (the browser scales
-// it smoothly) and a grid canvas for cell outlines and the hovered cell.
+// it smoothly) and a grid canvas for cell outlines and the hovered cell; below it, the note
+// saying how an input that is not RGB is drawn.
 
 import { decodeArray } from "./arrays.js";
 import { h } from "./dom.js";
@@ -13,7 +14,10 @@ export class Picture {
     this.img = h("img", { class: "nb-picture-img", src: scope.url(picture.png), alt: "input image" });
     this.heat = h("canvas", { class: "nb-picture-heat" });
     this.grid = h("canvas", { class: "nb-picture-grid", width: String(width), height: String(height) });
-    this.el = h("div", { class: "nb-picture", style: { width: `${width}px`, height: `${height}px` } }, this.img, this.heat, this.grid);
+    const frame = h("div", { class: "nb-picture", style: { width: `${width}px`, height: `${height}px` } }, this.img, this.heat, this.grid);
+    // How an input that is not RGB was drawn (grayscale, or which channels as which colours).
+    this.note = picture.note ? h("div", { class: "nb-picture-note", text: picture.note }) : null;
+    this.el = this.note ? h("div", { class: "nb-panel" }, frame, this.note) : frame;
     this.rows = 0;
     this.cols = 0;
     this.hovered = null;

@@ -24,6 +24,16 @@ Fit = Literal["crop", "stretch"]
 _URL_TIMEOUT_S = 30
 
 
+#: ITU-R BT.601 luma weights, as Pillow's "L" mode uses them: how colour reaches grayscale models.
+LUMA = (0.299, 0.587, 0.114)
+
+
+def luminance(rgb: torch.Tensor) -> torch.Tensor:
+    """(…, 3, H, W) RGB → (…, 1, H, W) luminance."""
+    weights = torch.tensor(LUMA, dtype=rgb.dtype, device=rgb.device).view(3, 1, 1)
+    return (rgb * weights).sum(-3, keepdim=True)
+
+
 def _open_pil(data: bytes | Path, where: str) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
@@ -47,17 +57,18 @@ def _fetch(url: str) -> Image.Image:
     return _open_pil(data, url)
 
 
-def _flatten_alpha(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Composite over white: transparent areas read as paper, not as black."""
-    return rgb * alpha + (1.0 - alpha)
+def _bands_accepted(channels: int) -> tuple[int, ...]:
+    """Band counts an image may have for a model of `channels` inputs: RGB and grayscale models
+    take gray, colour and colour with alpha; any other model takes exactly its own count."""
+    return (1, 3, 4) if channels in (1, 3) else (channels,)
 
 
-def _from_pil(image: Image.Image) -> np.ndarray:
+def _from_pil(image: Image.Image, channels: int) -> tuple[np.ndarray, bool]:
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
-        return _flatten_alpha(rgba[..., :3], rgba[..., 3:])
+        bands = "LA" if image.mode == "LA" else "RGBA"
+        return np.asarray(image.convert(bands), dtype=np.float32) / 255.0, True
     if image.mode.startswith("I;16") or image.mode in ("1", "F"):  # convert("RGB") would saturate or truncate
-        return _from_array(np.asarray(image), "HWC")
+        return _from_array(np.asarray(image), "HWC", channels)
     if image.mode == "I":  # 32-bit integers: how Pillow has held 16-bit files
         values = np.asarray(image)
         if values.min() < 0 or values.max() > 65535:
@@ -65,66 +76,115 @@ def _from_pil(image: Image.Image) -> np.ndarray:
                 f"a 32-bit integer image with values in [{values.min()}, {values.max()}] has no known white; "
                 "pass it as a float array scaled to [0, 1]"
             )
-        return _from_array(values.astype(np.uint16), "HWC")
-    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+        return _from_array(values.astype(np.uint16), "HWC", channels)
+    if image.mode == "L":
+        return np.asarray(image, dtype=np.float32)[..., None] / 255.0, False
+    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0, False
 
 
-def _from_array(a: np.ndarray, layout: str) -> np.ndarray:
-    """H×W, H×W×{1,3,4} arrays (or C×H×W tensors, by `layout`) → float H×W×3 in [0, 1]."""
-    if a.size == 0:
-        raise ImageError(f"the image is empty (shape {tuple(a.shape)})")
-    if layout == "CHW":
-        if a.ndim == 4 and a.shape[0] == 1:
-            a = a[0]
-        if a.ndim == 3:
-            if a.shape[0] not in (1, 3, 4):
-                raise ImageError(f"an image tensor is C×H×W with 1, 3 or 4 channels; got shape {tuple(a.shape)}")
-            a = np.moveaxis(a, 0, -1)
-    if a.ndim == 2:
-        a = a[..., None]
-    if a.ndim != 3 or a.shape[-1] not in (1, 3, 4):
-        hint = "C×H×W (or 1×C×H×W)" if layout == "CHW" else "H×W, H×W×3 or H×W×4"
-        raise ImageError(f"an image is {hint}; got shape {tuple(a.shape)}")
+def _channel_axis(a: np.ndarray, layout: str, channels: int) -> np.ndarray:
+    """A 3-D array as H×W×bands. Images for RGB and grayscale models follow their type's
+    convention (numpy H×W×C, tensors C×H×W); multi-channel data comes both ways, so for those
+    models the other end is read as the channels when only it holds the model's count."""
+    accepted = _bands_accepted(channels)
+    first, last = a.shape[0] in accepted, a.shape[-1] in accepted
+    if channels in (1, 3):
+        if layout == "CHW" and first:
+            return np.moveaxis(a, 0, -1)
+        if layout == "HWC" and last:
+            return a
+        hint = "tensor is C×H×W with 1, 3 or 4 channels" if layout == "CHW" else "is H×W, H×W×3 or H×W×4"
+        raise ImageError(f"an image {hint}; got shape {tuple(a.shape)}")
+    if (layout == "CHW" and first) or (first and not last):
+        return np.moveaxis(a, 0, -1)
+    if last:
+        return a
+    raise _mismatch(channels, a.shape[0] if layout == "CHW" else a.shape[-1], f" (shape {tuple(a.shape)})")
+
+
+def _values(a: np.ndarray) -> np.ndarray:
+    """Values as float32 in [0, 1]: unsigned integers by their type's maximum, bool as 0/1,
+    floats as they are if they lie in [0, 1]."""
     if a.dtype == np.bool_:
-        a = a.astype(np.float32)
-    elif np.issubdtype(a.dtype, np.unsignedinteger):  # uint8 0–255, uint16 0–65535, …: white is the type's maximum
-        a = a.astype(np.float32) / float(np.iinfo(a.dtype).max)
-    elif np.issubdtype(a.dtype, np.floating):
+        return a.astype(np.float32)
+    if np.issubdtype(a.dtype, np.unsignedinteger):  # uint8 0–255, uint16 0–65535, …: white is the type's maximum
+        return a.astype(np.float32) / float(np.iinfo(a.dtype).max)
+    if np.issubdtype(a.dtype, np.floating):
         a = a.astype(np.float32)
         if not np.isfinite(a).all():
             raise ImageError("the image holds NaN or infinite values; clean or regenerate it")
         lo, hi = float(a.min()), float(a.max())
         if lo < -1e-3 or hi > 1 + 1e-3:
             raise ImageError(f"float images must lie in [0, 1], this one spans [{lo:.3g}, {hi:.3g}]; for 0–255 values pass uint8 or divide by 255")
-        a = np.clip(a, 0.0, 1.0)
-    elif np.issubdtype(a.dtype, np.signedinteger):
+        return np.clip(a, 0.0, 1.0)
+    if np.issubdtype(a.dtype, np.signedinteger):
         raise ImageError(
             f"a {a.dtype} image has no known white (0–255? 0–65535?); cast it to uint8 for 0–255 values, "
             "uint16 for 0–65535, or to float scaled to [0, 1]"
         )
+    raise ImageError(f"image values must be unsigned integers, bool or float, not {a.dtype}")
+
+
+def _from_array(a: np.ndarray, layout: str, channels: int) -> tuple[np.ndarray, bool]:
+    """An array (`layout` "HWC" for numpy, "CHW" for tensors; a leading batch of 1 is dropped)
+    → (float H×W×bands in [0, 1], whether the last band is alpha)."""
+    if a.size == 0:
+        raise ImageError(f"the image is empty (shape {tuple(a.shape)})")
+    if a.ndim == 4 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim == 2:
+        a = a[..., None]
+    elif a.ndim == 3:
+        a = _channel_axis(a, layout, channels)
     else:
-        raise ImageError(f"image values must be unsigned integers, bool or float, not {a.dtype}")
-    if a.shape[-1] == 4:
-        a = _flatten_alpha(a[..., :3], a[..., 3:])
-    return np.repeat(a, 3, axis=-1) if a.shape[-1] == 1 else a
+        hint = "C×H×W (or 1×C×H×W)" if layout == "CHW" else "H×W, H×W×3 or H×W×4"
+        raise ImageError(f"an image is {hint}; got shape {tuple(a.shape)}")
+    return _values(a), channels in (1, 3) and a.shape[-1] == 4
 
 
-def _to_hwc(x: ImageLike) -> np.ndarray:
+def _to_bands(x: ImageLike, channels: int) -> tuple[np.ndarray, bool]:
     if isinstance(x, (str, Path)):
         text = str(x)
         if text.startswith(("http://", "https://")):
-            return _from_pil(_fetch(text))
+            return _from_pil(_fetch(text), channels)
         path = Path(text).expanduser()
         if not path.is_file():
             raise ImageError(f"no image file at {path}; check the path (relative paths start at {Path.cwd()})")
-        return _from_pil(_open_pil(path, str(path)))
+        return _from_pil(_open_pil(path, str(path)), channels)
     if isinstance(x, Image.Image):
-        return _from_pil(x)
+        return _from_pil(x, channels)
     if isinstance(x, torch.Tensor):
-        return _from_array(x.detach().cpu().numpy(), "CHW")
+        return _from_array(x.detach().cpu().numpy(), "CHW", channels)
     if isinstance(x, np.ndarray):
-        return _from_array(x, "HWC")
+        return _from_array(x, "HWC", channels)
     raise ImageError(f"cannot read an image from a {type(x).__name__}; pass a path, a URL, a PIL image, an H×W×3 array or a 3×H×W tensor")
+
+
+def _to_channels(image: torch.Tensor, alpha: bool, channels: int) -> torch.Tensor:
+    """(bands, H, W) → (channels, H, W): alpha composited over white (transparent areas read as
+    paper, not black), gray repeated for colour models, luminance for grayscale models; any
+    other mismatch is refused."""
+    if alpha:
+        colour, opacity = image[:-1], image[-1:]
+        image = colour * opacity + (1.0 - opacity)
+    bands = image.shape[0]
+    if bands == channels:
+        return image
+    if channels == 3 and bands == 1:
+        return image.expand(3, -1, -1)
+    if channels == 1 and bands == 3:
+        return luminance(image)
+    raise _mismatch(channels, bands)
+
+
+def _mismatch(channels: int, bands: int, shape: str = "") -> ImageError:
+    what = f"this model takes {channels} input channel{'s' if channels > 1 else ''}, but the image has {bands}{shape}"
+    if channels in (1, 3):
+        return ImageError(f"{what}; pass a grayscale or RGB image")
+    return ImageError(
+        f"{what}: pass its {channels} channels as an H×W×{channels} array or a {channels}×H×W tensor "
+        "(for instance RGB and the other bands stacked), scaled to [0, 1]"
+    )
 
 
 def _resize(image: torch.Tensor, size: tuple[int, int], fit: Fit) -> torch.Tensor:
@@ -140,18 +200,22 @@ def _resize(image: torch.Tensor, size: tuple[int, int], fit: Fit) -> torch.Tenso
     return TF.center_crop(TF.resize(image, covering, antialias=True), list(size))
 
 
-def load_image(x: ImageLike, size: int | tuple[int, int] | None = None, fit: Fit = "crop") -> torch.Tensor:
-    """Any image input → float32 tensor (3, H, W) in [0, 1].
+def load_image(x: ImageLike, size: int | tuple[int, int] | None = None, fit: Fit = "crop", channels: int = 3) -> torch.Tensor:
+    """Any image input → float32 tensor (channels, H, W) in [0, 1].
 
     `size` (side or (height, width)) resizes: `fit="crop"` scales the image to cover it and crops
-    the centre, `fit="stretch"` scales each axis to fit exactly. Grayscale is repeated to RGB and
-    transparency is composited over white. Unsigned integers (8- and 16-bit files and arrays) are
-    scaled by their type's maximum, bool and 1-bit images read as 0 and 1, floats must lie in [0, 1].
+    the centre, `fit="stretch"` scales each axis to fit exactly. For `channels` 3 (RGB) grayscale is
+    repeated; for 1 colour becomes luminance (BT.601, as Pillow's "L"); for both transparency is
+    composited over white. Other counts take arrays or tensors with exactly that many channels,
+    every band kept as data. Unsigned integers (8- and 16-bit files and arrays) are scaled by their
+    type's maximum, bool and 1-bit images read as 0 and 1, floats must lie in [0, 1].
     """
-    hwc = _to_hwc(x)
-    if hwc.shape[0] == 0 or hwc.shape[1] == 0:
-        raise ImageError(f"the image is empty (shape {hwc.shape})")
-    image = torch.from_numpy(np.ascontiguousarray(hwc)).permute(2, 0, 1).contiguous()
+    if not isinstance(channels, int) or channels < 1:
+        raise ValueError(f"channels is a positive number of input channels, not {channels!r}")
+    bands, alpha = _to_bands(x, channels)
+    if bands.shape[0] == 0 or bands.shape[1] == 0:
+        raise ImageError(f"the image is empty (shape {bands.shape})")
+    image = _to_channels(torch.from_numpy(np.ascontiguousarray(bands)).permute(2, 0, 1), alpha, channels).contiguous()
     if size is not None:
         target = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
         image = _resize(image, target, fit).clamp(0.0, 1.0)

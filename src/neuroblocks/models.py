@@ -1,4 +1,4 @@
-"""Named models: the bundled shapes model and every torchvision classifier, with their weights.
+"""Named models: the bundled shapes models (RGB and grayscale) and every torchvision classifier, with their weights.
 
 Pretrained weights come through torchvision's own download and cache, so a file already in
 torch's hub cache is used offline. A local file is fed to torchvision's own builder in place of
@@ -29,16 +29,22 @@ _FETCH_LOCK = threading.Lock()  # swapping torchvision's fetch function is proce
 
 def names() -> list[str]:
     """Every name `Session.load` accepts."""
-    return ["shapes", *tvm.list_models(module=tvm)]
+    return [*_SHAPES, *tvm.list_models(module=tvm)]
 
 
-def _shapes(weights: str | Path | None, device: str | None) -> Session:
+#: The bundled models: name → (input channels, bundled weights).
+_SHAPES = {"shapes": (3, shapes_model.WEIGHTS), "shapes-gray": (1, shapes_model.WEIGHTS_GRAY)}
+
+
+def _shapes(name: str, weights: str | Path | None, device: str | None) -> Session:
+    channels, bundled = _SHAPES[name]
     if weights == "random":
-        model = shapes_model.ShapesNet()
+        model = shapes_model.ShapesNet(channels=channels)
     else:
-        path = Path(weights) if weights is not None else shapes_model.WEIGHTS
+        path = Path(weights) if weights is not None else bundled
         if not path.is_file():
-            raise WeightsUnavailableError(f"no shapes weights at {path}; retrain them with `python -m neuroblocks.shapes.train --out {path}`")
+            option = " --channels 1" if channels == 1 else ""
+            raise WeightsUnavailableError(f"no {name} weights at {path}; retrain them with `python -m neuroblocks.shapes.train{option} --out {path}`")
         model = shapes_model.pretrained(path)
     session = Session(model, labels=world.CLASSES, input_size=world.SIZE, multilabel=True, device=device)
     session.icon_defaults = {"size": 48, "steps": 128}  # 64 px scenes: 48 px icons converge in 128 steps
@@ -107,7 +113,7 @@ def load_session(name: str, weights: str | Path | None = None, fallback: str | N
     if key not in known:
         raise ValueError(f"unknown model {name!r}; close names: {', '.join(closest(key, known))}; or wrap your own module with Session(model)")
     try:
-        return _shapes(weights, device) if key == "shapes" else _torchvision(key, weights, device)
+        return _shapes(key, weights, device) if key in _SHAPES else _torchvision(key, weights, device)
     except WeightsUnavailableError as e:
         if fallback is None:
             raise

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import channels as ch
 from . import forward as fw
 from .errors import NeuroblocksError, UnknownLayerError, closest
 from .fingerprint import weights_hash, weights_version
@@ -59,13 +60,21 @@ class Session:
     """Wraps a PyTorch model for interpretation.
 
     model: any `nn.Module` mapping a batch of images to logits; it is put in eval mode.
-    preprocess: applied to batches of RGB images in [0, 1] before the model (e.g. a
+    preprocess: applied to batches of images in [0, 1] before the model (e.g. a
         `torchvision.transforms.Normalize`); it must be differentiable for feature visualization.
     labels: class names in output order (default: "class 0", "class 1", …).
     input_size: side (or (height, width)) every image is resized to; None keeps image sizes.
     fit: how images are resized, "crop" (cover and crop the centre) or "stretch".
     multilabel: the model scores each class with its own sigmoid (several can be present at
         once), so `predict` reports independent probabilities instead of a softmax.
+    channels: input channels the model takes (default: read from the model's first
+        convolution); 1 turns colour images into luminance, other counts than 1 and 3 take
+        arrays or tensors with exactly that many channels.
+    display_channels: the 3 input channels views draw as red, green and blue (default: gray
+        for 1 channel, the first three for more).
+    decorrelation: a C×C matrix for feature visualization's decorrelated channels (default
+        ImageNet's for RGB, identity otherwise; `featurevis.estimate_decorrelation` makes one
+        from your data).
     device: where the model and every tensor of the session live (default: `default_device()`).
     cache_bytes: memory for cached activations and logits.
     """
@@ -80,6 +89,9 @@ class Session:
         device: str | torch.device | None = None,
         fit: Fit = "crop",
         multilabel: bool = False,
+        channels: int | None = None,
+        display_channels: Sequence[int] | None = None,
+        decorrelation: torch.Tensor | np.ndarray | None = None,
         cache_bytes: int = 512 * 2**20,
     ) -> None:
         if not isinstance(model, nn.Module):
@@ -91,6 +103,9 @@ class Session:
         self.fit = fit
         self.multilabel = multilabel
         self._labels: Labels | None = Labels(labels) if labels is not None else None
+        self._channels = (ch.check_count(channels), "given") if channels is not None else None
+        self._display_channels = display_channels
+        self._decorrelation = decorrelation
         self._modules = dict(self.model.named_modules())
         self._lock = threading.RLock()
         self._cache = TensorLRU(cache_bytes)
@@ -104,7 +119,8 @@ class Session:
 
     @classmethod
     def load(cls, name: str, weights: str | Path | None = None, fallback: str | None = None, device: str | None = None) -> Session:
-        """A session over a named model: "shapes", "googlenet" or any torchvision classifier.
+        """A session over a named model: "shapes", "shapes-gray" (its 1-channel twin), "googlenet"
+        or any torchvision classifier.
 
         weights: None for the model's default pretrained weights (downloaded once, when online),
         a local file, a torchvision weights name such as "IMAGENET1K_V1", or "random" for a
@@ -118,11 +134,58 @@ class Session:
     # -- inputs -----------------------------------------------------------------------------
 
     def __repr__(self) -> str:
-        return f"Session({type(self.model).__name__}, {len(self.labels)} classes, input_size={self.input_size}, device={self.device})"
+        return f"Session({type(self.model).__name__}, {len(self.labels)} classes, {self.channels} input channel{'s' if self.channels > 1 else ''}, input_size={self.input_size}, device={self.device})"
 
     def image(self, x: ImageLike) -> torch.Tensor:
-        """Any image input → (3, H, W) float tensor in [0, 1] at this session's input size."""
-        return load_image(x, size=self.input_size, fit=self.fit).to(self.device)
+        """Any image input → (channels, H, W) float tensor in [0, 1] at this session's input size."""
+        return load_image(x, size=self.input_size, fit=self.fit, channels=self.channels).to(self.device)
+
+    def _probe_side(self) -> tuple[int, int]:
+        size = self.input_size or _PROBE_SIDE
+        return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+    @property
+    def channels(self) -> int:
+        """Input channels the model takes: as given, or read from the model (`channels_source` says where)."""
+        with self._lock:
+            if self._channels is None:
+                self._channels = ch.infer(self.model, lambda x: self.model(self._model_input(x)), self._probe_side(), self.device)
+            return self._channels[0]
+
+    @property
+    def channels_source(self) -> str:
+        """Where the channel count came from: "given", or the module attribute it was read from."""
+        self.channels
+        return self._channels[1]
+
+    @property
+    def display_channels(self) -> tuple[int, int, int]:
+        """The input channels views draw as red, green and blue."""
+        return ch.composite(self.channels, self._display_channels)
+
+    @display_channels.setter
+    def display_channels(self, chosen: Sequence[int] | None) -> None:
+        ch.composite(self.channels, chosen)  # refuse a bad choice now, not at the next draw
+        self._display_channels = chosen
+
+    def display(self, images: torch.Tensor) -> torch.Tensor:
+        """Inputs (…, channels, H, W) as the 3-channel pictures views draw (see `display_note`)."""
+        return ch.draw(images, self.display_channels)
+
+    @property
+    def display_note(self) -> str:
+        """How views draw this model's inputs, e.g. "1-channel input: shown in grayscale"; empty for RGB."""
+        return ch.note(self.channels, self.display_channels)
+
+    @property
+    def decorrelation(self) -> torch.Tensor | None:
+        """The C×C channel mix feature visualization uses, when one was given (else its default)."""
+        if self._decorrelation is None:
+            return None
+        mix = torch.as_tensor(self._decorrelation, dtype=torch.float32)
+        if tuple(mix.shape) != (self.channels, self.channels):
+            raise ch.ChannelError(f"decorrelation is a {self.channels}×{self.channels} matrix for this {self.channels}-channel model, not {tuple(mix.shape)}")
+        return mix
 
     def _model_input(self, images: torch.Tensor) -> torch.Tensor:
         param = next(self.model.parameters(), None)
@@ -136,8 +199,7 @@ class Session:
         with self._lock:
             if self._shapes is not None:
                 return self._shapes
-            size = self.input_size or _PROBE_SIDE
-            h, w = (size, size) if isinstance(size, int) else size
+            h, w = self._probe_side()
             calls: dict[str, int] = {}
             shapes: dict[str, tuple[int, ...] | None] = {}
             order: list[str] = []
@@ -163,7 +225,12 @@ class Session:
                         handles.append(module.register_forward_hook(hook(name)))
                         handles.append(module.register_forward_pre_hook(enter(name)))
                 with torch.no_grad():
-                    logits = self.model(self._model_input(torch.zeros(1, 3, h, w, device=self.device)))
+                    logits = self.model(self._model_input(torch.zeros(1, self.channels, h, w, device=self.device)))
+            except RuntimeError as e:
+                raise ch.ChannelError(
+                    f"the model fails on a {self.channels}-channel {h}×{w} input (channels {self.channels_source}): {str(e).splitlines()[0]}; "
+                    "pass Session(..., channels=N) with the count it takes, or input_size= with the size it takes"
+                ) from e
             finally:
                 for handle in handles:
                     handle.remove()
@@ -242,11 +309,13 @@ class Session:
         replace: dict[str, torch.Tensor] | None = None,
         stop: bool = False,
     ) -> fw.Pass:
-        """One batched pass over images (N, 3, H, W) in [0, 1]; gradients flow if enabled.
+        """One batched pass over images (N, channels, H, W) in [0, 1]; gradients flow if enabled.
 
         capture: layers whose batched outputs to return. replace: layers whose output is the
         given tensor instead. stop: end at the last captured layer (no logits).
         """
+        if images.dim() != 4 or images.shape[1] != self.channels:
+            raise ch.ChannelError(f"this model takes {self.channels} input channels; got images of shape {tuple(images.shape)}: pass (N, {self.channels}, H, W)")
         capture = [self.check_layer(layer) for layer in capture]
         for layer in replace or {}:
             self.check_layer(layer)

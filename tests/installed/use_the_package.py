@@ -3,7 +3,7 @@ tests/test_installed_package.py with the interpreter of a fresh environment, fro
 outside the checkout (`python -I`: neither the checkout nor PYTHONPATH is importable).
 
 Builds every view on the bundled shapes model with its icons, exports them with `nb.to_html`,
-and executes one bundled notebook in a kernel of that environment. Prints one JSON line of what
+asks the bundled grayscale model for a scene's classes, and executes one bundled notebook in a kernel of that environment. Prints one JSON line of what
 it found; any failure is a traceback and a non-zero exit.
 
     python -I use_the_package.py NOTEBOOK.ipynb OUT_DIR
@@ -58,6 +58,7 @@ def main(notebook: Path, out: Path) -> None:
         "version": nb.__version__,
         "views": {name: {"kind": view.kind, "error": view.error, "icons": len(view.icons), "render": getattr(view, "state", None)} for name, view in views.items()},
         "html_bytes": page.stat().st_size,
+        "gray_top2": [label for label, _ in nb.Session.load("shapes-gray").predict(shapes.scene(3, classes=2).image, 2)],
         "notebook_errors": [o.get("ename", o.get("text", "")) for o in outputs if o.output_type == "error" or o.get("name") == "stderr"],
         "notebook_view_kinds": sorted({m["state"].get("kind") for m in state.values() if m["state"].get("kind")}),
     }))

@@ -93,7 +93,7 @@ export function activationGrid(scope, el) {
     picture.setGrid(mags.shape[0], mags.shape[1]);
     picture.onHover((cell) => scope.select("position", cell));
     const stack = h("div", { class: "nb-picture", style: { width: `${SIDE}px`, height: `${SIDE}px` } }, canvas, picture.grid);
-    f.body.append(h("div", {}, stack, controls));
+    f.body.append(h("div", {}, stack, picture.note, controls));
     loadIcons();
   };
 

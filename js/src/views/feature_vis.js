@@ -14,7 +14,8 @@ export function featureVis(scope, el) {
   const label = h("div", { class: "nb-value" });
   const start = h("button", { class: "nb-button", "data-action": "start", text: "Render" });
   const cancel = h("button", { class: "nb-button", "data-action": "cancel", text: "Cancel" });
-  f.body.append(h("div", { class: "nb-panel" }, img, h("div", { class: "nb-bar-track nb-progress" }, bar), label, h("div", { class: "nb-controls" }, start, cancel)));
+  const drawn = model.get("drawn") ? h("div", { class: "nb-picture-note", text: model.get("drawn") }) : null;
+  f.body.append(h("div", { class: "nb-panel" }, img, drawn, h("div", { class: "nb-bar-track nb-progress" }, bar), label, h("div", { class: "nb-controls" }, start, cancel)));
 
   const show = () => {
     f.setTitle(`Feature visualization · ${model.get("description")}`);

@@ -2,7 +2,7 @@
 
 A dataset is anything iterable more than once (a list, a torch Dataset, a DataLoader with
 workers) whose items are either single examples `(image, {concept: mask})`, with the image as
-anything `load_image` takes and each mask (H, W), or batches `(images (N, 3, H, W), {concept:
+anything `load_image` takes and each mask (H, W), or batches `(images (N, C, H, W), {concept:
 masks (N, H, W)})` as a DataLoader's default collation makes them. A concept missing from an
 item is absent from that image. The shapes world comes ready as `ShapesConcepts`.
 """
@@ -56,8 +56,9 @@ def family(concept: str) -> str:
     return concept.split(":", 1)[0] if ":" in concept else concept
 
 
-def batches(data: Iterable) -> Iterator[Batch]:
-    """Every item of `data` as a batch (images (N, 3, H, W) in [0, 1], {concept: (N, H, W) bool})."""
+def batches(data: Iterable, channels: int = 3) -> Iterator[Batch]:
+    """Every item of `data` as a batch (images (N, channels, H, W) in [0, 1], {concept: (N, H, W) bool}),
+    each image read as `load_image` reads it for a model of `channels` inputs."""
     if iter(data) is data:
         raise DissectionDataError("the dataset is a one-shot iterator, but dissection reads it twice: pass a list, a Dataset or a DataLoader")
     for item in _items(data):
@@ -65,9 +66,9 @@ def batches(data: Iterable) -> Iterator[Batch]:
             raise DissectionDataError(f"dataset items are (image, {{concept: mask}}) or batches of them; got {type(item).__name__}")
         images, masks = item
         if isinstance(images, torch.Tensor) and images.dim() == 4:  # each image read as load_image reads it
-            yield torch.stack([load_image(image) for image in images]), {k: torch.as_tensor(v).bool() for k, v in masks.items()}
+            yield torch.stack([load_image(image, channels=channels) for image in images]), {k: torch.as_tensor(v).bool() for k, v in masks.items()}
         else:
-            image = load_image(images)
+            image = load_image(images, channels=channels)
             yield image[None], {k: torch.as_tensor(np.asarray(v)).bool()[None] for k, v in masks.items()}
 
 

@@ -53,7 +53,7 @@ def dataset_examples(
     layer = session.check_layer(layer)
     best = None
     seen = 0
-    for images, _ in batches(data):
+    for images, _ in batches(data, session.channels):
         maps = upsampled(unit_maps(session, layer, images, directions), tuple(images.shape[2:]))
         n, units, h, w = maps.shape
         peak, where = maps.flatten(2).max(2)  # (n, units)
@@ -75,7 +75,7 @@ def dataset_examples(
         if len(u):
             row = pick[u, j] - (0 if best is None else best[0].shape[1])
             flat = where[row, u]
-            pictures, areas = _crops(images[row], maps[row, u], torch.stack([flat // w, flat % w], 1), crop)
+            pictures, areas = _crops(session.display(images[row]), maps[row, u], torch.stack([flat // w, flat % w], 1), crop)
             crops[u, j], regions[u, j] = pictures, areas
         best = (top, index.gather(1, pick), crops, regions)
         seen += n

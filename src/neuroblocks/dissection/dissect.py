@@ -62,7 +62,7 @@ class Dissection:
 
 def _pass(session: Session, layer: str, data: Iterable, directions):
     """(batch maps at mask resolution (N, U, H, W), masks) for each batch, with checks."""
-    for images, masks in batches(data):
+    for images, masks in batches(data, session.channels):
         check_masks(images, masks)
         maps = unit_maps(session, layer, images, directions)
         yield upsampled(maps, tuple(images.shape[2:])), masks

@@ -1,8 +1,9 @@
 """The icon service: feature visualizations rendered only when asked, in batches, never twice.
 
 Icons are cached in memory and on disk as PNG files named by a hash of everything that
-determines them: the weights' fingerprint, the objective, size, steps, seed, learning rate and
-this algorithm's version. Writes go to a temporary file and are renamed into place, so a reader
+determines them: the weights' fingerprint, the objective, size, steps, seed, learning rate,
+this algorithm's version and, for inputs that are not RGB, the channel mix and the composite
+drawn. Writes go to a temporary file and are renamed into place, so a reader
 never sees half a file; a file that cannot be read back (truncated, corrupt) is rendered again.
 Concurrent requests for one icon render it once: the first claims it, the others wait for it,
 and the render stops early only when every view that asked for it has cancelled (a closed view
@@ -69,6 +70,9 @@ class IconService:
 
     def key(self, objective: Objective, size: int, steps: int, seed: int) -> str:
         spec = [self.session.fingerprint, objective.description, size, steps, seed, LEARNING_RATE, ALGORITHM_VERSION]
+        s = self.session
+        if s.channels != 3 or s.display_note or s.decorrelation is not None:  # how the icon is drawn and mixed (RGB keys stay as they were)
+            spec += [s.display_channels, None if s.decorrelation is None else s.decorrelation.tolist()]
         return hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:32]
 
     def _path(self, key: str) -> Path:

@@ -46,7 +46,7 @@ class Progress:
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(N, 3, H, W) in [0, 1] → (N, H, W, 3) uint8."""
+    """(N, C, H, W) in [0, 1] → (N, H, W, C) uint8."""
     return (images.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
@@ -96,7 +96,8 @@ def render(
     channels_last: bool | None = None,
     redirect_steps: int = 16,
 ) -> np.ndarray:
-    """One image per objective, (N, size, size, 3) uint8, after `steps` Adam steps (the final image).
+    """One image per objective, (N, size, size, 3) uint8, after `steps` Adam steps (the final image),
+    drawn as the session draws its inputs (grayscale or a composite for models that are not RGB).
 
     channels_last: feed the model channels-last tensors (default: on the CPU, where it is faster).
     redirect_steps: for this many first steps, let gradient reach units that are off on the
@@ -114,19 +115,23 @@ def render(
     if channels_last is None:
         channels_last = session.device.type == "cpu"
     is_cancelled = cancel_check(cancel)
-    param = FourierImage(start_seeds(objectives, seed), size, size, device=session.device)
+    param = FourierImage(start_seeds(objectives, seed), size, size, session.device, session.channels, session.decorrelation)
     g = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(param.parameters(), lr=lr)
     marks = set(thresholds)
     _optimise(session, objectives, param, g, optimizer, steps, layers, needs_logits, channels_last, is_cancelled, progress, marks, redirect_steps)
     with torch.no_grad():
-        return to_uint8(param())
+        return _shown(session, param)
+
+
+def _shown(session: Session, param: FourierImage) -> np.ndarray:
+    return to_uint8(session.display(param().detach()))
 
 
 def _optimise(session, objectives, param, g, optimizer, steps, layers, needs_logits, channels_last, is_cancelled, progress, marks, redirect_steps) -> None:
     for step in range(1, steps + 1):
         if is_cancelled():
-            raise Cancelled(step - 1, to_uint8(param()))
+            raise Cancelled(step - 1, _shown(session, param))
         optimizer.zero_grad()
         # Redirection only matters while units are still off; once on, it returns the plain
         # gradient anyway, so later steps skip its cost.
@@ -143,4 +148,4 @@ def _optimise(session, objectives, param, g, optimizer, steps, layers, needs_log
         # and keeps its starting image; that is an answer about the unit, not an error.
         optimizer.step()
         if progress is not None:
-            progress(Progress(step, steps, values.detach().cpu().numpy(), to_uint8(param()) if step in marks else None))
+            progress(Progress(step, steps, values.detach().cpu().numpy(), _shown(session, param) if step in marks else None))

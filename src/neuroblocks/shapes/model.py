@@ -18,6 +18,8 @@ from .world import CLASSES
 
 #: The trained weights shipped inside the package (written by `python -m neuroblocks.shapes.train`).
 WEIGHTS = Path(__file__).with_name("shapesnet.pt")
+#: The grayscale model's weights (`python -m neuroblocks.shapes.train --channels 1 --out …`).
+WEIGHTS_GRAY = Path(__file__).with_name("shapesnet_gray.pt")
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -29,12 +31,13 @@ class ShapesNet(nn.Module):
     """conv1 (16×64×64) → conv2 (32×32×32) → conv3 (64×16×16) → conv4 (128×8×8) →
     classmap (one evidence map per class, 8×8) → mean over positions → fc (scale and bias per class).
 
-    Each named layer outputs post-ReLU activations; it takes RGB in [0, 1].
+    Each named layer outputs post-ReLU activations; it takes RGB in [0, 1], or with `channels=1`
+    the scenes' luminance.
     """
 
-    def __init__(self, n_classes: int = len(CLASSES)) -> None:
+    def __init__(self, n_classes: int = len(CLASSES), channels: int = 3) -> None:
         super().__init__()
-        self.conv1 = _block(3, 16)
+        self.conv1 = _block(channels, 16)
         self.pool1 = nn.MaxPool2d(2)
         self.conv2 = _block(16, 32)
         self.pool2 = nn.MaxPool2d(2)
@@ -65,7 +68,8 @@ class ShapesNet(nn.Module):
 
 
 def pretrained(weights: str | Path = WEIGHTS) -> ShapesNet:
-    """ShapesNet with trained weights, in eval mode."""
-    model = ShapesNet()
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    """ShapesNet with trained weights (RGB or grayscale, as the file holds), in eval mode."""
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    model = ShapesNet(channels=state["conv1.0.weight"].shape[1])
+    model.load_state_dict(state)
     return model.eval()

@@ -1,4 +1,5 @@
-"""Train ShapesNet from scratch, deterministically: `python -m neuroblocks.shapes.train`.
+"""Train ShapesNet from scratch, deterministically: `python -m neuroblocks.shapes.train`
+(`--channels 1` trains the grayscale model on the scenes' luminance).
 
 The loss is multi-label (one sigmoid per class) on scenes of which 45% hold one object, 45% two
 and 10% none, plus a penalty on class evidence outside the class's own object. So a class's
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..images import luminance
 from .model import WEIGHTS, ShapesNet
 from .world import CLASSES, SIZE, scene
 
@@ -55,13 +57,20 @@ def _multi_hot(labels: list[list[int]]) -> torch.Tensor:
     return targets
 
 
+def as_input(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """uint8 RGB scenes → the model's input in [0, 1]: RGB, or luminance as `load_image` makes it."""
+    x = images.float() / 255
+    return luminance(x) if channels == 1 else x
+
+
 @torch.no_grad()
-def logits_of(model: torch.nn.Module, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
+def logits_of(model: ShapesNet, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
     model.eval()
-    return torch.cat([model(images[i : i + batch].float() / 255) for i in range(0, len(images), batch)])
+    channels = model.conv1[0].in_channels
+    return torch.cat([model(as_input(images[i : i + batch], channels)) for i in range(0, len(images), batch)])
 
 
-def evaluate(model: torch.nn.Module, n_single: int = 2000, n_pairs: int = 1000) -> dict[str, float]:
+def evaluate(model: ShapesNet, n_single: int = 2000, n_pairs: int = 1000) -> dict[str, float]:
     """Held-out top-1 accuracy on one-object scenes; share of two-object scenes with both in the top 3."""
     images, labels, _ = scenes(range(HELD_OUT_SEED, HELD_OUT_SEED + n_single), 1)
     top1 = logits_of(model, images).argmax(1)
@@ -72,7 +81,7 @@ def evaluate(model: torch.nn.Module, n_single: int = 2000, n_pairs: int = 1000) 
     return {"single_top1": single, "pairs_both_in_top3": pairs}
 
 
-def train(n_scenes: int = 24_000, epochs: int = 8, batch: int = 64, seed: int = 0, log=print) -> ShapesNet:
+def train(n_scenes: int = 24_000, epochs: int = 8, batch: int = 64, seed: int = 0, channels: int = 3, log=print) -> ShapesNet:
     """Train on `n_scenes` scenes (see the module's docstring); same arguments, same weights."""
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
@@ -82,7 +91,7 @@ def train(n_scenes: int = 24_000, epochs: int = 8, batch: int = 64, seed: int = 
     images = torch.cat([part[0] for part in parts]).contiguous(memory_format=torch.channels_last)
     targets = _multi_hot([labels for part in parts for labels in part[1]])
     off_object = ~torch.cat([part[2] for part in parts])
-    model = ShapesNet().to(memory_format=torch.channels_last)
+    model = ShapesNet(channels=channels).to(memory_format=torch.channels_last)
     steps = epochs * (len(images) // batch)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=max(steps, 1))
@@ -96,7 +105,7 @@ def train(n_scenes: int = 24_000, epochs: int = 8, batch: int = 64, seed: int = 
         total = 0.0
         for i in range(len(images) // batch):
             idx = order[i * batch : (i + 1) * batch]
-            evidence = model.evidence(images[idx].float() / 255)
+            evidence = model.evidence(as_input(images[idx], channels))
             stray = (evidence * off_object[idx]).mean()
             loss = F.binary_cross_entropy_with_logits(model.logits(evidence), targets[idx]) + penalty * stray
             optimizer.zero_grad()
@@ -113,10 +122,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=WEIGHTS, help="where to write the weights")
     parser.add_argument("--scenes", type=int, default=24_000)
     parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=3, help="3: RGB scenes; 1: their luminance")
     args = parser.parse_args()
     torch.set_num_threads(2)
     start = time.perf_counter()
-    model = train(args.scenes, args.epochs)
+    model = train(args.scenes, args.epochs, channels=args.channels)
     elapsed = time.perf_counter() - start
     torch.save(model.state_dict(), args.out)
     report = evaluate(model)

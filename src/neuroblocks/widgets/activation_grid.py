@@ -13,7 +13,7 @@ from ..images import ImageLike
 from ..session import Session
 from .base import View, Wanted
 from .inputs import spatial_cube
-from .payload import array, picture
+from .payload import array
 
 
 class ActivationGrid(View):
@@ -44,5 +44,5 @@ class ActivationGrid(View):
             (f"{p // w},{p % w}", objectives.direction(self.layer, vectors[p], self.cosine_power))
             for p in order if float(norms.flatten()[p]) > 0
         ]
-        values = {"magnitudes": array(norms), "overview": array(colours, "uint8"), "picture": picture(self.session.image(self.image)), "position": None}
+        values = {"magnitudes": array(norms), "overview": array(colours, "uint8"), "picture": self.picture_of(self.image), "position": None}
         return values, wanted

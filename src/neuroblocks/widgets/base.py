@@ -22,6 +22,7 @@ from ..featurevis.objectives import Objective
 from ..session import Session
 from . import threads
 from .icon_stream import IconStream
+from .payload import picture
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 BUNDLE = STATIC / "neuroblocks.js"
@@ -91,6 +92,10 @@ class View(anywidget.AnyWidget):
     def _compute(self) -> tuple[dict, Wanted]:
         """(trait values to set, icons wanted as [(key, objective)], most important first)."""
         raise NotImplementedError
+
+    def picture_of(self, image) -> dict:
+        """The input as the views draw it: RGB, or the session's grayscale or composite, noted."""
+        return picture(self.session.display(self.session.image(image)), self.session.display_note)
 
     # -- lifecycle ----------------------------------------------------------------------------
 

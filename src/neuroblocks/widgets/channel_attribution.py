@@ -15,7 +15,7 @@ from ..images import ImageLike
 from ..session import Session
 from .base import View, Wanted
 from .inputs import class_names, legend_length, neighbours, spatial_cube, target_of
-from .payload import array, decode, picture, top_entries
+from .payload import array, decode, top_entries
 
 DRILL = 6  # channels listed below and above a clicked one
 
@@ -73,7 +73,7 @@ class ChannelAttribution(View):
         logits = s.trace(image).logits
         referenced = [*(target if isinstance(target, tuple) else (target,)), *to_classes.topk(legend, dim=1).indices.flatten().tolist(), *logits.topk(legend).indices.tolist()]
         result = {
-            "picture": picture(s.image(image)),
+            "picture": self.picture_of(image),
             "target_label": _describe(s, target),
             "values": array(values),
             "shown": array(torch.tensor(shown), "int32"),

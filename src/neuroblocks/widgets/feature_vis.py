@@ -30,6 +30,7 @@ class FeatureVis(View):
     step = traitlets.Int(0).tag(sync=True)
     state = traitlets.Enum(["idle", "running", "done", "cancelled", "error"], "idle").tag(sync=True)
     result = traitlets.Bytes(b"").tag(sync=True)  # PNG of the latest image
+    drawn = traitlets.Unicode("").tag(sync=True)  # how an image for a model that is not RGB is drawn
     inputs = ()
 
     def __init__(
@@ -51,7 +52,7 @@ class FeatureVis(View):
             self.start()
 
     def _compute(self) -> tuple[dict, Wanted]:
-        return {"description": self.objective.description}, []
+        return {"description": self.objective.description, "drawn": self.session.display_note}, []
 
     def start(self) -> None:
         """Render in the background (a finished render comes from the disk cache)."""

@@ -14,7 +14,7 @@ from ..images import ImageLike
 from ..session import Session
 from .base import View, Wanted
 from .inputs import class_names
-from .payload import array, picture
+from .payload import array
 
 
 class GroupFlow(View):
@@ -46,7 +46,7 @@ class GroupFlow(View):
             columns.append({"layer": groups.layer, "masks": array(groups.masks), "colors": array(groups.colors, "uint8"), "top": array(best, "int32")})
             wanted += [(f"{groups.layer}:g{n}", objectives.direction(groups.layer, v)) for n, v in enumerate(groups.channels)]
         values = {
-            "picture": picture(s.image(self.image)),
+            "picture": self.picture_of(self.image),
             "columns": columns,
             "flows": [array(m) for m in flow.flow],
             "class_names": class_names(s, referenced),

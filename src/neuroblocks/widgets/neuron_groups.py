@@ -14,7 +14,7 @@ from ..images import ImageLike
 from ..session import Session
 from .base import View, Wanted
 from .inputs import class_names, legend_length, top_classes
-from .payload import array, picture, top_entries
+from .payload import array, top_entries
 
 
 
@@ -55,7 +55,7 @@ class NeuronGroups(View):
         legend = legend_length(s)
         referenced = classes + groups.to_classes.topk(legend, dim=1).indices.flatten().tolist()
         values = {
-            "picture": picture(s.image(self.image)),
+            "picture": self.picture_of(self.image),
             "masks": array(groups.masks),
             "colors": array(groups.colors, "uint8"),
             "attributions": array(groups.to_classes[:, classes]),

@@ -35,10 +35,11 @@ def png(rgb: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def picture(image: torch.Tensor) -> dict:
-    """A (3, H, W) image in [0, 1] as {png, height, width}, the way the views draw the input."""
+def picture(image: torch.Tensor, note: str = "") -> dict:
+    """A (3, H, W) image in [0, 1] as {png, height, width, note}, the way the views draw the
+    input; `note` says how an input that is not RGB was made into this picture."""
     rgb = (image.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-    return {"png": png(rgb), "height": int(rgb.shape[0]), "width": int(rgb.shape[1])}
+    return {"png": png(rgb), "height": int(rgb.shape[0]), "width": int(rgb.shape[1]), "note": note}
 
 
 def top_entries(matrix: torch.Tensor, n: int) -> dict:

@@ -10,7 +10,7 @@ from ..images import ImageLike
 from ..session import Session
 from .base import View, Wanted
 from .inputs import spatial_cube
-from .payload import array, picture
+from .payload import array
 
 
 class SemanticDictionary(View):
@@ -31,4 +31,4 @@ class SemanticDictionary(View):
         # Icons of the channels that fire hardest anywhere come first.
         order = tops[a.flatten(1)[tops].amax(1).argsort(descending=True)]
         wanted = [(f"{self.layer}:{int(c)}", objectives.channel(self.layer, int(c))) for c in order]
-        return {"acts": array(a), "picture": picture(self.session.image(self.image)), "position": None}, wanted
+        return {"acts": array(a), "picture": self.picture_of(self.image), "position": None}, wanted

@@ -14,7 +14,7 @@ from ..images import ImageLike
 from ..session import Session
 from .base import View, Wanted
 from .inputs import class_names, legend_length, spatial_cube, top_classes
-from .payload import array, picture, top_entries
+from .payload import array, top_entries
 
 
 
@@ -49,7 +49,7 @@ class SpatialAttribution(View):
         legend = legend_length(s)
         referenced = classes + [i for m in to_classes.values() for i in m.topk(legend, dim=1).indices.flatten().tolist()]
         values = {
-            "picture": picture(s.image(image)),
+            "picture": self.picture_of(image),
             "lower_maps": array(maps[lower]),
             "upper_maps": array(maps[upper]),
             "flow": array(attribution.layer_to_layer(s, image, lower, upper)),
