@@ -10,14 +10,12 @@ the peak memory of streaming stays flat as the dataset grows, the exact one grow
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
-import resource
-import subprocess
-import sys
 import time
+
+import in_process
 
 LAYER = "conv3"
 
@@ -43,28 +41,19 @@ def measure(how: str, images: int) -> dict:
         values = torch.cat(kept, 1)
         thresholds = values.topk(math.ceil(0.005 * values.shape[1]), dim=1).values[:, -1]
     seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"thresholds": thresholds.tolist(), "seconds": seconds, "peak_mb": peak_mb}
-
-
-def run(how: str, images: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", how, str(images)], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return {"thresholds": thresholds.tolist(), "seconds": seconds, "peak_mb": in_process.peak_mb()}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = in_process.parser(__doc__, child_args=2)
     parser.add_argument("--images", type=int, default=60)
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    parser.add_argument("--device", default=None, help="where the sessions run (cuda, mps, …; default: NEUROBLOCKS_DEVICE, else cpu)")
     args = parser.parse_args()
-    if args.device:  # the measuring processes inherit it
-        os.environ["NEUROBLOCKS_DEVICE"] = args.device
+    in_process.use_device(args.device)
     if args.child:
         print(json.dumps(measure(args.child[0], int(args.child[1]))))
         return
     small, large = args.images, 10 * args.images
-    results = {(how, n): run(how, n) for n in (small, large) for how in ("streaming", "exact")}
+    results = {(how, n): in_process.run(__file__, how, n) for n in (small, large) for how in ("streaming", "exact")}
     print(f"device {os.environ.get('NEUROBLOCKS_DEVICE') or 'cpu'}")
     print(f"shapes model, {LAYER} (64 units), thresholds at the top 0.5% of upsampled 64×64 maps")
     print(f"{'images':>7s} {'streaming':>22s} {'exact (peer)':>22s}  max |difference|")

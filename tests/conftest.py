@@ -94,6 +94,11 @@ def shapes_gray() -> nb.Session:
     return nb.Session.load("shapes-gray")
 
 
+@pytest.fixture(scope="session")
+def shapes_seed1() -> nb.Session:
+    return nb.Session.load("shapes-seed1")
+
+
 def _random(name: str) -> nb.Session:
     torch.manual_seed(0)
     return nb.Session.load(name, weights="random")

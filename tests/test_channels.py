@@ -82,7 +82,7 @@ def test_a_wrong_channel_count_fails_at_once_naming_both_counts(shapes_gray):
         nb.Session(lenet, input_size=28, channels=3).layers
     with pytest.raises(ChannelError, match="number of input channels"):
         nb.Session(lenet, channels=0)
-    with pytest.raises(ChannelError, match=r"takes 1 input channels; got images of shape \(2, 3, 64, 64\)"):
+    with pytest.raises(ChannelError, match=r"takes 1-channel images \(N, 1, H, W\); got 3-channel images of shape \(2, 3, 64, 64\)"):
         shapes_gray.forward(torch.zeros(2, 3, 64, 64))
     rgbd = nb.Session(stem_swapped_resnet(4), input_size=SIDE)
     for rgb in (SCENE.image, Image.fromarray(SCENE.image), torch.rand(3, SIDE, SIDE)):

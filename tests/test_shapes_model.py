@@ -8,7 +8,7 @@ from neuroblocks import shapes
 from neuroblocks.shapes import train
 
 
-MODELS = {"rgb": shapes.model.WEIGHTS, "gray": shapes.model.WEIGHTS_GRAY}
+MODELS = {"rgb": shapes.model.WEIGHTS, "gray": shapes.model.WEIGHTS_GRAY, "seed1": shapes.model.WEIGHTS_SEED1}
 
 
 @pytest.mark.parametrize("weights", MODELS.values(), ids=MODELS.keys())

@@ -299,7 +299,7 @@ def test_html_export_is_self_contained(views, tmp_path):
     assert not re.search(r"<script[^>]+src=|<link[^>]+href=|https?://(cdn|unpkg)", page), "nothing is fetched"
     data = json.loads(re.search(r'id="neuroblocks-data">(.*?)</script>', page, re.S).group(1).replace("<\\/", "</"))
     assert data["layout"] == {"column": [{"row": [{"view": 0}, {"view": 1}]}, {"view": 2}]}
-    assert {"trait": "position", "views": [0, 1]} in data["links"]
+    assert {"members": [[0, "position"], [1, "position"]]} in data["links"]
     kinds = [v["state"]["kind"] for v in data["views"]]
     assert kinds == ["semantic_dictionary", "activation_grid", "class_comparison"]
     acts = next(b for b in data["views"][0]["buffers"] if b["path"] == ["acts", "data"])

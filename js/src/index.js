@@ -7,6 +7,7 @@ import { channelAttribution } from "./views/channel_attribution.js";
 import { dissection } from "./views/dissection.js";
 import { featureVis } from "./views/feature_vis.js";
 import { groupFlow } from "./views/group_flow.js";
+import { modelComparison } from "./views/model_comparison.js";
 import { neuronGroups } from "./views/neuron_groups.js";
 import { semanticDictionary } from "./views/semantic_dictionary.js";
 import { spatialAttribution } from "./views/spatial_attribution.js";
@@ -21,6 +22,7 @@ export const VIEWS = {
   group_flow: groupFlow,
   feature_vis: featureVis,
   dissection,
+  model_comparison: modelComparison,
 };
 
 export function render({ model, el }) {

@@ -49,12 +49,13 @@ export function restore({ state, buffers }) {
   return state;
 }
 
-// Same-named traits kept equal, as neuroblocks.link does in a notebook.
+// Linked traits kept equal, as neuroblocks.link and link_traits do in a notebook: each link is
+// a list of [view index, trait] members.
 export function connect(models, links) {
-  for (const { trait, views } of links) {
-    for (const i of views) {
+  for (const { members } of links) {
+    for (const [i, trait] of members) {
       models[i].on(`change:${trait}`, () => {
-        for (const j of views) if (j !== i) models[j].set(trait, models[i].get(trait));
+        for (const [j, other] of members) if (j !== i || other !== trait) models[j].set(other, models[i].get(trait));
       });
     }
   }

@@ -51,3 +51,11 @@ export function entries(top, r) {
   for (let i = 0; i < n; i++) out.push({ index: top.index.values[r * n + i], value: top.value.values[r * n + i] });
   return out;
 }
+
+// The cell of grid `to` ([rows, cols]) whose region holds the centre of `position`'s cell of
+// grid `from`: the same place of the image in a layer of another resolution (kernel: compare's
+// `rescale`).
+export function rescale(position, from, to) {
+  if (position == null) return null;
+  return position.map((p, i) => Math.min(to[i] - 1, Math.floor(((p + 0.5) * to[i]) / from[i])));
+}

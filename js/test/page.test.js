@@ -30,9 +30,18 @@ test("restore puts base64 buffers back as DataViews at their paths", () => {
 
 test("connect keeps linked traits equal in every direction, and only those", () => {
   const models = [0, 1, 2].map(() => new LocalModel({ position: null, channel: null }));
-  connect(models, [{ trait: "position", views: [0, 1, 2] }]);
+  connect(models, [{ members: [[0, "position"], [1, "position"], [2, "position"]] }]);
   models[2].set("position", [5, 6]);
   assert.deepEqual(models.map((m) => m.get("position")), [[5, 6], [5, 6], [5, 6]]);
   models[0].set("channel", 3);
   assert.equal(models[1].get("channel"), null);
+});
+
+test("connect links differently named traits", () => {
+  const models = [new LocalModel({ channel_b: null }), new LocalModel({ channel: null })];
+  connect(models, [{ members: [[0, "channel_b"], [1, "channel"]] }]);
+  models[0].set("channel_b", 7);
+  assert.equal(models[1].get("channel"), 7);
+  models[1].set("channel", 2);
+  assert.equal(models[0].get("channel_b"), 2);
 });

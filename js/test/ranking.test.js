@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { cellAt, col, column, entries, row, samePosition, slice, topK } from "../src/ranking.js";
+import { cellAt, col, column, entries, rescale, row, samePosition, slice, topK } from "../src/ranking.js";
 
 const cube = { shape: [3, 2, 2], values: Float32Array.from([0, 1, 2, 3, 10, 11, 12, 13, 5, 6, 7, 8]) };
 
@@ -39,4 +39,11 @@ test("samePosition treats null and [y, x] by value", () => {
 test("entries: one row of a top-entries payload", () => {
   const top = { index: { shape: [2, 2], values: Int32Array.from([4, 1, 0, 3]) }, value: { shape: [2, 2], values: Float32Array.from([0.5, 0.25, 2, 1]) } };
   assert.deepEqual(entries(top, 1), [{ index: 0, value: 2 }, { index: 3, value: 1 }]);
+});
+
+test("rescale maps a cell to the cell of another grid that holds its centre", () => {
+  assert.deepEqual(rescale([3, 5], [16, 16], [32, 32]), [7, 11]);
+  assert.deepEqual(rescale([7, 11], [32, 32], [16, 16]), [3, 5]);
+  assert.deepEqual(rescale([15, 0], [16, 16], [7, 7]), [6, 0]);
+  assert.equal(rescale(null, [4, 4], [8, 8]), null);
 });

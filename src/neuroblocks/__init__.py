@@ -1,6 +1,6 @@
 """neuroblocks: linked widgets for the building blocks of interpretability, on any PyTorch model."""
 
-from . import attribution, dissection, factorization, featurevis, shapes, widgets
+from . import attribution, compare, dissection, factorization, featurevis, shapes, widgets
 from .factorization import factorize, factorize_layers
 from .errors import AttributionError, ImageError, NeuroblocksError, UnknownClassError, UnknownLayerError, WeightsUnavailableError
 from .images import load_image
@@ -12,11 +12,13 @@ from .widgets import (
     Dissection,
     FeatureVis,
     GroupFlow,
+    ModelComparison,
     NeuronGroups,
     SemanticDictionary,
     SpatialAttribution,
     column,
     link,
+    link_traits,
     row,
     to_html,
 )
@@ -29,11 +31,13 @@ __all__ = [
     "Dissection",
     "FeatureVis",
     "GroupFlow",
+    "ModelComparison",
     "NeuronGroups",
     "SemanticDictionary",
     "SpatialAttribution",
     "column",
     "link",
+    "link_traits",
     "row",
     "to_html",
     "widgets",
@@ -46,6 +50,7 @@ __all__ = [
     "UnknownLayerError",
     "WeightsUnavailableError",
     "attribution",
+    "compare",
     "dissection",
     "factorization",
     "featurevis",

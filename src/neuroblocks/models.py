@@ -1,4 +1,4 @@
-"""Named models: the bundled shapes models (RGB and grayscale) and every torchvision classifier, with their weights.
+"""Named models: the bundled shapes models (RGB, grayscale, a second seed) and every torchvision classifier, with their weights.
 
 Pretrained weights come through torchvision's own download and cache, so a file already in
 torch's hub cache is used offline. A local file is fed to torchvision's own builder in place of
@@ -33,7 +33,7 @@ def names() -> list[str]:
 
 
 #: The bundled models: name → (input channels, bundled weights).
-_SHAPES = {"shapes": (3, shapes_model.WEIGHTS), "shapes-gray": (1, shapes_model.WEIGHTS_GRAY)}
+_SHAPES = {"shapes": (3, shapes_model.WEIGHTS), "shapes-gray": (1, shapes_model.WEIGHTS_GRAY), "shapes-seed1": (3, shapes_model.WEIGHTS_SEED1)}
 
 
 def _shapes(name: str, weights: str | Path | None, device: str | None) -> Session:
@@ -43,7 +43,7 @@ def _shapes(name: str, weights: str | Path | None, device: str | None) -> Sessio
     else:
         path = Path(weights) if weights is not None else bundled
         if not path.is_file():
-            option = " --channels 1" if channels == 1 else ""
+            option = {"shapes-gray": " --channels 1", "shapes-seed1": " --seed 1"}.get(name, "")
             raise WeightsUnavailableError(f"no {name} weights at {path}; retrain them with `python -m neuroblocks.shapes.train{option} --out {path}`")
         model = shapes_model.pretrained(path)
     session = Session(model, labels=world.CLASSES, input_size=world.SIZE, multilabel=True, device=device)

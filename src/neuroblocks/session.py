@@ -119,8 +119,8 @@ class Session:
 
     @classmethod
     def load(cls, name: str, weights: str | Path | None = None, fallback: str | None = None, device: str | None = None) -> Session:
-        """A session over a named model: "shapes", "shapes-gray" (its 1-channel twin), "googlenet"
-        or any torchvision classifier.
+        """A session over a named model: "shapes", "shapes-gray" (its 1-channel twin),
+        "shapes-seed1" (trained from another seed), "googlenet" or any torchvision classifier.
 
         weights: None for the model's default pretrained weights (downloaded once, when online),
         a local file, a torchvision weights name such as "IMAGENET1K_V1", or "random" for a
@@ -315,7 +315,8 @@ class Session:
         given tensor instead. stop: end at the last captured layer (no logits).
         """
         if images.dim() != 4 or images.shape[1] != self.channels:
-            raise ch.ChannelError(f"this model takes {self.channels} input channels; got images of shape {tuple(images.shape)}: pass (N, {self.channels}, H, W)")
+            got = f"{images.shape[1]}-channel images" if images.dim() == 4 else "images"
+            raise ch.ChannelError(f"this model takes {self.channels}-channel images (N, {self.channels}, H, W); got {got} of shape {tuple(images.shape)}")
         capture = [self.check_layer(layer) for layer in capture]
         for layer in replace or {}:
             self.check_layer(layer)

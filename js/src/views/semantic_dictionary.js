@@ -1,11 +1,13 @@
 // Semantic dictionary: hover a cell of the image, see its strongest channels as icons with
-// activation bars. All from the activation cube already in the browser.
+// activation bars; a selected channel (a linked view's, e.g. a model comparison's pair) shows
+// where it fires over the image. All from the activation cube already in the browser.
 
+import { ORANGE, heat } from "../colors.js";
 import { clear, fmt, h } from "../dom.js";
 import { frame } from "../frame.js";
 import { IconBook } from "../icons.js";
 import { Picture, read } from "../picture.js";
-import { column, topK } from "../ranking.js";
+import { column, slice, topK } from "../ranking.js";
 
 export function semanticDictionary(scope, el) {
   const model = scope.model;
@@ -15,6 +17,17 @@ export function semanticDictionary(scope, el) {
   let acts = null;
   let peak = 0;
   const list = h("div", { class: "nb-list nb-dictionary" });
+  const channelNote = h("div", { class: "nb-caption nb-channel-note" });
+
+  const showChannel = () => {
+    if (!picture) return;
+    const c = model.get("channel");
+    const shown = c != null && c < acts.shape[0];
+    picture.setHeat(shown ? heat(slice(acts, c), ORANGE) : null);
+    channelNote.textContent = shown ? `channel ${c}: where it fires` : "";
+    channelNote.dataset.channel = shown ? String(c) : "";
+    for (const entry of list.querySelectorAll(".nb-entry")) entry.classList.toggle("nb-selected", entry.dataset.channel === String(c));
+  };
 
   const showList = () => {
     clear(list);
@@ -40,6 +53,7 @@ export function semanticDictionary(scope, el) {
         ),
       );
     }
+    showChannel();
   };
 
   const build = () => {
@@ -52,12 +66,14 @@ export function semanticDictionary(scope, el) {
     picture = new Picture(scope, model.get("picture"));
     picture.setGrid(acts.shape[1], acts.shape[2]);
     picture.onHover((cell) => scope.select("position", cell));
-    f.body.append(picture.el, list);
+    f.body.append(h("div", { class: "nb-panel" }, picture.el, channelNote), list);
     showList();
+    showChannel();
   };
 
   scope.on("change:acts", build);
   scope.on("change:position", showList);
+  scope.on("change:channel", showChannel);
   scope.on("change:top", showList);
   build();
 }

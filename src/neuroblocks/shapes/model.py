@@ -20,6 +20,8 @@ from .world import CLASSES
 WEIGHTS = Path(__file__).with_name("shapesnet.pt")
 #: The grayscale model's weights (`python -m neuroblocks.shapes.train --channels 1 --out …`).
 WEIGHTS_GRAY = Path(__file__).with_name("shapesnet_gray.pt")
+#: The same recipe from another seed (`--seed 1`), for comparing models offline.
+WEIGHTS_SEED1 = Path(__file__).with_name("shapesnet_seed1.pt")
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:

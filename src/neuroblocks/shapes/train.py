@@ -123,10 +123,11 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=24_000)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--channels", type=int, choices=(1, 3), default=3, help="3: RGB scenes; 1: their luminance")
+    parser.add_argument("--seed", type=int, default=0, help="initialisation and batch order (the scenes stay the same)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     start = time.perf_counter()
-    model = train(args.scenes, args.epochs, channels=args.channels)
+    model = train(args.scenes, args.epochs, seed=args.seed, channels=args.channels)
     elapsed = time.perf_counter() - start
     torch.save(model.state_dict(), args.out)
     report = evaluate(model)

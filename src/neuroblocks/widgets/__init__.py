@@ -9,7 +9,8 @@ from .export import to_html
 from .feature_vis import FeatureVis
 from .group_flow import GroupFlow
 from .layout import column, row
-from .linking import Links, link
+from .model_comparison import ModelComparison
+from .linking import Links, link, link_traits
 from .neuron_groups import NeuronGroups
 from .semantic_dictionary import SemanticDictionary
 from .spatial_attribution import SpatialAttribution
@@ -22,12 +23,14 @@ __all__ = [
     "FeatureVis",
     "GroupFlow",
     "Links",
+    "ModelComparison",
     "NeuronGroups",
     "SemanticDictionary",
     "SpatialAttribution",
     "View",
     "column",
     "link",
+    "link_traits",
     "row",
     "to_html",
 ]

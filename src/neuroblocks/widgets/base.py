@@ -73,7 +73,7 @@ class View(anywidget.AnyWidget):
         self._generation = 0
         self._worker: threading.Thread | None = None
         self._streams: list[IconStream] = []
-        self.links: list[tuple[str, list[View]]] = []  # filled by neuroblocks.link, read by to_html
+        self.links: list[list[tuple[View, str]]] = []  # (view, trait) groups kept equal: filled by linking, read by to_html
         super().__init__(**traits)
         self._apply(*self._compute(), generation=0)
         if self.inputs:  # (traitlets reads an empty list of names as "every trait")
@@ -111,10 +111,11 @@ class View(anywidget.AnyWidget):
             self._streams = []
         self.stream_icons(wanted, generation)
 
-    def stream_icons(self, wanted: Wanted, generation: int) -> None:
+    def stream_icons(self, wanted: Wanted, generation: int, session: Session | None = None) -> None:
         """Render icons behind the view, unless it recomputes meanwhile. Each batch goes to the
         browser as one message with binary buffers; the finished set is then stored in `icons`
-        in one update, so a view displayed again (or exported) has them without the stream."""
+        in one update, so a view displayed again (or exported) has them without the stream.
+        `session`: the model the icons are of, when not the view's own (a comparison's other model)."""
         arrived: dict = {}
 
         def deliver(icons: dict) -> None:
@@ -131,7 +132,7 @@ class View(anywidget.AnyWidget):
                     self.icons = {**self.icons, **arrived}
 
         stream = IconStream(
-            self.session, wanted, deliver, finish, size=self.icon_size, steps=self.icon_steps, on_error=lambda e: self._fail(generation, e)
+            session or self.session, wanted, deliver, finish, size=self.icon_size, steps=self.icon_steps, on_error=lambda e: self._fail(generation, e)
         )
         self._streams.append(stream.start())
 

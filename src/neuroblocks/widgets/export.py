@@ -57,12 +57,11 @@ def to_html(path: str | Path, *items: View | ipywidgets.Box, title: str = "neuro
     index = {id(v): i for i, v in enumerate(views)}
     links, seen = [], set()
     for view in views:
-        for name, group in view.links:
-            members = [index[id(v)] for v in group if id(v) in index]
-            key = (name, tuple(members))
-            if len(members) > 1 and key not in seen:
-                seen.add(key)
-                links.append({"trait": name, "views": members})
+        for group in view.links:
+            members = tuple((index[id(v)], name) for v, name in group if id(v) in index)
+            if len(members) > 1 and members not in seen:
+                seen.add(members)
+                links.append({"members": [list(m) for m in members]})
     data = {"views": [encode(view_state(v)) for v in views], "layout": layout, "links": links}
     # "</" cannot end the script element early once escaped; JSON parsers read "<\/" as "</".
     payload = json.dumps(data).replace("</", "<\\/")

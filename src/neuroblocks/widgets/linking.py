@@ -1,4 +1,4 @@
-"""Linking views: same-named selection traits kept equal, in the browser (no kernel round trip,
+"""Linking views: selection traits kept equal (same-named ones by `link`, any pairs by `link_traits`), in the browser (no kernel round trip,
 through ipywidgets' jslink) and in Python (for changes made in Python, and scripts with no
 browser). A change that came from the browser is not passed on again in Python: jslink has
 already done it there, and a second, later copy from the kernel could overwrite a newer hover.
@@ -15,32 +15,35 @@ from .base import View
 SELECTION = ("position", "channel", "group", "target")
 
 
-class _PythonLink:
-    """Pass changes of `name` made in Python from each view to the others."""
+Member = tuple[View, str]
 
-    def __init__(self, views: list[View], name: str) -> None:
-        self.views, self.name = views, name
-        for view in views:
+
+class _PythonLink:
+    """Pass changes made in Python from each member (view, trait) to the others."""
+
+    def __init__(self, members: list[Member]) -> None:
+        self.members = members
+        for view, name in members:
             view.observe(self._changed, names=name)
 
     def _changed(self, change) -> None:
-        source = change["owner"]
-        if self.name in source._property_lock:  # set by the browser, where jslink passes it on
+        source, name = change["owner"], change["name"]
+        if name in source._property_lock:  # set by the browser, where jslink passes it on
             return
-        for view in self.views:
-            if view is not source and getattr(view, self.name) != change["new"]:
-                setattr(view, self.name, change["new"])
+        for view, trait in self.members:
+            if (view, trait) != (source, name) and getattr(view, trait) != change["new"]:
+                setattr(view, trait, change["new"])
 
     def unlink(self) -> None:
-        for view in self.views:
-            view.unobserve(self._changed, names=self.name)
+        for view, name in self.members:
+            view.unobserve(self._changed, names=name)
 
 
 class Links:
-    """What `link` made: `groups` [(trait, views)], the `browser` links (ipywidgets.jslink) and
-    the `python` ones; `unlink()` undoes them all."""
+    """What `link` made: `groups` (each a list of (view, trait) members kept equal), the
+    `browser` links (ipywidgets.jslink) and the `python` ones; `unlink()` undoes them all."""
 
-    def __init__(self, groups: list[tuple[str, list[View]]], browser: list, python: list) -> None:
+    def __init__(self, groups: list[list[Member]], browser: list, python: list) -> None:
         self.groups, self.browser, self.python = groups, browser, python
 
     def unlink(self) -> None:
@@ -48,9 +51,25 @@ class Links:
             link.close()
         for link in self.python:
             link.unlink()
-        for name, views in self.groups:
-            for view in views:
-                view.links.remove((name, views))
+        for members in self.groups:
+            for view, _ in members:
+                view.links.remove(members)
+
+
+def _check(views) -> None:
+    for view in views:
+        if not isinstance(view, View):
+            raise TypeError(f"link takes neuroblocks views, not {type(view).__name__}")
+
+
+def _join(groups: list[list[Member]]) -> Links:
+    browser, python = [], []
+    for members in groups:
+        browser += [ipywidgets.jslink(members[0], other) for other in members[1:]]
+        python.append(_PythonLink(members))
+        for view, _ in members:
+            view.links.append(members)
+    return Links(groups, browser, python)
 
 
 def link(*views: View, traits: Sequence[str] = SELECTION) -> Links:
@@ -58,19 +77,25 @@ def link(*views: View, traits: Sequence[str] = SELECTION) -> Links:
 
     position is [y, x] in each view's `layer` grid, so link positions of views on one layer.
     """
-    for view in views:
-        if not isinstance(view, View):
-            raise TypeError(f"link takes neuroblocks views, not {type(view).__name__}")
-    groups, browser, python = [], [], []
+    _check(views)
+    groups = []
     for name in traits:
         having = [v for v in views if v.has_trait(name)]
-        if len(having) < 2:
-            continue
-        browser += [ipywidgets.jslink((having[0], name), (other, name)) for other in having[1:]]
-        python.append(_PythonLink(having, name))
-        groups.append((name, having))
-        for view in having:
-            view.links.append((name, having))
+        if len(having) >= 2:
+            groups.append([(v, name) for v in having])
     if not groups:
         raise ValueError(f"no two of these views share any of the traits {list(traits)}")
-    return Links(groups, browser, python)
+    return _join(groups)
+
+
+def link_traits(*groups: Sequence[Member]) -> Links:
+    """Keep differently named traits equal, each group a list of (view, trait) members:
+    `link_traits([(comparison, "channel_b"), (view, "channel")])`."""
+    for members in groups:
+        _check([view for view, _ in members])
+        if len(members) < 2:
+            raise ValueError("each group of link_traits needs at least two (view, trait) pairs")
+        for view, name in members:
+            if not view.has_trait(name):
+                raise ValueError(f"{type(view).__name__} has no trait {name!r}")
+    return _join([list(members) for members in groups])

@@ -1,0 +1,51 @@
+"""The ModelComparison view in Chromium, on an exported page (the views' real bundle, links
+kept): hovering a CKA cell lists its matched units, clicking a pair selects its channels in
+both models' linked views, and a position hovered in model A's view shows in model B's, whose
+grid is twice as fine."""
+
+from __future__ import annotations
+
+import pytest
+
+import neuroblocks as nb
+from neuroblocks import compare, shapes
+
+from .conftest import hover_cell, view, watch_console
+
+pytestmark = pytest.mark.browser
+
+
+def test_hover_a_cell_click_a_pair_and_positions_follow_across_grids(page, shapes_session, shapes_seed1, tmp_path):
+    scenes = [shapes.scene(30_000 + i).image for i in range(64)]
+    survey = compare.survey(shapes_session, shapes_seed1, scenes, ["conv2", "conv3"], ["conv2", "conv3"])
+    comparison = nb.ModelComparison(shapes_session, shapes_seed1, survey, pairs=4, names=("seed 0", "seed 1"), icon_size=32, icon_steps=4)
+    image = shapes.scene(3, classes=2).image
+    a = nb.SemanticDictionary(shapes_session, image, "conv3", icon_steps=0)
+    b = nb.SemanticDictionary(shapes_seed1, image, "conv2", icon_steps=0)
+    comparison.link_views(a, b)
+    comparison.wait(icons=True)
+    errors = watch_console(page)
+    page.goto(nb.to_html(tmp_path / "compare.html", comparison, nb.row(a, b)).as_uri())
+
+    table = view(page, "Model comparison")
+    cell = table.locator(".nb-cka-cell[data-cell='1,0']")  # seed 0's conv3 against seed 1's conv2
+    cell.hover()
+    assert "nb-selected" in cell.get_attribute("class")
+    title = table.locator(".nb-pairs .nb-legend-title").inner_text()
+    assert title.startswith("seed 0 conv3 ↔ seed 1 conv2")
+    pairs = table.locator(".nb-pair")
+    assert pairs.count() == 4
+    expected = survey.matchings["conv3", "conv2"].pairs[:4].tolist()
+    assert [p.get_attribute("data-pair") for p in pairs.all()] == [f"{x},{y}" for x, y in expected]
+    assert table.locator(".nb-pair img.nb-icon[data-stage='final']").count() == 8, "both models' icons"
+
+    pairs.nth(1).click()
+    first, second = page.locator(".nb-view").filter(has_text="Semantic dictionary").all()
+    assert first.locator(".nb-channel-note").get_attribute("data-channel") == str(expected[1][0])
+    assert second.locator(".nb-channel-note").get_attribute("data-channel") == str(expected[1][1])
+    assert "nb-selected" in pairs.nth(1).get_attribute("class")
+
+    hover_cell(page, first.locator(".nb-picture-grid"), (5 + 0.5) / 16, (3 + 0.5) / 16)  # A's cell [y=3, x=5]
+    assert first.locator(".nb-dictionary").get_attribute("data-position") == "3,5"
+    assert second.locator(".nb-dictionary").get_attribute("data-position") == "7,11"
+    assert not errors, errors
