@@ -134,6 +134,20 @@ def test_matched_units_share_their_dissection_label_far_more_than_random_pairs(s
     assert shared(pairs) >= 2 * random and shared(pairs) > 0, (shared(pairs), random)
 
 
+def test_models_that_read_images_differently_are_compared_on_the_same_images(shapes_session, shapes_gray):
+    """An RGB model at 64 px against a grayscale model and against one that resizes to 48 px:
+    each reads the same scenes its own way; grids of different sizes meet at the coarser."""
+    small = nb.Session(shapes.pretrained(), input_size=48, labels=shapes.CLASSES, multilabel=True)
+    scenes = [shapes.scene(60_000 + i).image for i in range(64)]
+    for other in (shapes_gray, small):
+        found = compare.survey(shapes_session, other, scenes, ["conv3"], ["conv2", "conv3"])
+        assert found.similarity.cka[0, 1] > found.similarity.null_p95[0, 1]
+        m = found.matchings["conv3", "conv2"]
+        assert m.correlation.shape == (64, 32) and m.mean > m.null_mean
+    same = compare.match(shapes_session, "conv3", small, "conv3", scenes)
+    assert torch.equal(same.pairs[:, 0], same.pairs[:, 1]) and torch.equal(same.best_b, torch.arange(64)), "the same network at 48 px: each unit is matched to itself"
+
+
 # -- the view ---------------------------------------------------------------------------------
 
 
