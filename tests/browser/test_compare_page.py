@@ -1,16 +1,17 @@
 """The ModelComparison view in Chromium, on an exported page (the views' real bundle, links
-kept): hovering a CKA cell lists its matched units, clicking a pair selects its channels in
-both models' linked views, and a position hovered in model A's view shows in model B's, whose
-grid is twice as fine."""
+kept) and in a live JupyterLab: hovering a CKA cell lists its matched units, clicking a pair
+selects its channels in both models' linked views, and a position hovered in model A's view
+shows in model B's, whose grid is twice as fine."""
 
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 import neuroblocks as nb
 from neuroblocks import compare, shapes
 
-from .conftest import hover_cell, view, watch_console
+from .conftest import hover_cell, run_all_cells, view, watch_console
 
 pytestmark = pytest.mark.browser
 
@@ -48,4 +49,30 @@ def test_hover_a_cell_click_a_pair_and_positions_follow_across_grids(page, shape
     hover_cell(page, first.locator(".nb-picture-grid"), (5 + 0.5) / 16, (3 + 0.5) / 16)  # A's cell [y=3, x=5]
     assert first.locator(".nb-dictionary").get_attribute("data-position") == "3,5"
     assert second.locator(".nb-dictionary").get_attribute("data-position") == "7,11"
+    assert not errors, errors
+
+
+def test_the_compare_notebook_in_jupyterlab_links_both_models_views(serve, page):
+    """The same interactions in a live JupyterLab, where links run through ipywidgets' jslink
+    (differently named traits included) and the comparison maps positions between the grids."""
+    server, _ = serve("lab", "compare_models.ipynb")
+    errors = watch_console(page)
+    page.goto(server.page("lab/tree/compare_models.ipynb"))
+    run_all_cells(page, done_text="Skipped", timeout_s=240)
+
+    table = view(page, "Model comparison")
+    table.scroll_into_view_if_needed()
+    table.locator(".nb-cka-cell[data-cell='2,1']").hover()  # seed 0's conv3 against seed 1's conv2, the linked views' layers
+    assert table.locator(".nb-pairs .nb-legend-title").inner_text().startswith("seed 0 conv3 ↔ seed 1 conv2")
+    pair = table.locator(".nb-pair").first
+    a, b = pair.get_attribute("data-pair").split(",")
+    pair.click()
+    first, second = page.locator(".nb-view").filter(has_text="Semantic dictionary").all()
+    expect(first.locator(".nb-channel-note")).to_have_attribute("data-channel", a)
+    expect(second.locator(".nb-channel-note")).to_have_attribute("data-channel", b)
+
+    first.scroll_into_view_if_needed()
+    hover_cell(page, first.locator(".nb-picture-grid"), (5 + 0.5) / 16, (3 + 0.5) / 16)
+    expect(first.locator(".nb-dictionary")).to_have_attribute("data-position", "3,5")
+    expect(second.locator(".nb-dictionary")).to_have_attribute("data-position", "7,11")
     assert not errors, errors
