@@ -90,6 +90,21 @@ def serve(tmp_path):
         server.stop()
 
 
+@pytest.fixture
+def open_notebook(serve, page):
+    """open_notebook(notebook, done_text, app="lab") → (server, its scratch folder, console errors
+    so far): a bundled notebook opened in `jupyter lab` (or `notebook`) and run to the output `done_text`."""
+
+    def start(notebook: str, done_text: str, app: str = "lab", timeout_s: float = 240) -> tuple[JupyterServer, Path, list[str]]:
+        server, root = serve(app, notebook)
+        errors = watch_console(page)
+        page.goto(server.page(f"lab/tree/{notebook}" if app == "lab" else f"notebooks/{notebook}"))
+        run_all_cells(page, done_text=done_text, timeout_s=timeout_s)
+        return server, root, errors
+
+    return start
+
+
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 import neuroblocks as nb
 from neuroblocks import compare, shapes
 
-from .conftest import hover_cell, run_all_cells, view, watch_console
+from .conftest import hover_cell, view, watch_console
 
 pytestmark = pytest.mark.browser
 
@@ -52,13 +52,10 @@ def test_hover_a_cell_click_a_pair_and_positions_follow_across_grids(page, shape
     assert not errors, errors
 
 
-def test_the_compare_notebook_in_jupyterlab_links_both_models_views(serve, page):
+def test_the_compare_notebook_in_jupyterlab_links_both_models_views(open_notebook, page):
     """The same interactions in a live JupyterLab, where links run through ipywidgets' jslink
     (differently named traits included) and the comparison maps positions between the grids."""
-    server, _ = serve("lab", "compare_models.ipynb")
-    errors = watch_console(page)
-    page.goto(server.page("lab/tree/compare_models.ipynb"))
-    run_all_cells(page, done_text="Skipped", timeout_s=240)
+    _, _, errors = open_notebook("compare_models.ipynb", "Skipped")
 
     table = view(page, "Model comparison")
     table.scroll_into_view_if_needed()

@@ -7,16 +7,13 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import drawn, run_all_cells, view, watch_console
+from .conftest import drawn, view
 
 pytestmark = pytest.mark.browser
 
 
-def test_dissection_view_and_group_switches(serve, page):
-    server, _ = serve("lab", "dissection.ipynb")
-    errors = watch_console(page)
-    page.goto(server.page("lab/tree/dissection.ipynb"))
-    run_all_cells(page, done_text="Neuron groups", timeout_s=240)
+def test_dissection_view_and_group_switches(open_notebook, page):
+    _, _, errors = open_notebook("dissection.ipynb", "Neuron groups")
 
     dissection = view(page, "Dissection")
     dissection.scroll_into_view_if_needed()

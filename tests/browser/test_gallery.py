@@ -11,7 +11,7 @@ import pytest
 
 from neuroblocks import examples
 
-from .conftest import ARTIFACTS, drawn, hover_cell, run_all_cells, view, watch_console
+from .conftest import ARTIFACTS, drawn, hover_cell, view, watch_console
 
 pytestmark = pytest.mark.browser
 
@@ -60,11 +60,8 @@ def screenshot_each_view(page, folder: Path) -> None:
 
 
 @pytest.mark.parametrize("app", ["lab", "notebook"])
-def test_gallery_views_draw_link_drill_cancel_and_export(app, serve, page, pytestconfig):
-    server, root = serve(app, "gallery.ipynb")
-    errors = watch_console(page)
-    page.goto(server.page("lab/tree/gallery.ipynb" if app == "lab" else "notebooks/gallery.ipynb"))
-    run_all_cells(page, done_text="exported gallery.html", timeout_s=240)
+def test_gallery_views_draw_link_drill_cancel_and_export(app, open_notebook, page, pytestconfig):
+    server, root, errors = open_notebook("gallery.ipynb", "exported gallery.html", app)
     first = page.locator(".jp-OutputArea-output").first.text_content()  # (it may be scrolled out of view)
     assert "Offline stand-in" in first, "without a photo the gallery says it uses the shapes model"
     top_two = [line.split("%", 1)[1].strip() for line in first.strip().splitlines()[1:3]]
