@@ -192,3 +192,9 @@ def test_errors_say_what_to_do(shapes_session, shapes_seed1, googlenet, resnet18
     survey = compare.survey(shapes_session, shapes_seed1, [shapes.scene(0).image] * 4, ["conv1"], ["conv1"], units=False)
     with pytest.raises(nb.NeuroblocksError, match="units=True"):
         nb.ModelComparison(shapes_session, shapes_seed1, survey)
+    with pytest.raises(nb.NeuroblocksError, match="compared other sessions.*in the same order"):
+        nb.ModelComparison(shapes_seed1, shapes_session, survey)
+    without_null = compare.similarity(shapes_session, shapes_seed1, [shapes.scene(0).image] * 4, ["conv1"], ["conv1"], permutations=0)
+    assert without_null.null_p95.isnan().all()
+    with pytest.raises(compare.CompareError, match="permutations is how many shuffles"):
+        compare.similarity(shapes_session, shapes_seed1, [shapes.scene(0).image] * 4, ["conv1"], ["conv1"], permutations=-1)

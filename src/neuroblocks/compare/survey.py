@@ -4,7 +4,7 @@ pass of each model over the data."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -32,7 +32,10 @@ class Similarity:
 
     @property
     def null_p95(self) -> torch.Tensor:
-        """95th percentile of the null per pair: CKA above it is more than chance."""
+        """95th percentile of the null per pair: CKA above it is more than chance (NaN when
+        the survey drew no permutations)."""
+        if self.null.shape[0] == 0:
+            return torch.full_like(self.cka, float("nan"))
         return self.null.quantile(0.95, dim=0)
 
     def most_similar(self) -> dict[str, str]:
@@ -42,10 +45,12 @@ class Similarity:
 
 @dataclass(frozen=True)
 class Survey:
-    """Similarity of every layer pair, and the unit matching of each pair (`matchings[a, b]`)."""
+    """Similarity of every layer pair, and the unit matching of each pair (`matchings[a, b]`),
+    of the two sessions it was computed with."""
 
     similarity: Similarity
     matchings: dict[tuple[str, str], Matching]
+    sessions: tuple[Session, Session] = field(repr=False, compare=False)
 
 
 def default_layers(session: Session) -> list[str]:
@@ -98,6 +103,8 @@ def survey(
         raise TypeError("compare two neuroblocks.Session objects")
     if batch < 4:
         raise CompareError(f"batch is {batch}; CKA's unbiased estimator needs batches of at least 4 images")
+    if permutations < 0:
+        raise CompareError(f"permutations is how many shuffles estimate the null (0 for none), not {permutations}")
     la, lb = _layers(session_a, layers_a, "a"), _layers(session_b, layers_b, "b")
     cka = MinibatchCKA(len(la), len(lb), permutations, seed)
     if units:
@@ -112,7 +119,7 @@ def survey(
     values, null = cka.result()
     similarity = Similarity(la, lb, values.float(), null.float(), cka.images + cka.left_out)
     found = {pair: matching(*pair, *running.result(), similarity.images) for pair, running in correlations.items()}
-    return Survey(similarity, found)
+    return Survey(similarity, found, (session_a, session_b))
 
 
 def similarity(

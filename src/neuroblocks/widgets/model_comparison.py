@@ -51,6 +51,8 @@ class ModelComparison(View):
     def __init__(self, session: Session, session_b: Session, survey: Survey, *, pairs: int = 6, names: Sequence[str] = ("A", "B"), **options) -> None:
         if not isinstance(survey, Survey):
             raise TypeError(f"ModelComparison shows a neuroblocks.compare.Survey, not {type(survey).__name__}")
+        if survey.sessions[0] is not session or survey.sessions[1] is not session_b:
+            raise NeuroblocksError("this survey compared other sessions: pass the two sessions it was computed with, in the same order (A, then B)")
         s = survey.similarity
         missing = [f"{a} × {b}" for a in s.layers_a for b in s.layers_b if (a, b) not in survey.matchings]
         if missing:
