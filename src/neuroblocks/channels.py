@@ -55,9 +55,7 @@ def infer(model: nn.Module, run: Callable[[torch.Tensor], object], side: tuple[i
     try:
         with torch.no_grad():
             run(torch.zeros(1, guess, h, w, device=device))
-    except _Reached:
-        pass
-    except Exception:  # the model needs the right count before any such layer: fall back
+    except Exception:  # _Reached, or the model needed the right count before any such layer (fall back)
         pass
     finally:
         for handle in handles:
