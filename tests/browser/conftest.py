@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -36,7 +37,8 @@ class JupyterServer:
         self.url = f"http://127.0.0.1:{self.port}"
         state = Path(tempfile.mkdtemp(prefix=f"jupyter-{app}-"))  # no settings or workspaces from earlier runs
         # Start the notebook's kernel without asking, and no news pop-up over the page.
-        for plugin, values in {"notebook-extension/tracker": {"autoStartDefaultKernel": True}, "apputils-extension/notification": {"fetchNews": "false"}}.items():
+        # Every cell attached and rendered (windowing off), so an output below the fold exists and draws.
+        for plugin, values in {"notebook-extension/tracker": {"autoStartDefaultKernel": True, "windowingMode": "none"}, "apputils-extension/notification": {"fetchNews": "false"}}.items():
             path = state / "settings" / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(values))
@@ -105,11 +107,14 @@ def open_notebook(serve, page):
     """open_notebook(notebook, done_text, app="lab") → (server, its scratch folder, console errors
     so far): a bundled notebook opened in `jupyter lab` (or `notebook`) and run to the output `done_text`."""
 
-    def start(notebook: str, done_text: str, app: str = "lab", timeout_s: float = 240) -> tuple[JupyterServer, Path, list[str]]:
+    def start(notebook: str, done_text: str, app: str = "lab", timeout_s: float = 360) -> tuple[JupyterServer, Path, list[str]]:
         server, root = serve(app, notebook)
         errors = watch_console(page)
         page.goto(server.page(f"lab/tree/{notebook}" if app == "lab" else f"notebooks/{notebook}"))
-        run_all_cells(page, done_text=done_text, timeout_s=timeout_s)
+        try:
+            run_all_cells(page, done_text=done_text, timeout_s=timeout_s, errors=errors)
+        except AssertionError as e:
+            raise AssertionError(f"{e}; console errors {errors}") from e
         return server, root, errors
 
     return start
@@ -129,32 +134,53 @@ def browser():
         browser.close()
 
 
-def run_all_cells(page, done_text: str, timeout_s: float = 120) -> None:
-    """Open-notebook → Run All Cells, until an output containing `done_text` shows.
+def run_all_cells(page, done_text: str, timeout_s: float = 120, errors: list[str] | None = None) -> None:
+    """Open-notebook → Run All Cells, until an output containing `done_text` is in the page.
 
-    JupyterLab sometimes asks which kernel to use right after opening a notebook, and that
-    dialog swallows the menu click; a user would accept the default and run again, so do that.
+    Right after a notebook opens, its kernel may still be connecting. JupyterLab then sometimes
+    asks which kernel to use (a dialog that swallows the menu click), drops the cells queued
+    after the first, or renders a widget whose model it never received ("Error displaying
+    widget: model not found"). A user would run the notebook again, so this does, but only once
+    nothing is running: clicking Run All while cells run would clear and re-run them all. The
+    console errors of the widgets that run replaced are dropped from `errors`.
     """
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle'], #jp-NotebookKernelStatus", timeout=60_000)
-    done = page.locator(".jp-OutputArea-output").filter(has_text=done_text)
+    indicator = page.locator(".jp-Notebook-ExecutionIndicator")
+    if indicator.count():  # JupyterLab's toolbar shows the kernel's state; wait until it is ready
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+    else:
+        page.wait_for_selector("#jp-NotebookKernelStatus", timeout=60_000)
+    done = page.locator(".jp-OutputArea-output").filter(has_text=done_text).first
+    running = page.locator(".jp-InputPrompt").filter(has_text="[*]")
+    never_ran = page.locator(".jp-CodeCell .jp-InputPrompt").filter(has_text=re.compile(r"^\s*\[ \]"))
+    broken = page.locator(".jp-OutputArea-output").filter(has_text="Error displaying widget")
+    page.wait_for_timeout(3_000)  # the widget manager registers with the kernel just after it turns idle
     deadline = time.monotonic() + timeout_s
-    while True:
-        dialog = page.locator(".jp-Dialog .jp-mod-accept")
-        if dialog.count():
-            dialog.first.click()
-            page.wait_for_selector(".jp-Dialog", state="detached")
-        page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-        page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
-        try:
-            done.first.wait_for(timeout=15_000)
+    runs, idle_since = 0, None
+    while time.monotonic() < deadline:
+        now = time.monotonic()
+        if runs == 0 or (runs < 3 and idle_since is not None and now - idle_since > 5 and (never_ran.count() or broken.count())):
+            dialog = page.locator(".jp-Dialog .jp-mod-accept")
+            if dialog.count():
+                dialog.first.click()
+                page.wait_for_selector(".jp-Dialog", state="detached")
+            page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+            page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+            runs, idle_since = runs + 1, None
+            if errors is not None:
+                errors[:] = [e for e in errors if "widget model not found" not in e]
+        page.wait_for_timeout(1_000)
+        if running.count():
+            idle_since = None
+            continue
+        idle_since = idle_since or time.monotonic()
+        if done.count() and not broken.count():
+            done.scroll_into_view_if_needed()
             return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            if not page.locator(".jp-Dialog").count() and page.locator(".jp-InputPrompt:text-is('[*]:')").count():
-                done.first.wait_for(timeout=max(1.0, deadline - time.monotonic()) * 1000)
-                return
+    prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
+    stderr = page.locator(".jp-OutputArea-output[data-mime-type*='stderr'], .jp-RenderedText[data-mime-type*='error']").all_inner_texts()
+    outputs = [t[:200] for t in page.locator(".jp-OutputArea-output").all_inner_texts()]
+    raise AssertionError(f"no output {done_text!r} after {timeout_s} s and {runs} runs; cell prompts {prompts}; error outputs {[t[-400:] for t in stderr]}; outputs {outputs}")
 
 
 def view(page, title: str):

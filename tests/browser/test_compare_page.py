@@ -55,7 +55,6 @@ def test_hover_a_cell_click_a_pair_and_positions_follow_across_grids(page, shape
 def test_the_compare_notebook_in_jupyterlab_links_both_models_views(open_notebook, page):
     """The same interactions in a live JupyterLab, where links run through ipywidgets' jslink
     (differently named traits included) and the comparison maps positions between the grids."""
-    page.set_viewport_size({"width": 1280, "height": 2400})  # every cell's output rendered, none windowed away
     _, _, errors = open_notebook("compare_models.ipynb", "Skipped")
 
     table = view(page, "Model comparison")

@@ -13,7 +13,6 @@ pytestmark = pytest.mark.browser
 
 
 def test_dissection_view_and_group_switches(open_notebook, page):
-    page.set_viewport_size({"width": 1280, "height": 2400})  # every cell's output rendered, none windowed away
     _, _, errors = open_notebook("dissection.ipynb", "Neuron groups")
 
     dissection = view(page, "Dissection")
