@@ -2,6 +2,7 @@
 // into `el`; the returned function removes its listeners, URLs and elements.
 
 import { Scope } from "./dom.js";
+import { activationAtlas } from "./views/activation_atlas.js";
 import { activationGrid } from "./views/activation_grid.js";
 import { channelAttribution } from "./views/channel_attribution.js";
 import { dissection } from "./views/dissection.js";
@@ -11,6 +12,7 @@ import { modelComparison } from "./views/model_comparison.js";
 import { neuronGroups } from "./views/neuron_groups.js";
 import { semanticDictionary } from "./views/semantic_dictionary.js";
 import { spatialAttribution } from "./views/spatial_attribution.js";
+import { unitBrowser } from "./views/unit_browser.js";
 
 export const VIEWS = {
   semantic_dictionary: semanticDictionary,
@@ -23,6 +25,8 @@ export const VIEWS = {
   feature_vis: featureVis,
   dissection,
   model_comparison: modelComparison,
+  activation_atlas: activationAtlas,
+  unit_browser: unitBrowser,
 };
 
 export function render({ model, el }) {

@@ -1,11 +1,12 @@
 """neuroblocks: linked widgets for the building blocks of interpretability, on any PyTorch model."""
 
-from . import attribution, compare, dissection, factorization, featurevis, shapes, widgets
+from . import atlas, attribution, compare, dissection, factorization, featurevis, shapes, widgets
 from .factorization import factorize, factorize_layers
 from .errors import AttributionError, ImageError, NeuroblocksError, UnknownClassError, UnknownLayerError, WeightsUnavailableError
 from .images import load_image
 from .session import Above, Session, Trace
 from .widgets import (
+    ActivationAtlas,
     ActivationGrid,
     ChannelAttribution,
     ClassComparison,
@@ -16,6 +17,7 @@ from .widgets import (
     NeuronGroups,
     SemanticDictionary,
     SpatialAttribution,
+    UnitBrowser,
     column,
     link,
     link_traits,
@@ -25,6 +27,7 @@ from .widgets import (
 
 __all__ = [
     "Above",
+    "ActivationAtlas",
     "ActivationGrid",
     "ChannelAttribution",
     "ClassComparison",
@@ -35,6 +38,7 @@ __all__ = [
     "NeuronGroups",
     "SemanticDictionary",
     "SpatialAttribution",
+    "UnitBrowser",
     "column",
     "link",
     "link_traits",
@@ -49,6 +53,7 @@ __all__ = [
     "UnknownClassError",
     "UnknownLayerError",
     "WeightsUnavailableError",
+    "atlas",
     "attribution",
     "compare",
     "dissection",

@@ -30,19 +30,22 @@ class Examples:
     maps: torch.Tensor
 
 
-def _crops(images: torch.Tensor, maps: torch.Tensor, centres: torch.Tensor, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """THUMB×THUMB crops of images[i] and maps[i] around centres[i] (y, x in pixels)."""
+def crop_around(images: torch.Tensor, centres: torch.Tensor, fraction: float, size: int = THUMB) -> torch.Tensor:
+    """size×size crops (N, C, size, size) of images[i] (N, C, H, W) around centres[i] (y, x in
+    pixels), each a square of `fraction` × the shorter side, kept inside the image."""
     _, _, h, w = images.shape
     side = max(8, round(fraction * min(h, w)))
-    pictures, regions = [], []
-    for image, m, (y, x) in zip(images, maps, centres.tolist()):
-        top = min(max(0, y - side // 2), h - side)
-        left = min(max(0, x - side // 2), w - side)
-        pictures.append(image[:, top : top + side, left : left + side])
-        regions.append(m[None, top : top + side, left : left + side])
-    pictures = F.interpolate(torch.stack(pictures), size=(THUMB, THUMB), mode="bilinear", align_corners=False)
-    regions = F.interpolate(torch.stack(regions), size=(THUMB, THUMB), mode="bilinear", align_corners=False)[:, 0]
-    return (pictures.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1), regions
+    pieces = []
+    for image, (y, x) in zip(images, centres.tolist()):
+        top = min(max(0, int(y) - side // 2), h - side)
+        left = min(max(0, int(x) - side // 2), w - side)
+        pieces.append(image[:, top : top + side, left : left + side])
+    return F.interpolate(torch.stack(pieces), size=(size, size), mode="bilinear", align_corners=False)
+
+
+def as_uint8(pictures: torch.Tensor) -> torch.Tensor:
+    """(N, 3, h, w) in [0, 1] → (N, h, w, 3) uint8."""
+    return (pictures.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
 
 
 def dataset_examples(
@@ -75,8 +78,9 @@ def dataset_examples(
         if len(u):
             row = pick[u, j] - (0 if best is None else best[0].shape[1])
             flat = where[row, u]
-            pictures, areas = _crops(session.display(images[row]), maps[row, u], torch.stack([flat // w, flat % w], 1), crop)
-            crops[u, j], regions[u, j] = pictures, areas
+            centres = torch.stack([flat // w, flat % w], 1)
+            crops[u, j] = as_uint8(crop_around(session.display(images[row]), centres, crop))
+            regions[u, j] = crop_around(maps[row, u][:, None], centres, crop)[:, 0]
         best = (top, index.gather(1, pick), crops, regions)
         seen += n
     if best is None:

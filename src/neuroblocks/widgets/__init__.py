@@ -1,5 +1,6 @@
 """The interfaces of the article as linked anywidget views (SPEC §5)."""
 
+from .activation_atlas import ActivationAtlas
 from .activation_grid import ActivationGrid
 from .base import View
 from .channel_attribution import ChannelAttribution
@@ -14,8 +15,10 @@ from .linking import Links, link, link_traits
 from .neuron_groups import NeuronGroups
 from .semantic_dictionary import SemanticDictionary
 from .spatial_attribution import SpatialAttribution
+from .unit_browser import UnitBrowser
 
 __all__ = [
+    "ActivationAtlas",
     "ActivationGrid",
     "ChannelAttribution",
     "ClassComparison",
@@ -27,6 +30,7 @@ __all__ = [
     "NeuronGroups",
     "SemanticDictionary",
     "SpatialAttribution",
+    "UnitBrowser",
     "View",
     "column",
     "link",

@@ -17,6 +17,13 @@ from .base import View, Wanted
 from .payload import array, png
 
 
+def example_strips(examples: Examples, units: list[int]) -> tuple[list[bytes], dict]:
+    """Per unit, its dataset examples side by side as one PNG, and the unit's map over each
+    (units, k, 64, 64) uint8 scaled by its top score: what the browser overlays on hover."""
+    strips = [png(np.concatenate(list(examples.crops[u].numpy()), axis=1)) for u in units]
+    return strips, array((examples.maps[units] * 255).round().to(torch.uint8), "uint8")
+
+
 class Dissection(View):
     """The `units` best-matching units of `result` (from `neuroblocks.dissection.dissect`), with
     their dataset `examples` (from `dataset_examples` on the same layer) and, optionally, a
@@ -42,13 +49,12 @@ class Dissection(View):
         order = best.argsort(descending=True)[: self.units].tolist()
         labels = r.labels
         rows = [{"unit": u, "label": labels[u] or "", "concept": r.concepts[int(index[u])], "iou": round(float(best[u]), 4)} for u in order]
-        strips = [png(np.concatenate(list(ex.crops[u].numpy()), axis=1)) for u in order]
-        maps = (ex.maps[order] * 255).round().to(torch.uint8)
+        strips, maps = example_strips(ex, order)
         cutoffs = (r.thresholds[order] / ex.scores[order, 0].clamp(min=1e-12)).clamp(0, 1)
         counts = {f: len(us) for f, us in r.families().items()}
         summary = f"{r.images} images · units labelled (IoU ≥ {r.min_iou}): " + ", ".join(f"{f} {n}" for f, n in sorted(counts.items()))
         summary += f" · mean best IoU {r.mean_best_iou():.3f}"
         if self.baseline is not None:
             summary += f" (random directions: {self.baseline.mean_best_iou():.3f})"
-        values = {"rows": rows, "summary": summary, "strips": strips, "maps": array(maps, "uint8"), "cutoffs": array(cutoffs)}
+        values = {"rows": rows, "summary": summary, "strips": strips, "maps": maps, "cutoffs": array(cutoffs)}
         return values, [(f"{r.layer}:{u}", objectives.channel(r.layer, u)) for u in order]

@@ -1,0 +1,38 @@
+// Pure helpers of the activation atlas view: which cell of a level lies under a point, how
+// strongly a cell is drawn for its density, and where an image position lies on the layout.
+
+// {size, where, counts, top, examples} of a level, decoded, with a (row, col) → cell lookup.
+export function indexLevel(level, decode) {
+  const where = decode(level.where);
+  const counts = decode(level.counts);
+  const lookup = new Map();
+  for (let m = 0; m < counts.shape[0]; m++) lookup.set(where.values[2 * m] * level.size + where.values[2 * m + 1], m);
+  const top = { index: decode(level.top.index), value: decode(level.top.value) };
+  let max = 1;
+  for (const c of counts.values) max = Math.max(max, c);
+  return { size: level.size, where, counts, top, examples: decode(level.examples), lookup, max };
+}
+
+// The kept cell under a point (px, py) of a side×side canvas, or -1.
+export function cellUnder(level, px, py, side) {
+  if (px < 0 || py < 0 || px >= side || py >= side) return -1;
+  const row = Math.min(level.size - 1, Math.floor((py / side) * level.size));
+  const col = Math.min(level.size - 1, Math.floor((px / side) * level.size));
+  return level.lookup.get(row * level.size + col) ?? -1;
+}
+
+// Opacity for a cell holding `count` of a level whose densest cell holds `max`: log-scaled, so
+// sparse cells stay visible but faint.
+export function density(count, max) {
+  return 0.2 + (0.8 * Math.log1p(count)) / Math.log1p(max);
+}
+
+// (x, y) in [0, 1] of position [y, x] of the placed image's (H, W, 2) places, or null.
+export function placeOf(places, position) {
+  if (!places || !position) return null;
+  const [h, w] = places.shape;
+  const [y, x] = position;
+  if (y < 0 || x < 0 || y >= h || x >= w) return null;
+  const i = (y * w + x) * 2;
+  return [places.values[i], places.values[i + 1]];
+}

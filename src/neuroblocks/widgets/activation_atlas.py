@@ -1,0 +1,102 @@
+"""Activation atlas: a dataset as one layer sees it (SPEC §9). Cells of the UMAP layout drawn as
+icons of their mean vectors, faded by how many vectors they hold; zoom steps through the atlas's
+resolutions, hovering a cell shows its icon large, its count, its top classes and the dataset
+patches its vectors came from, and a linked `position` of one image shows where that position's
+vector lies on the atlas.
+
+Every resolution's cells, the samples' origins and one sprite of example patches are sent once,
+so zoom and hover run in the browser (and in an exported page); the kernel only renders the
+icons of the resolution on screen, densest cells first.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+import traitlets
+from PIL import Image
+
+from ..atlas import Atlas, AtlasError
+from ..images import ImageLike
+from ..session import Session
+from .base import View, Wanted
+from .payload import array, top_entries
+
+SPRITE_COLUMNS = 32
+
+
+def _sprite(patches: np.ndarray) -> dict:
+    """Patches (n, s, s, 3) tiled SPRITE_COLUMNS to a row into one JPEG: {jpeg, side, columns}."""
+    n, side = len(patches), patches.shape[1]
+    rows = max(1, -(-n // SPRITE_COLUMNS))
+    sheet = np.zeros((rows * side, SPRITE_COLUMNS * side, 3), np.uint8)
+    for i, patch in enumerate(patches):
+        r, c = divmod(i, SPRITE_COLUMNS)
+        sheet[r * side : (r + 1) * side, c * side : (c + 1) * side] = patch
+    out = io.BytesIO()
+    Image.fromarray(sheet).save(out, format="JPEG", quality=85)
+    return {"jpeg": out.getvalue(), "side": int(side), "columns": SPRITE_COLUMNS}
+
+
+class ActivationAtlas(View):
+    """The atlas from `neuroblocks.atlas.atlas`, shown at `resolution` (default: the coarsest);
+    `image` (optional) places that image's positions on it for `position`-linking; `examples`
+    patches per cell; `top` classes per cell."""
+
+    kind = traitlets.Unicode("activation_atlas").tag(sync=True)
+    levels = traitlets.List().tag(sync=True)  # per resolution: {size, where, counts, top, examples}
+    samples = traitlets.Dict().tag(sync=True)  # {images, positions, grids, slot}: where each vector came from
+    sprite = traitlets.Dict().tag(sync=True)  # {jpeg, side, columns}: the example patches
+    labels = traitlets.List().tag(sync=True)  # class names, in output order
+    places = traitlets.Dict().tag(sync=True)  # (H, W, 2) float32: the image's positions on the layout
+    resolution = traitlets.Int(0).tag(sync=True)
+    class_filter = traitlets.Int(None, allow_none=True).tag(sync=True)
+    summary = traitlets.Unicode("").tag(sync=True)
+    inputs = ("image", "resolution")
+
+    def __init__(self, session: Session, atlas: Atlas, image: ImageLike | None = None, *, resolution: int | None = None, examples: int = 4, top: int = 5, **options) -> None:
+        if not isinstance(atlas, Atlas):
+            raise TypeError(f"ActivationAtlas shows an atlas from neuroblocks.atlas.atlas(...), not {type(atlas).__name__}")
+        if atlas.session is not session:
+            raise AtlasError("this atlas was made with another session: show it with the session it was made from")
+        resolution = min(atlas.resolutions) if resolution is None else resolution
+        atlas.cells(resolution)  # an unknown resolution fails here, listing the known ones
+        self.atlas, self._static = atlas, self._static_values(atlas, examples, top)
+        options.setdefault("icon_size", session.icon_defaults["size"] // 2)
+        super().__init__(session, image=image, layer=atlas.layer, resolution=resolution, **options)
+
+    @staticmethod
+    def _static_values(atlas: Atlas, examples: int, top: int) -> dict:
+        s = atlas.samples
+        shown = np.unique(np.concatenate([cells.examples[:, :examples].ravel() for cells in atlas.resolutions.values()]))
+        shown = shown[shown >= 0]
+        slot = np.full(len(s), -1, np.int32)
+        slot[shown] = np.arange(len(shown))
+        levels = []
+        for size, cells in sorted(atlas.resolutions.items()):
+            levels.append({
+                "size": size,
+                "where": array(cells.where, "int16"),
+                "counts": array(cells.counts, "int32"),
+                "top": top_entries(torch.from_numpy(cells.classes), top),
+                "examples": array(cells.examples[:, :examples], "int32"),
+            })
+        total = len(set(s.images.tolist()))
+        kind = "class atlas of " + ", ".join(atlas.session.class_name(c) for c in atlas.classes) if atlas.classes else "atlas"
+        return {
+            "levels": levels,
+            "samples": {"images": array(s.images, "int32"), "positions": array(s.positions, "int16"), "grids": array(s.grids, "int16"), "slot": array(slot, "int32")},
+            "sprite": _sprite(s.patches.numpy()[shown]),
+            "labels": list(atlas.session.labels),
+            "summary": f"{kind} · {atlas.layer} · {len(s)} vectors from {total} images",
+        }
+
+    def _compute(self) -> tuple[dict, Wanted]:
+        values = dict(self._static)
+        values["places"] = array(self.atlas.place(self.image)) if self.image is not None else {}
+        cells = self.atlas.cells(self.resolution)
+        objectives = self.atlas.objectives(self.resolution)
+        wanted = [(f"{self.resolution}:{m}", objectives[m]) for m in np.argsort(-cells.counts, kind="stable")]
+        return values, wanted

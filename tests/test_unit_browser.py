@@ -1,0 +1,63 @@
+"""The unit browser on the shapes world: every unit of conv2 with the dissection label it was
+given, its examples, and class support equal to channel attribution summed image by image."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import neuroblocks as nb
+from neuroblocks import dissection as D
+from neuroblocks.errors import NeuroblocksError
+from neuroblocks.widgets.payload import decode
+
+
+@pytest.fixture(scope="module")
+def conv2(shapes_session):
+    data = torch.utils.data.DataLoader(D.ShapesConcepts(120), batch_size=40)
+    return D.dissect(shapes_session, "conv2", data), D.dataset_examples(shapes_session, "conv2", data, k=4)
+
+
+def channel_attribution(session, image, k) -> torch.Tensor:
+    """Channel attribution of conv2 to class k by reverse mode, one class at a time; zero where
+    the class does not depend on conv2 for this image (every path closed)."""
+    try:
+        return nb.attribution.channel(session, image, "conv2", k).float()
+    except nb.AttributionError:
+        return torch.zeros(32)
+
+
+def test_every_unit_with_its_dissection_label_examples_and_class_support(shapes_session, conv2):
+    result, examples = conv2
+    images = [nb.shapes.scene(9000 + i).image for i in range(4)]
+    browser = nb.UnitBrowser(shapes_session, examples, dissection=result, images=images, icon_steps=0)
+    assert [row["unit"] for row in browser.units] == list(range(32))
+    labels = result.labels
+    assert [row["label"] or None for row in browser.units] == labels  # the labels agree with the dissection given
+    assert sum(1 for label in labels if label) > 0
+    best = result.best[0]
+    assert [row["iou"] for row in browser.units] == [round(float(v), 4) for v in best]
+    assert decode(browser.maps).shape == (32, 4, 64, 64) and len(browser.strips) == 32
+    index, value = decode(browser.support["index"]), decode(browser.support["value"])
+    for unit in (0, 7, 31):
+        k = int(index[unit, 0])
+        summed = sum(channel_attribution(shapes_session, image, k)[unit] for image in images)
+        assert value[unit, 0] == pytest.approx(float(summed), rel=1e-4, abs=1e-6)
+    assert "labelled by dissection" in browser.summary and "4 images" in browser.summary
+
+
+def test_without_a_dissection_or_images_the_browser_still_shows_every_unit(shapes_session, conv2):
+    browser = nb.UnitBrowser(shapes_session, conv2[1], icon_steps=0)
+    assert all(row["label"] == "" and row["iou"] is None for row in browser.units) and browser.support == {}
+
+
+def test_mismatched_inputs_are_refused(shapes_session, conv2):
+    result, examples = conv2
+    other = D.dissect(shapes_session, "conv3", D.ShapesConcepts(40))
+    with pytest.raises(NeuroblocksError, match="not of the examples' layer"):
+        nb.UnitBrowser(shapes_session, examples, dissection=other)
+    directions = D.dataset_examples(shapes_session, "conv2", [D.ShapesConcepts(8)[i] for i in range(8)], directions=D.random_directions(32, 5))
+    with pytest.raises(NeuroblocksError, match="5 directions"):
+        nb.UnitBrowser(shapes_session, directions)
+    with pytest.raises(TypeError, match="dataset examples"):
+        nb.UnitBrowser(shapes_session, result)
