@@ -21,7 +21,7 @@ SCENES = ShapesConcepts(2000)
 
 @pytest.fixture(scope="module")
 def conv3(shapes_session):
-    return A.atlas(shapes_session, "conv3", SCENES, grid_sizes=(10, 20, 40))
+    return A.atlas(shapes_session, "conv3", SCENES, grid=(10, 20, 40))
 
 
 def test_cells_equal_a_direct_computation():
@@ -45,6 +45,47 @@ def test_cells_equal_a_direct_computation():
         assert cells.examples[m, 0] == members[int(distances.argmin())]  # nearest the centre first
     dropped = [i for cell, members in expected.items() if len(members) <= 10 for i in members]
     assert (cells.members[dropped] == -1).all()
+
+
+def test_exact_neighbours_equal_a_brute_force_cosine_search():
+    """Against scikit-learn's brute-force cosine search, with all-zero vectors (dead positions)
+    at distance 0 from each other and 1 from the rest, and every vector its own first neighbour."""
+    from sklearn.metrics.pairwise import cosine_distances
+    from sklearn.neighbors import NearestNeighbors
+
+    from neuroblocks.atlas.neighbours import ExactNeighbours, precomputed
+
+    rng = np.random.default_rng(1)
+    data = np.maximum(rng.normal(size=(3000, 9)), 0).astype(np.float32)  # more rows than one chunk
+    data[[5, 77, 2900]] = 0
+    indices, distances, index = precomputed(data, 12)
+    assert indices.shape == distances.shape == (3000, 12) and (indices[:, 0] == np.arange(3000)).all() and (distances[:, 0] == 0).all()
+    live = np.flatnonzero(data.any(1))
+    reference = NearestNeighbors(n_neighbors=12, metric="cosine", algorithm="brute").fit(data[live])
+    ref_dist, _ = reference.kneighbors(data[live[:200]])
+    np.testing.assert_allclose(distances[live[:200]], ref_dist, atol=1e-5)
+    rows = live[:200, None]
+    np.testing.assert_allclose(cosine_distances(data[live[:200]], data)[np.arange(200)[:, None], indices[rows[:, 0]]], distances[rows[:, 0]], atol=1e-5)  # the indices are those distances' (ties may come in any order)
+    zeros = np.flatnonzero(~data.any(1))  # the three set to zero, and those the ReLU zeroed
+    assert set(indices[77, : len(zeros)]) == set(zeros) and (distances[77, : len(zeros)] == 0).all() and (distances[77, len(zeros) :] == 1).all()
+    queried, far = ExactNeighbours(data).query(data[live[:50]] * 3.0, 12)  # a query scaled: the same cosine neighbours
+    np.testing.assert_allclose(far, distances[live[:50]], atol=1e-5)
+
+
+def test_without_the_exact_search_umap_finds_neighbours_itself(monkeypatch):
+    """Past `EXACT_UP_TO` vectors UMAP searches on its own; the layout and `place` work the same way."""
+    from neuroblocks.atlas import neighbours
+
+    rng = np.random.default_rng(2)
+    vectors = np.abs(rng.normal(size=(400, 8))).astype(np.float32)
+    exact = A.Layout(vectors)
+    monkeypatch.setattr(neighbours, "EXACT_UP_TO", 100)
+    own = A.Layout(vectors)
+    assert own.reducer.knn_search_index is None and isinstance(exact.reducer.knn_search_index, neighbours.ExactNeighbours)
+    for layout in (exact, own):
+        placed = layout.place(vectors[:20])
+        assert placed.shape == (20, 2) and np.isfinite(placed).all()
+        assert np.linalg.norm(placed - layout.points[:20], axis=1).mean() < 0.1  # known vectors land where they were laid out
 
 
 def test_each_vector_is_its_position_in_its_image_with_its_attribution_to_every_class(shapes_session, conv3):
@@ -105,7 +146,7 @@ def test_cells_are_purer_in_textures_than_the_same_cells_shuffled(conv3):
 def test_a_class_atlas_puts_its_mass_on_cells_of_its_class(shapes_session):
     name = "striped circle"
     index = shapes_session.class_index(name)
-    found = A.atlas(shapes_session, "conv3", ShapesConcepts(1500), per_image=3, classes=[name], grid_sizes=(8,), threshold=2)
+    found = A.atlas(shapes_session, "conv3", ShapesConcepts(1500), per_image=3, classes=[name], grid=(8,), threshold=2)
     assert (found.samples.scores > 0).all()
     cells = found.cells(8)
     share = cells.counts[cells.classes.argmax(1) == index].sum() / cells.counts.sum()

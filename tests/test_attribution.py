@@ -105,6 +105,27 @@ def test_all_class_attribution_equals_per_class_backward_passes(any_session, req
             assert rel_err(every[:, c], ref) <= 1e-4, c
 
 
+def test_direction_atoms_attribute_the_activations_projection_on_each_direction(shapes_session):
+    """A direction's attribution to class c is Σ over positions of (a·d)(g_c·d)/|d|²: checked with
+    Captum's layer gradients; one-hot directions are the channels."""
+    image = shapes.scene(11).image
+    directions = torch.randn(5, 64, generator=torch.Generator().manual_seed(2))
+    ours = attr.to_classes(shapes_session, image, "conv3", atoms=directions)
+    assert ours.shape == (5, 12)
+    gradients = LayerGradientXActivation(_model_fn(shapes_session), shapes_session.model.conv3, multiply_by_inputs=False)
+    a = shapes_session.trace(image, "conv3")["conv3"].double()
+    x = shapes_session.image(image)[None]
+    for c in range(12):
+        g = gradients.attribute(x, target=c)[0].double()
+        ref = (torch.einsum("chw,kc->khw", a, directions.double()) * torch.einsum("chw,kc->khw", g, directions.double())).flatten(1).sum(1)
+        ref = ref / (directions.double() ** 2).sum(1)
+        assert (ours[:, c].abs().max() == 0 if ref.abs().max() == 0 else rel_err(ours[:, c].double(), ref) <= 1e-4), c  # zero: a class with no evidence
+    assert ours.abs().max() > 0
+    assert rel_err(attr.to_classes(shapes_session, image, "conv3", atoms=torch.eye(64)), attr.to_classes(shapes_session, image, "conv3", atoms="channels")) <= 1e-6
+    with pytest.raises(nb.AttributionError, match=r"\(K, C\)"):
+        attr.to_classes(shapes_session, image, "conv3", atoms=torch.randn(5, 63))
+
+
 def test_forward_and_reverse_modes_agree(googlenet):
     image = torch.rand(3, 224, 224, generator=torch.Generator().manual_seed(1))
     jvp = attr.to_classes(googlenet, image, "inception5a", atoms="positions", mode="forward")

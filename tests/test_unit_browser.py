@@ -57,7 +57,25 @@ def test_mismatched_inputs_are_refused(shapes_session, conv2):
     with pytest.raises(NeuroblocksError, match="not of the examples' layer"):
         nb.UnitBrowser(shapes_session, examples, dissection=other)
     directions = D.dataset_examples(shapes_session, "conv2", [D.ShapesConcepts(8)[i] for i in range(8)], directions=D.random_directions(32, 5))
-    with pytest.raises(NeuroblocksError, match="5 directions"):
-        nb.UnitBrowser(shapes_session, directions)
+    with pytest.raises(NeuroblocksError, match=r"\(conv2, 5 units\)"):
+        nb.UnitBrowser(shapes_session, directions, dissection=result)  # 32 channels dissected, 5 directions shown
     with pytest.raises(TypeError, match="dataset examples"):
         nb.UnitBrowser(shapes_session, result)
+
+
+def test_neuron_group_directions_are_browsed_as_units_that_select_the_group(shapes_session):
+    """A factorization's group directions as the units: their own examples, dissection and class
+    support (each direction's projection attributed, summed over the images); a click sets `group`."""
+    scenes = [D.ShapesConcepts(60)[i] for i in range(60)]
+    groups = nb.factorize(shapes_session, scenes[0][0], "conv3", 4)
+    directions = torch.as_tensor(groups.channels, dtype=torch.float32)
+    examples = D.dataset_examples(shapes_session, "conv3", scenes, k=3, directions=directions)
+    result = D.dissect(shapes_session, "conv3", scenes, directions=directions)
+    images = [scene for scene, _ in scenes[:3]]
+    browser = nb.UnitBrowser(shapes_session, examples, dissection=result, images=images, icon_steps=0)
+    assert (browser.noun, browser.selects) == ("direction", "group") and "4 directions of conv3" in browser.summary
+    assert [row["label"] or None for row in browser.units] == result.labels
+    index, value = decode(browser.support["index"]), decode(browser.support["value"])
+    summed = sum(nb.attribution.to_classes(shapes_session, image, "conv3", atoms=directions) for image in images)
+    for unit in range(4):
+        assert int(index[unit, 0]) == int(summed[unit].argmax()) and value[unit, 0] == pytest.approx(float(summed[unit].max()), rel=1e-5)

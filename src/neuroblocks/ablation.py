@@ -41,7 +41,8 @@ class Ablation:
         mode: str = "zero",
     ) -> None:
         self.session, self.layer, self.mode = session, session.check_layer(layer), mode
-        shape = session.layer_shape(self.layer)
+        self.layout = session._readable([self.layer])[self.layer]
+        shape = self.layout.shape
         if mode not in MODES:
             raise NeuroblocksError(f"ablation mode is 'zero' or 'mean', not {mode!r}")
         if sum(x is not None for x in (channels, positions, group)) != 1:
@@ -100,7 +101,7 @@ class Ablation:
     def __enter__(self) -> Ablation:
         self.session._lock.acquire()
         module = self.session._modules[self.layer]
-        self._handle = module.register_forward_hook(lambda _m, _i, out: self.edit(out), prepend=True)
+        self._handle = module.register_forward_hook(lambda _m, _i, out: self.layout.to_native(self.edit(self.layout.to_canonical(out))), prepend=True)
         self.session._ablations.append(self.description)
         return self
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .errors import UnknownLayerError
+from .layouts import Layout
 
 
 class _Stop(Exception):
@@ -72,13 +73,13 @@ def _replay(module: nn.Module, outputs: list[torch.Tensor], batch: int, copy: bo
     return forward
 
 
-def _capture_hook(name: str, captured: dict[str, torch.Tensor], wanted: int, stop: bool) -> Callable:
+def _capture_hook(name: str, captured: dict[str, torch.Tensor], wanted: int, stop: bool, layout: Layout | None) -> Callable:
     def hook(module, inputs, output):
         if not isinstance(output, torch.Tensor):
             raise UnknownLayerError(f"layer {name!r} outputs a {type(output).__name__}, not a tensor; pick one of its submodules")
         if name in captured:
             raise UnknownLayerError(f"layer {name!r} runs more than once per forward pass, so its output is ambiguous; pick its parent or one of its submodules")
-        captured[name] = output
+        captured[name] = layout.to_canonical(output) if layout is not None else output
         if stop and len(captured) == wanted:
             raise _Stop
         return output.clone()
@@ -96,24 +97,28 @@ def run(
     stop: bool = False,
     frozen: Mapping[str, list[torch.Tensor]] | None = None,
     copy_frozen: bool = False,
+    layouts: Mapping[str, Layout] | None = None,
 ) -> Pass:
     """Run `model(x)` once.
 
     capture: layers whose outputs to return. replace: layers whose output is the given tensor
     instead (the layer itself does not run). stop: end the pass once every captured layer has
     run (no logits). frozen: layers that return recorded outputs (see `record_below`), as
-    broadcast views unless `copy_frozen`.
+    broadcast views unless `copy_frozen`. layouts: layers whose captured and replacing tensors
+    are in the canonical layout rather than the layer's own (see `layouts`).
     Hooks and swapped forwards are always removed, also when the pass raises.
     """
+    layouts = layouts or {}
     capture = list(dict.fromkeys(capture))
     captured: dict[str, torch.Tensor] = {}
     logits = None
     with ExitStack() as stack:
         for name in capture:
-            handle = modules[name].register_forward_hook(_capture_hook(name, captured, len(capture), stop))
+            handle = modules[name].register_forward_hook(_capture_hook(name, captured, len(capture), stop, layouts.get(name)))
             stack.callback(handle.remove)
         for name, value in (replace or {}).items():
-            stack.enter_context(_swapped_forward(modules[name], _constant(value)))
+            native = layouts[name].to_native(value) if name in layouts else value
+            stack.enter_context(_swapped_forward(modules[name], _constant(native)))
         for name, outputs in (frozen or {}).items():
             stack.enter_context(_swapped_forward(modules[name], _replay(modules[name], outputs, x.shape[0], copy_frozen)))
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from torch import nn
 
 from . import channels as ch
 from . import forward as fw
+from . import layouts as lay
 from .errors import NeuroblocksError, UnknownLayerError, closest
 from .fingerprint import weights_hash, weights_version
 from .images import Fit, ImageLike, load_image
@@ -77,6 +78,8 @@ class Session:
         from your data).
     device: where the model and every tensor of the session live (default: `default_device()`).
     cache_bytes: memory for cached activations and logits.
+    layouts: {layer name or pattern: "channels_first" | "channels_last" | "tokens:P" | "vectors"}
+        for layers whose layout the shapes cannot tell (`session.layout(layer)` says what was read).
     """
 
     def __init__(
@@ -93,6 +96,7 @@ class Session:
         display_channels: Sequence[int] | None = None,
         decorrelation: torch.Tensor | np.ndarray | None = None,
         cache_bytes: int = 512 * 2**20,
+        layouts: Mapping[str, str | lay.Layout] | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"Session wraps a torch.nn.Module, not a {type(model).__name__}")
@@ -110,6 +114,8 @@ class Session:
         self._lock = threading.RLock()
         self._cache = TensorLRU(cache_bytes)
         self._shapes: dict[str, tuple[int, ...]] | None = None
+        self._layout_hints = dict(layouts or {})
+        self._layouts: dict[str, lay.Layout | str] = {}
         self._fingerprint: tuple[tuple, str] | None = None
         self._icons = None
         self._ablations: list[str] = []  # descriptions of the ablations in force (see ablation.py)
@@ -194,50 +200,97 @@ class Session:
 
     # -- layers -----------------------------------------------------------------------------
 
+    def _shapes_at(self, h: int, w: int) -> tuple[dict[str, tuple[int, ...]], torch.Tensor]:
+        """One pass with every module hooked at an h×w input: the per-image output shapes of
+        the modules that run exactly once and output a tensor, in execution order; the logits."""
+        calls: dict[str, int] = {}
+        shapes: dict[str, tuple[int, ...] | None] = {}
+        order: list[str] = []
+
+        def hook(name):
+            def record(module, inputs, output):
+                calls[name] = calls.get(name, 0) + 1
+                shapes[name] = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else None
+
+            return record
+
+        def enter(name):
+            def note(module, inputs):
+                if name not in calls:
+                    order.append(name)
+
+            return note
+
+        handles = []
+        try:
+            for name, module in self._modules.items():
+                if name:
+                    handles.append(module.register_forward_hook(hook(name)))
+                    handles.append(module.register_forward_pre_hook(enter(name)))
+            with torch.no_grad():
+                logits = self.model(self._model_input(torch.zeros(1, self.channels, h, w, device=self.device)))
+        finally:
+            for handle in handles:
+                handle.remove()
+        return {n: shapes[n] for n in dict.fromkeys(order) if calls.get(n) == 1 and shapes.get(n) is not None}, logits
+
     def _probe(self) -> dict[str, tuple[int, ...]]:
-        """One pass with every module hooked: which modules run exactly once, and their shapes."""
+        """The hookable layers and their canonical shapes; their layouts (`layouts.py`) are read
+        from a second pass at a taller input, where the model takes one."""
         with self._lock:
             if self._shapes is not None:
                 return self._shapes
             h, w = self._probe_side()
-            calls: dict[str, int] = {}
-            shapes: dict[str, tuple[int, ...] | None] = {}
-            order: list[str] = []
-
-            def hook(name):
-                def record(module, inputs, output):
-                    calls[name] = calls.get(name, 0) + 1
-                    shapes[name] = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else None
-
-                return record
-
-            def enter(name):
-                def note(module, inputs):
-                    if name not in calls:
-                        order.append(name)
-
-                return note
-
-            handles = []
             try:
-                for name, module in self._modules.items():
-                    if name:
-                        handles.append(module.register_forward_hook(hook(name)))
-                        handles.append(module.register_forward_pre_hook(enter(name)))
-                with torch.no_grad():
-                    logits = self.model(self._model_input(torch.zeros(1, self.channels, h, w, device=self.device)))
+                native, logits = self._shapes_at(h, w)
             except RuntimeError as e:
                 raise ch.ChannelError(
                     f"the model fails on a {self.channels}-channel {h}×{w} input (channels {self.channels_source}): {str(e).splitlines()[0]}; "
                     "pass Session(..., channels=N) with the count it takes, or input_size= with the size it takes"
                 ) from e
-            finally:
-                for handle in handles:
-                    handle.remove()
+            taller = (h + max(32, h // 2) + 31) // 32 * 32, w
+            try:
+                other = self._shapes_at(*taller)[0]
+            except Exception:  # a model that takes one input size: the layouts are read from one pass
+                other = {}
             if self._labels is None:
                 self._labels = Labels([f"class {i}" for i in range(logits.shape[-1])])
-            self._shapes = {n: shapes[n] for n in dict.fromkeys(order) if calls.get(n) == 1 and shapes.get(n) is not None}
+            found: dict[str, lay.Layout | str] = {}
+            for name, shape in native.items():
+                stated = lay.given(self._layout_hints, name)
+                if stated is not None:
+                    found[name] = lay.stated(stated, shape, name)
+                else:
+                    found[name] = lay.infer(self._modules[name], shape, (h, w), (other[name], taller) if name in other else None)
+            self._layouts = found
+            self._shapes = {n: (v.shape if isinstance(v, lay.Layout) else native[n]) for n, v in found.items()}
             return self._shapes
+
+    def layout(self, layer: str) -> lay.Layout:
+        """How `layer`'s output is laid out, and where that was learnt (SPEC §8); an error that
+        says how to state it where the shapes cannot tell."""
+        layer = self.check_layer(layer)
+        found = self._layouts[layer]
+        if isinstance(found, str):
+            raise lay.how_to_state(layer, found)
+        return found
+
+    def readable_layers(self) -> list[str]:
+        """The layers the blocks can read (their layout settled, not tokens), in execution order."""
+        self._probe()
+        return [n for n, v in self._layouts.items() if isinstance(v, lay.Layout) and v.kind != "tokens"]
+
+    def _readable(self, layers: Iterable[str]) -> dict[str, lay.Layout]:
+        """The layouts of layers a pass captures or replaces, refusing those the blocks cannot read."""
+        found = {}
+        for layer in layers:
+            layout = self.layout(layer)
+            if layout.kind == "tokens":
+                raise lay.LayoutError(
+                    f"layer {layer!r} is a token layer ({layout}); neuroblocks does not read token layers yet: pick a convolutional or channels-last layer"
+                )
+            found[layer] = layout
+        return found
 
     @property
     def layers(self) -> list[str]:
@@ -245,8 +298,9 @@ class Session:
         return list(self._probe())
 
     def layer_shape(self, layer: str) -> tuple[int, ...]:
-        """Shape of one image's output of `layer`, e.g. (528, 14, 14), at this session's input size."""
-        return self._probe()[self.check_layer(layer)]
+        """Shape of one image's output of `layer` as the blocks see it, e.g. (528, 14, 14) (a
+        channels-last grid too), at this session's input size."""
+        return self.layout(layer).shape
 
     def check_layer(self, layer: str) -> str:
         """`layer` if the model has it as a hookable layer; otherwise an error naming close ones."""
@@ -318,10 +372,9 @@ class Session:
             got = f"{images.shape[1]}-channel images" if images.dim() == 4 else "images"
             raise ch.ChannelError(f"this model takes {self.channels}-channel images (N, {self.channels}, H, W); got {got} of shape {tuple(images.shape)}")
         capture = [self.check_layer(layer) for layer in capture]
-        for layer in replace or {}:
-            self.check_layer(layer)
+        layouts = self._readable([*capture, *(replace or {})])
         with self._lock:
-            return fw.run(self.model, self._modules, self._model_input(images), capture=capture, replace=replace, stop=stop)
+            return fw.run(self.model, self._modules, self._model_input(images), capture=capture, replace=replace, stop=stop, layouts=layouts)
 
     def above(self, image: ImageLike, layer: str) -> Above:
         """The network above `layer` for one image, as a function of that layer's activations."""
@@ -407,7 +460,8 @@ class Above:
             raise ValueError(f"activations of {self.layer!r} have shape (N, {', '.join(map(str, self.shape))}), not {tuple(activations.shape)}")
         capture = [self.session.check_layer(layer) for layer in capture]
         x = self._x.expand(activations.shape[0], *self._x.shape[1:])
-        args = dict(capture=capture, replace={self.layer: activations}, stop=stop, frozen=self._frozen)
+        layouts = self.session._readable([*capture, self.layer])
+        args = dict(capture=capture, replace={self.layer: activations}, stop=stop, frozen=self._frozen, layouts=layouts)
         with self.session._lock:
             try:
                 return fw.run(self.session.model, self.session._modules, x, **args)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_atlas_draws_zooms_hovers_and_follows_a_linked_position(page, shapes_session, tmp_path):
-    found = atlas(shapes_session, "conv3", ShapesConcepts(600), grid_sizes=(6, 12), threshold=3)
+    found = atlas(shapes_session, "conv3", ShapesConcepts(600), grid=(6, 12), threshold=3)
     scene = nb.shapes.scene(5, classes=2).image
     atlas_view = nb.ActivationAtlas(shapes_session, found, scene, icon_size=32, icon_steps=4)
     dictionary = nb.SemanticDictionary(shapes_session, scene, "conv3", icon_steps=0)

@@ -92,16 +92,16 @@ export function activationAtlas(scope, el) {
   const redraw = scope.perFrame(draw);
   const icons = new IconBook(scope, redraw);
 
-  const patch = (sample) => {
+  // `shown`: an example's index among the samples sent (the shown ones), its tile in the sprite.
+  const patch = (shown) => {
     const sprite = model.get("sprite");
-    const slot = samples.slot.values[sample];
     const side = sprite.side;
-    const [r, c] = [Math.floor(slot / sprite.columns), slot % sprite.columns];
-    const [y, x] = [samples.positions.values[2 * sample], samples.positions.values[2 * sample + 1]];
-    const [gh, gw] = [samples.grids.values[2 * sample], samples.grids.values[2 * sample + 1]];
+    const [r, c] = [Math.floor(shown / sprite.columns), shown % sprite.columns];
+    const [y, x] = [samples.positions.values[2 * shown], samples.positions.values[2 * shown + 1]];
+    const [gh, gw] = [samples.grids.values[2 * shown], samples.grids.values[2 * shown + 1]];
     const box = h("div", { class: "nb-atlas-patch", style: { width: `${side}px`, height: `${side}px`, backgroundImage: `url(${spriteUrl})`, backgroundPosition: `-${c * side}px -${r * side}px` } });
-    return h("figure", { class: "nb-atlas-example", "data-image": String(samples.images.values[sample]) }, box,
-      h("figcaption", { text: `image ${samples.images.values[sample]} · [${y}, ${x}] of ${gh}×${gw}` }));
+    return h("figure", { class: "nb-atlas-example", "data-image": String(samples.images.values[shown]) }, box,
+      h("figcaption", { text: `image ${samples.images.values[shown]} · [${y}, ${x}] of ${gh}×${gw}` }));
   };
 
   const showDetails = () => {
@@ -117,8 +117,8 @@ export function activationAtlas(scope, el) {
     for (const e of entries(lv.top, hovered)) list.append(h("li", { text: `${labels[e.index] ?? `class ${e.index}`} ${fmt(e.value)}` }));
     const strip = h("div", { class: "nb-atlas-examples" });
     for (let j = 0; j < lv.examples.shape[1]; j++) {
-      const sample = lv.examples.values[hovered * lv.examples.shape[1] + j];
-      if (sample >= 0 && samples.slot.values[sample] >= 0) strip.append(patch(sample));
+      const shown = lv.examples.values[hovered * lv.examples.shape[1] + j];
+      if (shown >= 0) strip.append(patch(shown));
     }
     const [row, col] = [lv.where.values[2 * hovered], lv.where.values[2 * hovered + 1]];
     details.append(
@@ -161,7 +161,7 @@ export function activationAtlas(scope, el) {
     if (!raw.length) return;
     levels = raw.map((l) => indexLevel(l, decodeArray));
     const s = model.get("samples");
-    samples = { images: decodeArray(s.images), positions: decodeArray(s.positions), grids: decodeArray(s.grids), slot: decodeArray(s.slot) };
+    samples = { images: decodeArray(s.images), positions: decodeArray(s.positions), grids: decodeArray(s.grids) };
     spriteUrl = scope.url(model.get("sprite").jpeg, "image/jpeg");
     places = read(model, "places");
     f.setTitle(`Activation atlas · ${model.get("layer")}`);

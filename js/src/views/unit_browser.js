@@ -1,6 +1,7 @@
 // Unit browser: every unit of a layer with its icon, label, IoU, peak activation, the classes it
 // supports and its top dataset examples; hovering a unit shows where it fires on them, search
-// and sort run here, and clicking a unit selects its channel for the linked views.
+// and sort run here, and clicking a unit selects its channel (or, for directions such as neuron
+// groups, its group) for the linked views.
 
 import { FLOW, heat } from "../colors.js";
 import { clear, fmt, h } from "../dom.js";
@@ -36,9 +37,10 @@ export function unitBrowser(scope, el) {
     });
   };
 
+  const selects = model.get("selects");
   const showSelected = () => {
-    const channel = model.get("channel");
-    for (const [unit, { element }] of elements) element.classList.toggle("nb-selected", unit === channel);
+    const selected = model.get(selects);
+    for (const [unit, { element }] of elements) element.classList.toggle("nb-selected", unit === selected);
   };
 
   const arrange = () => {
@@ -58,6 +60,7 @@ export function unitBrowser(scope, el) {
     rows = model.get("units");
     const support = readTop(model, "support");
     const labels = model.get("labels");
+    const noun = model.get("noun");
     f.setTitle(`Unit browser · ${model.get("layer")}`);
     f.note(model.get("summary"));
     for (const row of rows) {
@@ -71,16 +74,16 @@ export function unitBrowser(scope, el) {
       }
       const classes = support ? entries(support, row.unit).map((e) => `${labels[e.index] ?? `class ${e.index}`} ${fmt(e.value)}`).join(" · ") : "";
       const element = h("div", { class: "nb-dissection-row nb-unit", "data-unit": String(row.unit) },
-        icons.tile(`${model.get("layer")}:${row.unit}`, `unit ${row.unit}`, 56),
+        icons.tile(`${model.get("layer")}:${row.unit}`, `${noun} ${row.unit}`, 56),
         h("div", { class: "nb-dissection-label" },
-          h("div", { text: `unit ${row.unit}` }),
+          h("div", { text: `${noun} ${row.unit}` }),
           h("div", { class: "nb-caption nb-unit-label", text: row.label || (row.iou == null ? "" : "unlabelled") }),
           h("div", { class: "nb-value", text: `${row.iou == null ? "" : `IoU ${fmt(row.iou)} · `}peak ${fmt(row.peak)}` }),
           h("div", { class: "nb-caption nb-unit-classes", text: classes })),
         ...examples);
       scope.listen(element, "mouseenter", () => overlay(row.unit, true));
       scope.listen(element, "mouseleave", () => overlay(row.unit, false));
-      scope.listen(element, "click", () => scope.select("channel", model.get("channel") === row.unit ? null : row.unit));
+      scope.listen(element, "click", () => scope.select(selects, model.get(selects) === row.unit ? null : row.unit));
       elements.set(row.unit, { element, overlays });
     }
     f.body.append(h("div", { class: "nb-atlas-controls" }, search, sort), list);
@@ -91,6 +94,6 @@ export function unitBrowser(scope, el) {
   scope.listen(search, "input", arrange);
   scope.listen(sort, "change", arrange);
   scope.on("change:maps", build);
-  scope.on("change:channel", showSelected);
+  scope.on(`change:${selects}`, showSelected);
   build();
 }

@@ -3,8 +3,8 @@ lays out and grids a layer's vectors; the `ActivationAtlas` view draws the resul
 
 from .atlas import COSINE_POWER, Atlas, atlas
 from .cells import Cells, grid
-from .layout import Layout
+from .layout import Layout, Side
 from .purity import cell_purity, purity_against_shuffled
 from .sampling import AtlasError, Samples, sample
 
-__all__ = ["COSINE_POWER", "Atlas", "AtlasError", "Cells", "Layout", "Samples", "atlas", "cell_purity", "grid", "purity_against_shuffled", "sample"]
+__all__ = ["COSINE_POWER", "Atlas", "AtlasError", "Cells", "Layout", "Samples", "Side", "atlas", "cell_purity", "grid", "purity_against_shuffled", "sample"]

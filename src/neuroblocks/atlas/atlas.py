@@ -14,8 +14,8 @@ from ..featurevis import objectives
 from ..featurevis.objectives import Objective
 from ..images import ImageLike
 from ..session import Session
-from .cells import Cells, grid
-from .layout import Layout
+from .cells import Cells, grid as cut
+from .layout import Layout, Side
 from .purity import purity_against_shuffled
 from .sampling import AtlasError, Samples, sample
 
@@ -32,7 +32,7 @@ class Atlas:
     session: Session = field(repr=False)
     layer: str
     samples: Samples = field(repr=False)
-    layout: Layout = field(repr=False)
+    layout: Layout | Side = field(repr=False)
     resolutions: dict[int, Cells] = field(repr=False)
     classes: list[int] | None
 
@@ -76,25 +76,25 @@ def atlas(
     samples: int | None = None,
     per_image: int = 1,
     classes: Sequence[int | str] | None = None,
-    grid_sizes: Sequence[int] = (20, 40, 80),
+    grid: Sequence[int] = (20, 40, 80),
     threshold: int = 5,
     seed: int = 0,
     batch: int = 32,
 ) -> Atlas:
     """The atlas of `layer` over `dataset` (images; (image, masks) as dissection takes; (image,
     label) as ImageFolder gives; or DataLoader batches): up to `samples` vectors, `per_image`
-    from each image, laid out with UMAP (seeded) and cut into the `grid_sizes` resolutions,
+    from each image, laid out with UMAP (seeded) and cut into the `grid` resolutions (g×g grids),
     keeping cells with more than `threshold` vectors. `classes` makes a class atlas: in each
     image, the positions that speak most for those classes (positive attribution only)."""
     wanted = None if classes is None else [session.class_index(c) for c in classes]
     if wanted is not None and not wanted:
         raise AtlasError("classes is empty: name at least one class for a class atlas, or pass None for a plain atlas")
-    if not grid_sizes or any(int(g) < 1 for g in grid_sizes):
-        raise AtlasError(f"grid_sizes are the resolutions g of g×g grids (each ≥ 1), e.g. (20, 40, 80); got {tuple(grid_sizes)}")
+    if not grid or any(int(g) < 1 for g in grid):
+        raise AtlasError(f"grid is the resolutions g of g×g grids (each ≥ 1), e.g. (20, 40, 80); got {tuple(grid)}")
     found = sample(session, layer, dataset, samples=samples, per_image=per_image, classes=wanted, seed=seed, batch=batch)
     vectors = found.vectors.numpy()
     layout = Layout(vectors, seed=seed)
     resolutions = {}
-    for g in sorted({int(g) for g in grid_sizes}):
-        resolutions[g] = grid(layout.points, vectors, found.classes.numpy(), g, threshold)
+    for g in sorted({int(g) for g in grid}):
+        resolutions[g] = cut(layout.points, vectors, found.classes.numpy(), g, threshold)
     return Atlas(session, found.layer, found, layout, resolutions, wanted)

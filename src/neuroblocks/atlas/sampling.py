@@ -90,20 +90,21 @@ def _class_scores(session: Session, images: torch.Tensor, layer: str, a: torch.T
 def _to_classes(session: Session, images: torch.Tensor, layer: str, a: torch.Tensor, picks: list[torch.Tensor]) -> torch.Tensor:
     """(vectors, classes): each picked position's attribution to every logit, in its own image.
     The tangent of one copy of the image is its activations at that position and zero elsewhere,
-    so the logits' pushed-forward tangent is that position's activation × gradient, every class at once."""
-    rows = torch.cat([torch.full((len(flat),), i) for i, flat in enumerate(picks)])
-    flats = torch.cat(picks)
-    if not len(rows):
-        return torch.zeros(0, len(session.labels))
-    n, c, h, w = a.shape
-    tangent = torch.zeros(len(rows), c, h * w, dtype=a.dtype, device=a.device)
-    index = torch.arange(len(rows))
-    tangent[index, :, flats] = a.flatten(2)[rows, :, flats]
+    so the logits' pushed-forward tangent is that position's activation × gradient, every class
+    at once. Only the network above the layer runs (`Session.above`): below it is replayed."""
+    c, h, w = a.shape[1:]
+    found = [torch.zeros(0, len(session.labels))]
     with torch.no_grad(), warnings.catch_warnings(), fwAD.dual_level():
         warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
-        dual = fwAD.make_dual(a[rows].contiguous(), tangent.view(len(rows), c, h, w))
-        logits = session.forward(images[rows], replace={layer: dual}).logits
-        return fwAD.unpack_dual(logits).tangent.float().cpu()
+        for image, acts, flat in zip(images, a, picks):
+            if not len(flat):
+                continue
+            tangent = torch.zeros(len(flat), c, h * w, dtype=a.dtype, device=a.device)
+            tangent[torch.arange(len(flat)), :, flat] = acts.flatten(1)[:, flat].T
+            dual = fwAD.make_dual(acts.expand(len(flat), c, h, w).contiguous(), tangent.view(len(flat), c, h, w))
+            logits = session.above(image, layer)(dual).logits
+            found.append(fwAD.unpack_dual(logits).tangent.float().cpu())
+    return torch.cat(found)
 
 
 def _under(masks: dict, concepts: Sequence[str], ys: torch.Tensor, xs: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:

@@ -76,6 +76,14 @@ def _channel_sums(h: torch.Tensor) -> torch.Tensor:
     return h.flatten(2).sum(2)
 
 
+def _directions(directions: torch.Tensor, a: torch.Tensor, layer: str) -> _atoms.Directions:
+    if directions.dim() != 2 or a.dim() != 3 or directions.shape[1] != a.shape[0]:
+        raise AttributionError(
+            f"directions are (K, C) vectors in the channel space of a layer with positions; got {tuple(directions.shape)} for {layer!r} of shape {tuple(a.shape)}"
+        )
+    return _atoms.projections(a, directions)
+
+
 def _some(kind, a: torch.Tensor, only: Sequence[int] | None):
     """All atoms of a kind, or just the listed ones (as given tangents: one forward pass each)."""
     if only is None:
@@ -120,7 +128,7 @@ def to_classes(
     session: Session,
     image: ImageLike,
     layer: str,
-    atoms: str = "positions",
+    atoms: str | torch.Tensor = "positions",
     *,
     only: Sequence[int] | None = None,
     relax: bool = False,
@@ -128,9 +136,11 @@ def to_classes(
     batch: int = 64,
 ) -> torch.Tensor:
     """(atoms, classes): each atom's attribution to every logit, from one batched JVP per atom
-    or one VJP per class, whichever is fewer; only the network above the layer runs.
-    `only` keeps just those atoms (rows), in that order."""
+    or one VJP per class, whichever is fewer; only the network above the layer runs. `atoms`
+    are "positions", "channels", or directions (K, C) in channel space (each atom the
+    activations' projection on one, e.g. a neuron group's direction). `only` keeps just those
+    atoms (rows), in that order."""
     a = session.trace(image, layer, logits=False)[layer]
-    kind = _some(_atoms.of_kind(atoms, tuple(a.shape), layer), a, only)
+    kind = _some(_directions(atoms, a, layer) if isinstance(atoms, torch.Tensor) else _atoms.of_kind(atoms, tuple(a.shape), layer), a, only)
     f = above_fn(session.above(image, layer), relax, lambda p: p.logits)
     return attribution_matrix(f, a, kind, len(session.labels), mode=mode, batch=batch).T

@@ -68,6 +68,15 @@ def groups(spatial: torch.Tensor, channels: torch.Tensor) -> Directions:
     return Directions(channels[:, :, None, None] * spatial[:, None])
 
 
+def projections(a: torch.Tensor, directions: torch.Tensor) -> Directions:
+    """Atoms for directions (k, C) in channel space: each the activations' projection on one
+    direction (a·d / |d|² times d, at every position), so a direction's attribution is
+    activation × gradient summed over its part of the activations (one-hot directions give channels)."""
+    d = directions.to(a)
+    weights = torch.einsum("chw,kc->khw", a, d) / (d * d).sum(1).clamp(min=1e-12)[:, None, None]
+    return groups(weights, d)
+
+
 def of_kind(kind: str, shape: tuple[int, ...], layer: str) -> Positions | Channels:
     if kind == "positions":
         return Positions(shape, layer)

@@ -56,8 +56,9 @@ class Survey:
 def default_layers(session: Session) -> list[str]:
     """The model's top-level layers (direct children) that give a grid or a vector: the stages a
     comparison usually means, not every inner module."""
-    chosen = [layer for layer in session.layers if "." not in layer and len(session.layer_shape(layer)) in (1, 3)]
-    return chosen or [layer for layer in session.layers if len(session.layer_shape(layer)) in (1, 3)]
+    readable = session.readable_layers()
+    chosen = [layer for layer in readable if "." not in layer and len(session.layer_shape(layer)) in (1, 3)]
+    return chosen or [layer for layer in readable if len(session.layer_shape(layer)) in (1, 3)]
 
 
 def _layers(session: Session, layers: Sequence[str] | str | None, which: str) -> list[str]:

@@ -21,13 +21,15 @@ THUMB = 64  # side of the stored crops, px
 class Examples:
     """scores, images: (units, k) peak activation and dataset index, best first; crops: (units, k,
     THUMB, THUMB, 3) uint8; maps: (units, k, THUMB, THUMB) the unit's activation over each crop,
-    scaled to [0, 1] by the unit's top score."""
+    scaled to [0, 1] by the unit's top score; directions: the (units, C) directions the units
+    are, or None when they are the layer's channels."""
 
     layer: str
     scores: torch.Tensor
     images: torch.Tensor
     crops: torch.Tensor
     maps: torch.Tensor
+    directions: torch.Tensor | None = None
 
 
 def crop_around(images: torch.Tensor, centres: torch.Tensor, fraction: float, size: int = THUMB) -> torch.Tensor:
@@ -86,4 +88,4 @@ def dataset_examples(
     if best is None:
         raise DissectionDataError("the dataset is empty: dataset examples need images")
     scale = best[0][:, :1].clamp(min=1e-12)[..., None, None]
-    return Examples(layer, best[0], best[1], best[2], (best[3] / scale).clamp(0, 1))
+    return Examples(layer, best[0], best[1], best[2], (best[3] / scale).clamp(0, 1), None if directions is None else directions.detach().float().cpu())

@@ -36,7 +36,7 @@ def _sprite(patches: np.ndarray) -> dict:
         r, c = divmod(i, SPRITE_COLUMNS)
         sheet[r * side : (r + 1) * side, c * side : (c + 1) * side] = patch
     out = io.BytesIO()
-    Image.fromarray(sheet).save(out, format="JPEG", quality=85)
+    Image.fromarray(sheet).save(out, format="JPEG", quality=75)
     return {"jpeg": out.getvalue(), "side": int(side), "columns": SPRITE_COLUMNS}
 
 
@@ -47,7 +47,7 @@ class ActivationAtlas(View):
 
     kind = traitlets.Unicode("activation_atlas").tag(sync=True)
     levels = traitlets.List().tag(sync=True)  # per resolution: {size, where, counts, top, examples}
-    samples = traitlets.Dict().tag(sync=True)  # {images, positions, grids, slot}: where each vector came from
+    samples = traitlets.Dict().tag(sync=True)  # {images, positions, grids}: where each shown example came from
     sprite = traitlets.Dict().tag(sync=True)  # {jpeg, side, columns}: the example patches
     labels = traitlets.List().tag(sync=True)  # class names, in output order
     places = traitlets.Dict().tag(sync=True)  # (H, W, 2) float32: the image's positions on the layout
@@ -72,7 +72,7 @@ class ActivationAtlas(View):
         s = atlas.samples
         shown = np.unique(np.concatenate([cells.examples[:, :examples].ravel() for cells in atlas.resolutions.values()]))
         shown = shown[shown >= 0]
-        slot = np.full(len(s), -1, np.int32)
+        slot = np.full(len(s), -1, np.int32)  # a sample's index among those shown (and in the sprite)
         slot[shown] = np.arange(len(shown))
         levels = []
         for size, cells in sorted(atlas.resolutions.items()):
@@ -81,13 +81,13 @@ class ActivationAtlas(View):
                 "where": array(cells.where, "int16"),
                 "counts": array(cells.counts, "int32"),
                 "top": top_entries(torch.from_numpy(cells.classes), top),
-                "examples": array(cells.examples[:, :examples], "int32"),
+                "examples": array(np.where(cells.examples[:, :examples] >= 0, slot[cells.examples[:, :examples]], -1), "int32"),
             })
         total = len(set(s.images.tolist()))
         kind = "class atlas of " + ", ".join(atlas.session.class_name(c) for c in atlas.classes) if atlas.classes else "atlas"
         return {
             "levels": levels,
-            "samples": {"images": array(s.images, "int32"), "positions": array(s.positions, "int16"), "grids": array(s.grids, "int16"), "slot": array(slot, "int32")},
+            "samples": {"images": array(s.images[shown], "int32"), "positions": array(s.positions[shown], "int16"), "grids": array(s.grids[shown], "int16")},
             "sprite": _sprite(s.patches.numpy()[shown]),
             "labels": list(atlas.session.labels),
             "summary": f"{kind} · {atlas.layer} · {len(s)} vectors from {total} images",

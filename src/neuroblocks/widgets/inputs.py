@@ -28,7 +28,7 @@ def feature_maps(session: Session) -> list[str]:
     steps between when drilling down or up."""
     modules = dict(session.model.named_modules())
     return [
-        name for name in session.layers
+        name for name in session.readable_layers()
         if "." not in name and len(session.layer_shape(name)) == 3 and not isinstance(modules[name], _NOT_FEATURE_MAPS)
     ]
 

@@ -1,7 +1,9 @@
 """Unit browser: every unit of a layer on one page, as OpenAI Microscope gave each unit of a
 model its own: its icon, its top dataset examples with where it fires on them, its dissection
-label and IoU when a dissection is given, and the classes it supports most. Search and sort run
-in the browser; clicking a unit sets the linked `channel`, so single-image views follow."""
+label and IoU when a dissection is given, and the classes it supports most. The units are the
+layer's channels, or directions such as a factorization's neuron groups. Search and sort run
+in the browser; clicking a unit sets the linked `channel` (or `group`, for directions), so
+single-image views follow."""
 
 from __future__ import annotations
 
@@ -23,12 +25,15 @@ from .payload import top_entries
 
 
 class UnitBrowser(View):
-    """The units of `examples.layer` (from `dissection.dataset_examples`), labelled by
-    `dissection` (from `dissection.dissect` on the same layer) when given; `images` (a few dozen
-    of the dataset) give each unit's class support: its channel attribution to every class,
-    summed over them (SPEC §2). `top` classes are listed per unit."""
+    """The units of `examples.layer` (from `dissection.dataset_examples`: its channels, or the
+    `directions=` it was given), labelled by `dissection` (from `dissection.dissect` on the same
+    layer and units) when given; `images` (a few dozen of the dataset) give each unit's class
+    support: its attribution to every class, summed over them (SPEC §2; for a direction, the
+    attribution of the activations' projection on it). `top` classes are listed per unit."""
 
     kind = traitlets.Unicode("unit_browser").tag(sync=True)
+    noun = traitlets.Unicode("unit").tag(sync=True)  # "unit" (channels) or "direction"
+    selects = traitlets.Unicode("channel").tag(sync=True)  # the linked trait a click sets
     units = traitlets.List().tag(sync=True)  # [{unit, label, iou, peak}], in unit order
     strips = traitlets.List().tag(sync=True)  # per unit: PNG of its examples side by side
     maps = traitlets.Dict().tag(sync=True)  # (units, k, 64, 64) uint8: the unit over each example
@@ -43,11 +48,14 @@ class UnitBrowser(View):
         if not isinstance(examples, Examples):
             raise TypeError(f"UnitBrowser takes the dataset examples of a layer (neuroblocks.dissection.dataset_examples), not {type(examples).__name__}")
         units = examples.scores.shape[0]
-        if units != session.layer_shape(session.check_layer(examples.layer))[0]:
-            raise NeuroblocksError(f"the examples hold {units} directions, not the {examples.layer!r} channels: the browser shows a layer's units")
+        channels = session.layer_shape(session.check_layer(examples.layer))[0]
+        if examples.directions is None and units != channels:
+            raise NeuroblocksError(f"the examples hold {units} units, not the {channels} channels of {examples.layer!r}")
         if dissection is not None and (dissection.layer != examples.layer or dissection.iou.shape[0] != units):
             raise NeuroblocksError(f"the dissection ({dissection.layer}, {dissection.iou.shape[0]} units) is not of the examples' layer ({examples.layer}, {units} units)")
         self.examples, self.dissection, self.support_images, self.top = examples, dissection, list(images), top
+        if examples.directions is not None:
+            options = {"noun": "direction", "selects": "group", **options}
         super().__init__(session, layer=examples.layer, **options)
 
     def _compute(self) -> tuple[dict, Wanted]:
@@ -58,12 +66,15 @@ class UnitBrowser(View):
         rows = [{"unit": u, "label": labels[u] or "", "iou": None if best is None else round(float(best[u]), 4), "peak": float(ex.scores[u, 0])} for u in units]
         strips, maps = example_strips(ex, units)
         support = {}
+        atoms = "channels" if ex.directions is None else ex.directions
         if self.support_images:
-            total = sum(to_classes(self.session, image, self.layer, atoms="channels") for image in self.support_images)
+            total = sum(to_classes(self.session, image, self.layer, atoms=atoms) for image in self.support_images)
             support = top_entries(total.float(), min(self.top, total.shape[1]))
         counted = f" · class support from {len(self.support_images)} images" if self.support_images else ""
         labelled = f" · {sum(1 for label in labels if label)} labelled by dissection" if r is not None else ""
         values = {"units": rows, "strips": strips, "maps": maps, "support": support, "labels": list(self.session.labels),
-                  "summary": f"{len(units)} units of {self.layer}{labelled}{counted}"}
+                  "summary": f"{len(units)} {self.noun}s of {self.layer}{labelled}{counted}"}
         order = torch.as_tensor([row["peak"] for row in rows]).argsort(descending=True).tolist()
-        return values, [(f"{self.layer}:{u}", objectives.channel(self.layer, u)) for u in order]
+        if ex.directions is None:
+            return values, [(f"{self.layer}:{u}", objectives.channel(self.layer, u)) for u in order]
+        return values, [(f"{self.layer}:{u}", objectives.direction(self.layer, ex.directions[u])) for u in order]

@@ -1,0 +1,146 @@
+"""How a layer's output is laid out (SPEC §8), and the canonical view every block reads.
+
+Every block sees a grid layer as (C, H, W) per image, C the true feature dimension. A layer's own
+output may be channels-first (N, C, H, W: convolutions), channels-last (N, H, W, C: Swin's stages,
+the linear layers inside ConvNeXt blocks), tokens (N, L, C: a vision transformer's P prefix
+tokens then its H×W patch tokens) or vectors (N, C). Which one is inferred from the shapes the
+layer has at two input sizes (the dimensions that follow the input's height are the grid's), or,
+where the model takes one size only, from one: a grid's sides keep the input's aspect ratio and do
+not exceed it. A layer the shapes cannot settle is an error that says how to state its layout:
+`Session(..., layouts={"features.*": "channels_last"})`; it never is a guess.
+
+Token layers are recognised and reported; the blocks do not read them yet (prefix tokens are
+atoms of their own, still to be built), so using one is an error that says so rather than a
+misreading.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .errors import NeuroblocksError
+
+KINDS = ("channels_first", "channels_last", "tokens", "vectors", "other")
+MAX_PREFIX = 8  # class, distillation and register tokens: DINOv2 with registers has 1 + 4
+
+# Modules whose 4-D output is channels-first by PyTorch's convention: a tie-breaker only.
+_CHANNELS_FIRST = (nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
+                   nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd, nn.GroupNorm, nn.Upsample)
+
+
+class LayoutError(NeuroblocksError, ValueError):
+    """A layer whose layout cannot be read, or is stated wrongly."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """kind: one of KINDS; native: the layer's own per-image shape; prefix: a token layer's P
+    prefix tokens; how: where the layout came from (inferred, and from what, or stated)."""
+
+    kind: str
+    native: tuple[int, ...]
+    prefix: int = 0
+    how: str = "inferred"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape the blocks see: (C, H, W) for grids, the native shape otherwise."""
+        if self.kind == "channels_last":
+            h, w, c = self.native
+            return (c, h, w)
+        return self.native
+
+    def to_canonical(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch as the blocks see it (a view: gradients flow through it)."""
+        return x.permute(0, 3, 1, 2) if self.kind == "channels_last" else x
+
+    def to_native(self, x: torch.Tensor) -> torch.Tensor:
+        """A canonical batch back in the layer's own layout, for the network above it."""
+        return x.permute(0, 2, 3, 1) if self.kind == "channels_last" else x
+
+    def __str__(self) -> str:
+        names = {"channels_first": "channels-first grid (C, H, W)", "channels_last": "channels-last grid (H, W, C)",
+                 "tokens": f"tokens (L, C): {self.prefix} prefix + patch grid", "vectors": "vectors (C,)", "other": "not a grid"}
+        return f"{names[self.kind]} of shape {self.native}, {self.how}"
+
+
+def _fits(hw: tuple[int, int], size: tuple[int, int]) -> bool:
+    """Could (h, w) be a grid over an input of `size`: no larger, with its aspect ratio (± one cell)?"""
+    (h, w), (ih, iw) = hw, size
+    return 0 < h <= ih and 0 < w <= iw and abs(h * iw - w * ih) <= max(ih, iw)
+
+
+def _tokens(shape: tuple[int, ...], size: tuple[int, int]) -> int | None:
+    """P when (L, C) is P prefix tokens then a square-ish patch grid of the input's aspect, else None."""
+    length = shape[0]
+    for prefix in range(MAX_PREFIX + 1):
+        patches = length - prefix
+        if patches < 4:
+            break
+        for h in range(1, int(patches**0.5) + 2):
+            if patches % h == 0 and _fits((h, patches // h), size) and h * size[1] == patches // h * size[0]:
+                return prefix
+    return None
+
+
+def infer(module: nn.Module, shape: tuple[int, ...], size: tuple[int, int], other: tuple[tuple[int, ...], tuple[int, int]] | None) -> Layout | str:
+    """The layout of a layer of per-image `shape` at input `size` (H, W); `other` is its shape at
+    an input of another height, when the model took one. A string says why it is ambiguous."""
+    if len(shape) == 1:
+        return Layout("vectors", shape)
+    if len(shape) == 2:
+        if other is not None and other[0][1] == shape[1] and other[0][0] != shape[0] and (p := _tokens(other[0], other[1])) is not None and _tokens(shape, size) == p:
+            return Layout("tokens", shape, p, "inferred from two input sizes")
+        if other is None and (p := _tokens(shape, size)) is not None:
+            return Layout("tokens", shape, p, "inferred from the token count and the input's patch grid")
+        return Layout("other", shape)
+    if len(shape) != 3:
+        return Layout("other", shape)
+    if other is not None:
+        moved = [i for i in range(3) if other[0][i] != shape[i]]
+        if moved == [1] or moved == [1, 2]:
+            return Layout("channels_first", shape, how=f"inferred from inputs {size[0]}×{size[1]} and {other[1][0]}×{other[1][1]}")
+        if moved == [0] or moved == [0, 1]:
+            return Layout("channels_last", shape, how=f"inferred from inputs {size[0]}×{size[1]} and {other[1][0]}×{other[1][1]}")
+    first, last = _fits(shape[1:], size), _fits(shape[:2], size)
+    if first and not last:
+        return Layout("channels_first", shape, how="inferred from the grid's fit to the input")
+    if last and not first:
+        return Layout("channels_last", shape, how="inferred from the grid's fit to the input")
+    if first and isinstance(module, _CHANNELS_FIRST):
+        return Layout("channels_first", shape, how=f"a {type(module).__name__} output")
+    return f"its shape {shape} at a {size[0]}×{size[1]} input reads as a grid either way"
+
+
+def stated(value: str | Layout, shape: tuple[int, ...], layer: str) -> Layout:
+    """A layout given by the user, checked against the layer's shape."""
+    if isinstance(value, Layout):
+        kind, prefix = value.kind, value.prefix
+    elif isinstance(value, str) and value.split(":")[0] in KINDS:
+        kind, _, count = value.partition(":")
+        prefix = int(count) if count.isdigit() else 0
+    else:
+        raise LayoutError(f"layout {value!r} for {layer!r}: say 'channels_first', 'channels_last', 'tokens:P' (P prefix tokens) or 'vectors'")
+    dims = {"channels_first": 3, "channels_last": 3, "tokens": 2, "vectors": 1}.get(kind)
+    if dims is not None and len(shape) != dims:
+        raise LayoutError(f"layer {layer!r} outputs per-image shape {shape}, which cannot be {kind} ({dims} dimensions)")
+    return Layout(kind, shape, prefix, "stated")
+
+
+def given(layouts: Mapping[str, str | Layout], layer: str) -> str | Layout | None:
+    """The user's layout for `layer`: its exact name first, then the first matching pattern."""
+    if layer in layouts:
+        return layouts[layer]
+    return next((value for pattern, value in layouts.items() if fnmatch.fnmatchcase(layer, pattern)), None)
+
+
+def how_to_state(layer: str, why: str) -> LayoutError:
+    return LayoutError(
+        f"the layout of {layer!r} is ambiguous: {why}. State it: Session(..., layouts={{{layer!r}: 'channels_first'}}) "
+        "(or 'channels_last', 'tokens:P' for P prefix tokens, 'vectors'; names may be patterns like 'features.*')"
+    )
