@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from .errors import NeuroblocksError
+from .forward import primary, with_primary
 
 if TYPE_CHECKING:
     from .factorization import Groups
@@ -98,10 +99,14 @@ class Ablation:
         mean = out.flatten(2).mean(2)[:, :, None, None] if out.dim() == 4 else out.mean(1, keepdim=True)
         return out * keep + mean * (1 - keep)
 
+    def _edited(self, native: torch.Tensor) -> torch.Tensor:
+        """The layer's own tensor, edited in the canonical layout and returned in its own."""
+        return self.layout.to_native(self.edit(self.layout.to_canonical(native)))
+
     def __enter__(self) -> Ablation:
         self.session._lock.acquire()
         module = self.session._modules[self.layer]
-        self._handle = module.register_forward_hook(lambda _m, _i, out: self.layout.to_native(self.edit(self.layout.to_canonical(out))), prepend=True)
+        self._handle = module.register_forward_hook(lambda _m, _i, out: with_primary(out, self._edited(primary(out))), prepend=True)
         self.session._ablations.append(self.description)
         return self
 

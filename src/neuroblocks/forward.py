@@ -25,6 +25,32 @@ class _Stop(Exception):
     """Raised inside the model to end a pass once everything asked for has been seen."""
 
 
+def primary(output: object) -> torch.Tensor | None:
+    """The tensor a module's output stands for: the output itself; a Hugging Face ModelOutput's
+    `last_hidden_state` (or its first tensor); a dict's or a tuple's first tensor; else None."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, Mapping):
+        if isinstance(output.get("last_hidden_state"), torch.Tensor):
+            return output["last_hidden_state"]
+        output = list(output.values())
+    if isinstance(output, (tuple, list)):
+        return next((item for item in output if isinstance(item, torch.Tensor)), None)
+    return None
+
+
+def with_primary(output: object, tensor: torch.Tensor) -> object:
+    """`output` with its primary tensor (see `primary`) replaced by `tensor`, the rest kept."""
+    if isinstance(output, torch.Tensor):
+        return tensor
+    old = primary(output)
+    if isinstance(output, Mapping):
+        key = next(k for k, v in output.items() if v is old)
+        return type(output)(**{**output, key: tensor}) if hasattr(output, "to_tuple") else type(output)({**output, key: tensor})
+    items = [tensor if item is old else item for item in output]
+    return output._make(items) if hasattr(output, "_make") else type(output)(items)
+
+
 @dataclass(frozen=True)
 class Pass:
     """What a pass produced: captured outputs by layer (batched) and the logits (None if stopped)."""
@@ -75,14 +101,25 @@ def _replay(module: nn.Module, outputs: list[torch.Tensor], batch: int, copy: bo
 
 def _capture_hook(name: str, captured: dict[str, torch.Tensor], wanted: int, stop: bool, layout: Layout | None) -> Callable:
     def hook(module, inputs, output):
-        if not isinstance(output, torch.Tensor):
-            raise UnknownLayerError(f"layer {name!r} outputs a {type(output).__name__}, not a tensor; pick one of its submodules")
+        tensor = primary(output)
+        if tensor is None:
+            raise UnknownLayerError(f"layer {name!r} outputs a {type(output).__name__} holding no tensor; pick one of its submodules")
         if name in captured:
             raise UnknownLayerError(f"layer {name!r} runs more than once per forward pass, so its output is ambiguous; pick its parent or one of its submodules")
-        captured[name] = layout.to_canonical(output) if layout is not None else output
+        captured[name] = layout.to_canonical(tensor) if layout is not None else tensor
         if stop and len(captured) == wanted:
             raise _Stop
-        return output.clone()
+        return with_primary(output, tensor.clone())
+
+    return hook
+
+
+def _replace_hook(value: torch.Tensor) -> Callable:
+    """For a layer whose output is a structure (a tuple, a ModelOutput): it runs, and its primary
+    tensor is swapped for `value`, so the rest of the structure stays what the network expects."""
+
+    def hook(module, inputs, output):
+        return with_primary(output, value.clone())
 
     return hook
 
@@ -98,6 +135,8 @@ def run(
     frozen: Mapping[str, list[torch.Tensor]] | None = None,
     copy_frozen: bool = False,
     layouts: Mapping[str, Layout] | None = None,
+    structured: frozenset[str] = frozenset(),
+    logits_of: Callable[[object], torch.Tensor] = primary,
 ) -> Pass:
     """Run `model(x)` once.
 
@@ -105,7 +144,9 @@ def run(
     instead (the layer itself does not run). stop: end the pass once every captured layer has
     run (no logits). frozen: layers that return recorded outputs (see `record_below`), as
     broadcast views unless `copy_frozen`. layouts: layers whose captured and replacing tensors
-    are in the canonical layout rather than the layer's own (see `layouts`).
+    are in the canonical layout rather than the layer's own (see `layouts`). structured: layers
+    whose output is a structure holding their tensor (see `primary`). logits_of: the logits
+    from the model's output.
     Hooks and swapped forwards are always removed, also when the pass raises.
     """
     layouts = layouts or {}
@@ -118,11 +159,15 @@ def run(
             stack.callback(handle.remove)
         for name, value in (replace or {}).items():
             native = layouts[name].to_native(value) if name in layouts else value
-            stack.enter_context(_swapped_forward(modules[name], _constant(native)))
+            if name in structured:
+                # First among the layer's hooks, as a swapped forward would be: an ablation then edits the given tensor.
+                stack.callback(modules[name].register_forward_hook(_replace_hook(native), prepend=True).remove)
+            else:
+                stack.enter_context(_swapped_forward(modules[name], _constant(native)))
         for name, outputs in (frozen or {}).items():
             stack.enter_context(_swapped_forward(modules[name], _replay(modules[name], outputs, x.shape[0], copy_frozen)))
         try:
-            logits = model(x)
+            logits = logits_of(model(x))
         except _Stop:
             pass
     missing = [name for name in capture if name not in captured]

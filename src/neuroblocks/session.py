@@ -80,6 +80,9 @@ class Session:
     cache_bytes: memory for cached activations and logits.
     layouts: {layer name or pattern: "channels_first" | "channels_last" | "tokens:P" | "vectors"}
         for layers whose layout the shapes cannot tell (`session.layout(layer)` says what was read).
+    logits: for a model whose output is not the logits tensor, a function from its output to the
+        logits (N, classes); by default a tensor is used as it is, and a Hugging Face
+        `ModelOutput` or a dict gives its `logits`, a tuple its first tensor.
     """
 
     def __init__(
@@ -97,6 +100,7 @@ class Session:
         decorrelation: torch.Tensor | np.ndarray | None = None,
         cache_bytes: int = 512 * 2**20,
         layouts: Mapping[str, str | lay.Layout] | None = None,
+        logits: Callable[[object], torch.Tensor] | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"Session wraps a torch.nn.Module, not a {type(model).__name__}")
@@ -115,6 +119,8 @@ class Session:
         self._cache = TensorLRU(cache_bytes)
         self._shapes: dict[str, tuple[int, ...]] | None = None
         self._layout_hints = dict(layouts or {})
+        self._logits_fn = logits
+        self._structured: frozenset[str] = frozenset()  # layers whose output is a structure holding their tensor
         self._layouts: dict[str, lay.Layout | str] = {}
         self._fingerprint: tuple[tuple, str] | None = None
         self._icons = None
@@ -200,9 +206,11 @@ class Session:
 
     # -- layers -----------------------------------------------------------------------------
 
-    def _shapes_at(self, h: int, w: int) -> tuple[dict[str, tuple[int, ...]], torch.Tensor]:
+    def _shapes_at(self, h: int, w: int, structured: set[str] | None = None) -> tuple[dict[str, tuple[int, ...]], torch.Tensor]:
         """One pass with every module hooked at an h×w input: the per-image output shapes of
-        the modules that run exactly once and output a tensor, in execution order; the logits."""
+        the modules that run exactly once and output a tensor (or a structure holding one: those
+        are added to `structured`), in execution order; the logits."""
+        structured = set() if structured is None else structured
         calls: dict[str, int] = {}
         shapes: dict[str, tuple[int, ...] | None] = {}
         order: list[str] = []
@@ -210,7 +218,10 @@ class Session:
         def hook(name):
             def record(module, inputs, output):
                 calls[name] = calls.get(name, 0) + 1
-                shapes[name] = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else None
+                tensor = fw.primary(output)
+                shapes[name] = tuple(tensor.shape[1:]) if tensor is not None else None
+                if tensor is not None and tensor is not output:
+                    structured.add(name)
 
             return record
 
@@ -228,7 +239,7 @@ class Session:
                     handles.append(module.register_forward_hook(hook(name)))
                     handles.append(module.register_forward_pre_hook(enter(name)))
             with torch.no_grad():
-                logits = self.model(self._model_input(torch.zeros(1, self.channels, h, w, device=self.device)))
+                logits = self.logits_of(self.model(self._model_input(torch.zeros(1, self.channels, h, w, device=self.device))))
         finally:
             for handle in handles:
                 handle.remove()
@@ -241,8 +252,9 @@ class Session:
             if self._shapes is not None:
                 return self._shapes
             h, w = self._probe_side()
+            structured: set[str] = set()
             try:
-                native, logits = self._shapes_at(h, w)
+                native, logits = self._shapes_at(h, w, structured)
             except RuntimeError as e:
                 raise ch.ChannelError(
                     f"the model fails on a {self.channels}-channel {h}×{w} input (channels {self.channels_source}): {str(e).splitlines()[0]}; "
@@ -263,8 +275,21 @@ class Session:
                 else:
                     found[name] = lay.infer(self._modules[name], shape, (h, w), (other[name], taller) if name in other else None)
             self._layouts = found
+            self._structured = frozenset(structured)
             self._shapes = {n: (v.shape if isinstance(v, lay.Layout) else native[n]) for n, v in found.items()}
             return self._shapes
+
+    def logits_of(self, output: object) -> torch.Tensor:
+        """The logits (N, classes) in what the model returned (see the `logits` argument)."""
+        if self._logits_fn is not None:
+            return self._logits_fn(output)
+        if isinstance(output, torch.Tensor):
+            return output
+        found = output.get("logits") if isinstance(output, Mapping) else getattr(output, "logits", None)
+        found = found if isinstance(found, torch.Tensor) else fw.primary(output)
+        if found is None:
+            raise NeuroblocksError(f"the model returns a {type(output).__name__} with no logits tensor in it: pass Session(..., logits=fn), fn taking the model's output to the logits (N, classes)")
+        return found
 
     def layout(self, layer: str) -> lay.Layout:
         """How `layer`'s output is laid out, and where that was learnt (SPEC §8); an error that
@@ -374,7 +399,10 @@ class Session:
         capture = [self.check_layer(layer) for layer in capture]
         layouts = self._readable([*capture, *(replace or {})])
         with self._lock:
-            return fw.run(self.model, self._modules, self._model_input(images), capture=capture, replace=replace, stop=stop, layouts=layouts)
+            return fw.run(
+                self.model, self._modules, self._model_input(images), capture=capture, replace=replace, stop=stop,
+                layouts=layouts, structured=self._structured, logits_of=self.logits_of,
+            )
 
     def above(self, image: ImageLike, layer: str) -> Above:
         """The network above `layer` for one image, as a function of that layer's activations."""
@@ -461,7 +489,10 @@ class Above:
         capture = [self.session.check_layer(layer) for layer in capture]
         x = self._x.expand(activations.shape[0], *self._x.shape[1:])
         layouts = self.session._readable([*capture, self.layer])
-        args = dict(capture=capture, replace={self.layer: activations}, stop=stop, frozen=self._frozen, layouts=layouts)
+        args = dict(
+            capture=capture, replace={self.layer: activations}, stop=stop, frozen=self._frozen, layouts=layouts,
+            structured=self.session._structured, logits_of=self.session.logits_of,
+        )
         with self.session._lock:
             try:
                 return fw.run(self.session.model, self.session._modules, x, **args)

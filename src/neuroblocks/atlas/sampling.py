@@ -1,8 +1,7 @@
 """Atlas sampling (SPEC §9 step 1): activation vectors of one layer across a dataset, where each
 came from, a patch of its image around it, the concepts under it when the dataset has masks, and
 its attribution to every class in its own image (activation × gradient of each logit at that
-position: what `attribution.to_classes` gives for that one position, here from one batched
-forward-mode pass per chunk of images).
+position: `attribution.to_classes` of the picked positions, the network below the layer replayed).
 
 A plain atlas takes `per_image` random positions of every image (seeded). A class atlas keeps,
 in every image, the positions with the highest positive attribution to the chosen classes, so
@@ -14,11 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-import warnings
-
 import torch
-import torch.autograd.forward_ad as fwAD
 
+from ..attribution import to_classes
 from ..dissection.data import _items
 from ..dissection.dataset_examples import as_uint8, crop_around
 from ..errors import NeuroblocksError
@@ -87,24 +84,11 @@ def _class_scores(session: Session, images: torch.Tensor, layer: str, a: torch.T
     return (leaf.detach() * grad).sum(1)
 
 
-def _to_classes(session: Session, images: torch.Tensor, layer: str, a: torch.Tensor, picks: list[torch.Tensor]) -> torch.Tensor:
-    """(vectors, classes): each picked position's attribution to every logit, in its own image.
-    The tangent of one copy of the image is its activations at that position and zero elsewhere,
-    so the logits' pushed-forward tangent is that position's activation × gradient, every class
-    at once. Only the network above the layer runs (`Session.above`): below it is replayed."""
-    c, h, w = a.shape[1:]
-    found = [torch.zeros(0, len(session.labels))]
-    with torch.no_grad(), warnings.catch_warnings(), fwAD.dual_level():
-        warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
-        for image, acts, flat in zip(images, a, picks):
-            if not len(flat):
-                continue
-            tangent = torch.zeros(len(flat), c, h * w, dtype=a.dtype, device=a.device)
-            tangent[torch.arange(len(flat)), :, flat] = acts.flatten(1)[:, flat].T
-            dual = fwAD.make_dual(acts.expand(len(flat), c, h, w).contiguous(), tangent.view(len(flat), c, h, w))
-            logits = session.above(image, layer)(dual).logits
-            found.append(fwAD.unpack_dual(logits).tangent.float().cpu())
-    return torch.cat(found)
+def _to_classes(session: Session, images: torch.Tensor, layer: str, picks: list[torch.Tensor]) -> torch.Tensor:
+    """(vectors, classes): each picked position's attribution to every logit, in its own image
+    (`attribution.to_classes` of those positions: only the network above the layer runs)."""
+    found = [to_classes(session, image, layer, only=flat.tolist()).float().cpu() for image, flat in zip(images, picks) if len(flat)]
+    return torch.cat([torch.zeros(0, len(session.labels)), *found])
 
 
 def _under(masks: dict, concepts: Sequence[str], ys: torch.Tensor, xs: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
@@ -163,7 +147,7 @@ def sample(
         if concepts is None:
             concepts = tuple(sorted(chunk[0][1]))
         picks = _pick(scores.cpu(), per_image, generator, bool(classes))
-        parts["classes"].append(_to_classes(session, images, layer, a, [flat.to(a.device) for flat in picks]))
+        parts["classes"].append(_to_classes(session, images, layer, picks))
         for i, flat in enumerate(picks):
             if not len(flat):
                 continue
