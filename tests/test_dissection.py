@@ -199,3 +199,14 @@ def test_dataset_errors_say_what_to_do(shapes_session):
         D.dissect(shapes_session, "conv3", iter([(image, masks)]))
     with pytest.raises(D.DissectionDataError, match="empty"):
         D.dataset_examples(shapes_session, "conv3", [])
+    with pytest.raises(D.DissectionDataError, match="needs concept masks.*dataset_examples and atlas read those"):
+        D.dissect(shapes_session, "conv3", [(image, 3), (image, 1)])  # (image, label), as ImageFolder gives
+
+
+def test_dataset_examples_read_images_without_masks_as_imagefolder_gives_them(shapes_session):
+    """(image, label) items and plain images give the same examples as (image, masks) items."""
+    scenes = [D.ShapesConcepts(12)[i] for i in range(12)]
+    with_masks = D.dataset_examples(shapes_session, "conv3", scenes, k=2)
+    for data in ([(image, i % 3) for i, (image, _) in enumerate(scenes)], [image for image, _ in scenes]):
+        found = D.dataset_examples(shapes_session, "conv3", data, k=2)
+        assert torch.equal(found.images, with_masks.images) and torch.equal(found.crops, with_masks.crops)

@@ -4,7 +4,8 @@ A dataset is anything iterable more than once (a list, a torch Dataset, a DataLo
 workers) whose items are either single examples `(image, {concept: mask})`, with the image as
 anything `load_image` takes and each mask (H, W), or batches `(images (N, C, H, W), {concept:
 masks (N, H, W)})` as a DataLoader's default collation makes them. A concept missing from an
-item is absent from that image. The shapes world comes ready as `ShapesConcepts`.
+item is absent from that image. Items without masks (images, ImageFolder's (image, label))
+serve dataset examples; dissection needs masks. The shapes world comes ready as `ShapesConcepts`.
 """
 
 from __future__ import annotations
@@ -62,14 +63,21 @@ def batches(data: Iterable, channels: int = 3) -> Iterator[Batch]:
     if iter(data) is data:
         raise DissectionDataError("the dataset is a one-shot iterator, but dissection reads it twice: pass a list, a Dataset or a DataLoader")
     for item in _items(data):
-        if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], dict)):
-            raise DissectionDataError(f"dataset items are (image, {{concept: mask}}) or batches of them; got {type(item).__name__}")
-        images, masks = item
+        images, masks = _with_masks(item)
         if isinstance(images, torch.Tensor) and images.dim() == 4:  # each image read as load_image reads it
             yield torch.stack([load_image(image, channels=channels) for image in images]), {k: torch.as_tensor(v).bool() for k, v in masks.items()}
         else:
             image = load_image(images, channels=channels)
             yield image[None], {k: torch.as_tensor(np.asarray(v)).bool()[None] for k, v in masks.items()}
+
+
+def _with_masks(item: object) -> tuple[object, dict]:
+    """(images, masks) of an item: (image, {concept: mask}) as it is; (image, label) as
+    ImageFolder gives, a plain image, or a batch of either, with no masks (enough for dataset
+    examples; dissection then says it needs masks)."""
+    if isinstance(item, (tuple, list)) and len(item) == 2:
+        return item[0], item[1] if isinstance(item[1], dict) else {}
+    return item, {}
 
 
 def _items(data: Iterable) -> Iterable:

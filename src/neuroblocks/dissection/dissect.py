@@ -63,6 +63,11 @@ class Dissection:
 def _pass(session: Session, layer: str, data: Iterable, directions):
     """(batch maps at mask resolution (N, U, H, W), masks) for each batch, with checks."""
     for images, masks in batches(data, session.channels):
+        if not masks:
+            raise DissectionDataError(
+                "dissection needs concept masks: items (image, {concept: mask}) or batches of them; these items have none "
+                "(images, or an ImageFolder's (image, label)): dataset_examples and atlas read those"
+            )
         check_masks(images, masks)
         maps = unit_maps(session, layer, images, directions)
         yield upsampled(maps, tuple(images.shape[2:])), masks
