@@ -6,8 +6,9 @@ the linear layers inside ConvNeXt blocks), tokens (N, L, C: a vision transformer
 tokens then its H×W patch tokens) or vectors (N, C). Which one is inferred from the shapes the
 layer has at two input sizes (the dimensions that follow the input's height are the grid's), or,
 where the model takes one size only, from one: a grid's sides keep the input's aspect ratio and do
-not exceed it. A layer the shapes cannot settle is an error that says how to state its layout:
-`Session(..., layouts={"features.*": "channels_last"})`; it never is a guess.
+not exceed it, and where both readings fit, a convolution's (or pool's, or norm's) output is
+channels-first by PyTorch's convention. A layer none of this settles is an error that says how
+to state its layout, `Session(..., layouts={"features.*": "channels_last"})`, never a guess.
 
 Token layers are recognised and reported; the blocks do not read them yet (prefix tokens are
 atoms of their own, still to be built), so using one is an error that says so rather than a
