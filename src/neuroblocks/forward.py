@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .errors import UnknownLayerError
-from .layouts import Layout
+from .layouts import LayerLayout
 
 
 class _Stop(Exception):
@@ -99,7 +99,7 @@ def _replay(module: nn.Module, outputs: list[torch.Tensor], batch: int, copy: bo
     return forward
 
 
-def _capture_hook(name: str, captured: dict[str, torch.Tensor], wanted: int, stop: bool, layout: Layout | None) -> Callable:
+def _capture_hook(name: str, captured: dict[str, torch.Tensor], wanted: int, stop: bool, layout: LayerLayout | None) -> Callable:
     def hook(module, inputs, output):
         tensor = primary(output)
         if tensor is None:
@@ -134,7 +134,7 @@ def run(
     stop: bool = False,
     frozen: Mapping[str, list[torch.Tensor]] | None = None,
     copy_frozen: bool = False,
-    layouts: Mapping[str, Layout] | None = None,
+    layouts: Mapping[str, LayerLayout] | None = None,
     structured: frozenset[str] = frozenset(),
     logits_of: Callable[[object], torch.Tensor] = primary,
 ) -> Pass:

@@ -39,7 +39,7 @@ class LayoutError(NeuroblocksError, ValueError):
 
 
 @dataclass(frozen=True)
-class Layout:
+class LayerLayout:
     """kind: one of KINDS; native: the layer's own per-image shape; prefix: a token layer's P
     prefix tokens; how: where the layout came from (inferred, and from what, or stated)."""
 
@@ -89,38 +89,38 @@ def _tokens(shape: tuple[int, ...], size: tuple[int, int]) -> int | None:
     return None
 
 
-def infer(module: nn.Module, shape: tuple[int, ...], size: tuple[int, int], other: tuple[tuple[int, ...], tuple[int, int]] | None) -> Layout | str:
+def infer(module: nn.Module, shape: tuple[int, ...], size: tuple[int, int], other: tuple[tuple[int, ...], tuple[int, int]] | None) -> LayerLayout | str:
     """The layout of a layer of per-image `shape` at input `size` (H, W); `other` is its shape at
     an input of another height, when the model took one. A string says why it is ambiguous."""
     if len(shape) == 1:
-        return Layout("vectors", shape)
+        return LayerLayout("vectors", shape)
     if len(shape) == 2:
         if other is not None and other[0][1] == shape[1] and other[0][0] != shape[0] and (p := _tokens(other[0], other[1])) is not None and _tokens(shape, size) == p:
-            return Layout("tokens", shape, p, "inferred from two input sizes")
+            return LayerLayout("tokens", shape, p, "inferred from two input sizes")
         if other is None and (p := _tokens(shape, size)) is not None:
-            return Layout("tokens", shape, p, "inferred from the token count and the input's patch grid")
-        return Layout("other", shape)
+            return LayerLayout("tokens", shape, p, "inferred from the token count and the input's patch grid")
+        return LayerLayout("other", shape)
     if len(shape) != 3:
-        return Layout("other", shape)
+        return LayerLayout("other", shape)
     if other is not None:
         moved = [i for i in range(3) if other[0][i] != shape[i]]
         if moved == [1] or moved == [1, 2]:
-            return Layout("channels_first", shape, how=f"inferred from inputs {size[0]}×{size[1]} and {other[1][0]}×{other[1][1]}")
+            return LayerLayout("channels_first", shape, how=f"inferred from inputs {size[0]}×{size[1]} and {other[1][0]}×{other[1][1]}")
         if moved == [0] or moved == [0, 1]:
-            return Layout("channels_last", shape, how=f"inferred from inputs {size[0]}×{size[1]} and {other[1][0]}×{other[1][1]}")
+            return LayerLayout("channels_last", shape, how=f"inferred from inputs {size[0]}×{size[1]} and {other[1][0]}×{other[1][1]}")
     first, last = _fits(shape[1:], size), _fits(shape[:2], size)
     if first and not last:
-        return Layout("channels_first", shape, how="inferred from the grid's fit to the input")
+        return LayerLayout("channels_first", shape, how="inferred from the grid's fit to the input")
     if last and not first:
-        return Layout("channels_last", shape, how="inferred from the grid's fit to the input")
+        return LayerLayout("channels_last", shape, how="inferred from the grid's fit to the input")
     if first and isinstance(module, _CHANNELS_FIRST):
-        return Layout("channels_first", shape, how=f"a {type(module).__name__} output")
+        return LayerLayout("channels_first", shape, how=f"a {type(module).__name__} output")
     return f"its shape {shape} at a {size[0]}×{size[1]} input reads as a grid either way"
 
 
-def stated(value: str | Layout, shape: tuple[int, ...], layer: str) -> Layout:
+def stated(value: str | LayerLayout, shape: tuple[int, ...], layer: str) -> LayerLayout:
     """A layout given by the user, checked against the layer's shape."""
-    if isinstance(value, Layout):
+    if isinstance(value, LayerLayout):
         kind, prefix = value.kind, value.prefix
     elif isinstance(value, str) and value.split(":")[0] in KINDS:
         kind, _, count = value.partition(":")
@@ -130,10 +130,10 @@ def stated(value: str | Layout, shape: tuple[int, ...], layer: str) -> Layout:
     dims = {"channels_first": 3, "channels_last": 3, "tokens": 2, "vectors": 1}.get(kind)
     if dims is not None and len(shape) != dims:
         raise LayoutError(f"layer {layer!r} outputs per-image shape {shape}, which cannot be {kind} ({dims} dimensions)")
-    return Layout(kind, shape, prefix, "stated")
+    return LayerLayout(kind, shape, prefix, "stated")
 
 
-def given(layouts: Mapping[str, str | Layout], layer: str) -> str | Layout | None:
+def given(layouts: Mapping[str, str | LayerLayout], layer: str) -> str | LayerLayout | None:
     """The user's layout for `layer`: its exact name first, then the first matching pattern."""
     if layer in layouts:
         return layouts[layer]

@@ -99,7 +99,7 @@ class Session:
         display_channels: Sequence[int] | None = None,
         decorrelation: torch.Tensor | np.ndarray | None = None,
         cache_bytes: int = 512 * 2**20,
-        layouts: Mapping[str, str | lay.Layout] | None = None,
+        layouts: Mapping[str, str | lay.LayerLayout] | None = None,
         logits: Callable[[object], torch.Tensor] | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
@@ -121,7 +121,7 @@ class Session:
         self._layout_hints = dict(layouts or {})
         self._logits_fn = logits
         self._structured: frozenset[str] = frozenset()  # layers whose output is a structure holding their tensor
-        self._layouts: dict[str, lay.Layout | str] = {}
+        self._layouts: dict[str, lay.LayerLayout | str] = {}
         self._fingerprint: tuple[tuple, str] | None = None
         self._icons = None
         self._ablations: list[str] = []  # descriptions of the ablations in force (see ablation.py)
@@ -267,7 +267,7 @@ class Session:
                 other = {}
             if self._labels is None:
                 self._labels = Labels([f"class {i}" for i in range(logits.shape[-1])])
-            found: dict[str, lay.Layout | str] = {}
+            found: dict[str, lay.LayerLayout | str] = {}
             for name, shape in native.items():
                 stated = lay.given(self._layout_hints, name)
                 if stated is not None:
@@ -276,7 +276,7 @@ class Session:
                     found[name] = lay.infer(self._modules[name], shape, (h, w), (other[name], taller) if name in other else None)
             self._layouts = found
             self._structured = frozenset(structured)
-            self._shapes = {n: (v.shape if isinstance(v, lay.Layout) else native[n]) for n, v in found.items()}
+            self._shapes = {n: (v.shape if isinstance(v, lay.LayerLayout) else native[n]) for n, v in found.items()}
             return self._shapes
 
     def logits_of(self, output: object) -> torch.Tensor:
@@ -291,7 +291,7 @@ class Session:
             raise NeuroblocksError(f"the model returns a {type(output).__name__} with no logits tensor in it: pass Session(..., logits=fn), fn taking the model's output to the logits (N, classes)")
         return found
 
-    def layout(self, layer: str) -> lay.Layout:
+    def layout(self, layer: str) -> lay.LayerLayout:
         """How `layer`'s output is laid out, and where that was learnt (SPEC §8); an error that
         says how to state it where the shapes cannot tell."""
         layer = self.check_layer(layer)
@@ -303,9 +303,9 @@ class Session:
     def readable_layers(self) -> list[str]:
         """The layers the blocks can read (their layout settled, not tokens), in execution order."""
         self._probe()
-        return [n for n, v in self._layouts.items() if isinstance(v, lay.Layout) and v.kind != "tokens"]
+        return [n for n, v in self._layouts.items() if isinstance(v, lay.LayerLayout) and v.kind != "tokens"]
 
-    def _readable(self, layers: Iterable[str]) -> dict[str, lay.Layout]:
+    def _readable(self, layers: Iterable[str]) -> dict[str, lay.LayerLayout]:
         """The layouts of layers a pass captures or replaces, refusing those the blocks cannot read."""
         found = {}
         for layer in layers:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from ..attribution import to_classes
-from ..dissection.data import _items
+from ..dissection.data import _items, _with_masks
 from ..dissection.dataset_examples import as_uint8, crop_around
 from ..errors import NeuroblocksError
 from ..session import Session
@@ -56,7 +56,7 @@ def _items_with_masks(data: Iterable) -> Iterator[tuple[object, dict]]:
     takes them, (image, label) as ImageFolder gives, or DataLoader batches of those. The data
     is read once, so a generator will do."""
     for item in _items(data):
-        image, masks = (item[0], item[1] if isinstance(item[1], dict) else {}) if isinstance(item, (tuple, list)) else (item, {})
+        image, masks = _with_masks(item)
         if isinstance(image, torch.Tensor) and image.dim() == 4:
             for i, one in enumerate(image):
                 yield one, {k: torch.as_tensor(v)[i] for k, v in masks.items()}

@@ -27,7 +27,7 @@ from ..atlas.sampling import PATCH
 from ..dissection.dataset_examples import as_uint8, crop_around
 from ..session import Session
 from .correlation import common_grid
-from .reading import _activations, images
+from .reading import _activations, chunks, pictures
 from .survey import CompareError
 
 
@@ -49,43 +49,33 @@ def _shared(session_a: Session, layer_a: str, session_b: Session, layer_b: str, 
     generator = torch.Generator().manual_seed(seed)
     parts: dict[str, list] = {name: [] for name in ("a", "b", "images", "positions", "patches_a", "patches_b")}
     seen = taken = 0
-    chunk: list = []
-    common: list[tuple[int, int]] = []
-
-    def read(chunk: list) -> None:
-        nonlocal seen, taken
-        acts_a, acts_b = _activations(session_a, chunk, [layer_a])[layer_a], _activations(session_b, chunk, [layer_b])[layer_b]
-        h, w = min(acts_a.shape[2], acts_b.shape[2]), min(acts_a.shape[3], acts_b.shape[3])
-        common[:] = [(h, w)]
+    grid_hw = (0, 0)
+    for chunk in chunks(data, batch):
+        pictures_a, pictures_b = pictures(session_a, chunk), pictures(session_b, chunk)
+        acts_a, acts_b = _activations(session_a, pictures_a, [layer_a])[layer_a], _activations(session_b, pictures_b, [layer_b])[layer_b]
+        h, w = grid_hw = min(acts_a.shape[2], acts_b.shape[2]), min(acts_a.shape[3], acts_b.shape[3])
         rows_a, rows_b = common_grid(acts_a, acts_b)
         flats = [torch.randperm(h * w, generator=generator)[: min(per_image, h * w)] for _ in chunk]
-        rows = torch.cat([i * h * w + flat for i, flat in enumerate(flats)])
+        owner = torch.cat([torch.full((len(flat),), i) for i, flat in enumerate(flats)])  # each row's image in the chunk
+        flat = torch.cat(flats)
+        rows = owner * h * w + flat
+        ys, xs = flat // w, flat % w
         parts["a"].append(rows_a[rows].float().cpu())
         parts["b"].append(rows_b[rows].float().cpu())
-        parts["images"].append(torch.cat([torch.full((len(flat),), seen + i) for i, flat in enumerate(flats)]))
-        ys, xs = torch.cat(flats) // w, torch.cat(flats) % w
+        parts["images"].append(seen + owner)
         parts["positions"].append(torch.stack([ys, xs], 1))
-        owner = torch.cat([torch.full((len(flat),), i) for i, flat in enumerate(flats)])
-        for session, key in ((session_a, "patches_a"), (session_b, "patches_b")):
-            pictures = session.display(torch.stack([session.image(x) for x in chunk])).cpu()[owner]
-            size = pictures.shape[2:]
+        for session, batch_pictures, key in ((session_a, pictures_a, "patches_a"), (session_b, pictures_b, "patches_b")):
+            shown = session.display(batch_pictures).cpu()[owner]
+            size = shown.shape[2:]
             centres = torch.stack([((ys + 0.5) * size[0] / h).long(), ((xs + 0.5) * size[1] / w).long()], 1)
-            parts[key].append(as_uint8(crop_around(pictures, centres, min(1.0, 3.0 / min(h, w)), PATCH)))
+            parts[key].append(as_uint8(crop_around(shown, centres, min(1.0, 3.0 / min(h, w)), PATCH)))
         seen += len(chunk)
         taken += len(rows)
-
-    for image in images(data):
-        chunk.append(image)
-        if len(chunk) == batch:
-            read(chunk)
-            chunk = []
-            if samples is not None and taken >= samples:
-                break
-    if chunk and (samples is None or taken < samples):
-        read(chunk)
+        if samples is not None and taken >= samples:
+            break
     if not taken:
         raise CompareError("the dataset is empty: an aligned atlas needs images both models read")
-    return {name: torch.cat(values)[:samples] for name, values in parts.items()}, common[0]
+    return {name: torch.cat(values)[:samples] for name, values in parts.items()}, grid_hw
 
 
 def _samples(layer: str, vectors: torch.Tensor, joined: dict, patches: torch.Tensor, grid_hw: tuple[int, int]) -> Samples:

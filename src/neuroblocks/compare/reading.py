@@ -30,22 +30,32 @@ def images(data: Iterable) -> Iterator[object]:
             yield image
 
 
-def _activations(session: Session, chunk: list, layers: Sequence[str]) -> Activations:
-    batch = torch.stack([session.image(x) for x in chunk])
+def pictures(session: Session, chunk: list) -> torch.Tensor:
+    """The chunk's images as `session` reads them, as one batch."""
+    return torch.stack([session.image(x) for x in chunk])
+
+
+def _activations(session: Session, batch: torch.Tensor, layers: Sequence[str]) -> Activations:
     with torch.no_grad():
         found = session.forward(batch, capture=layers, stop=True).activations
     return {layer: found[layer].float() for layer in layers}
+
+
+def chunks(data: Iterable, size: int) -> Iterator[list]:
+    """The images of `data` in lists of `size` (the last may be shorter), in dataset order."""
+    chunk: list = []
+    for image in images(data):
+        chunk.append(image)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def paired(
     session_a: Session, session_b: Session, data: Iterable, layers_a: Sequence[str], layers_b: Sequence[str], batch: int = 32
 ) -> Iterator[tuple[Activations, Activations]]:
     """Batches of (A's activations, B's activations) of the same images, in dataset order."""
-    chunk: list = []
-    for image in images(data):
-        chunk.append(image)
-        if len(chunk) == batch:
-            yield _activations(session_a, chunk, layers_a), _activations(session_b, chunk, layers_b)
-            chunk = []
-    if chunk:
-        yield _activations(session_a, chunk, layers_a), _activations(session_b, chunk, layers_b)
+    for chunk in chunks(data, batch):
+        yield _activations(session_a, pictures(session_a, chunk), layers_a), _activations(session_b, pictures(session_b, chunk), layers_b)
