@@ -1,10 +1,12 @@
-"""Attribution of every position to every class at GoogLeNet's inception4d: neuroblocks vs a
-per-class loop with Captum, measured in the same run.
+"""Attribution of every position to every class: neuroblocks vs a per-class loop with Captum,
+measured in the same run, at GoogLeNet's inception4d (14×14 positions) or, with `--model
+vit_b_16`, at ViT-B/16's encoder_layer_6 (197 tokens: 196 patches and the class token).
 
-    .venv/bin/python benchmarks/attribution.py [--classes 1000] [--weights PATH] [--device cpu]
+    .venv/bin/python benchmarks/attribution.py [--model googlenet|vit_b_16] [--classes 1000] [--weights PATH] [--device cpu]
 
 Each method runs in its own process, so its peak memory (resident set size) is its own. Prints
-both times, the ratio, peak memory above the loaded model, and how far the two results differ.
+both times, the ratio, peak memory above the loaded model, how far the two results differ, and
+which mode neuroblocks used (forward mode through attention, or the reverse-mode fallback).
 """
 
 from __future__ import annotations
@@ -19,40 +21,56 @@ import numpy as np
 import torch
 
 PHOTO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dog_cat.jpg"
+LAYERS = {"googlenet": "inception4d", "vit_b_16": "encoder.layers.encoder_layer_6"}
 
 
-def _session(weights: str | None, device: str):
+def _session(model: str, weights: str | None, device: str):
     import neuroblocks as nb
 
     torch.manual_seed(0)
-    return nb.Session.load("googlenet", weights=weights or "random", device=device)
+    return nb.Session.load(model, weights=weights or "random", device=device)
 
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def ours(layer: str, n_classes: int, weights: str | None, device: str, out: mp.Queue) -> None:
+def ours(model: str, layer: str, n_classes: int, weights: str | None, device: str, out: mp.Queue) -> None:
+    import warnings
+
     from neuroblocks import attribution
 
-    session = _session(weights, device)
+    session = _session(model, weights, device)
     session.trace(PHOTO, layer)  # load and cache, as a widget would already have
     before = _peak_mb()
     start = time.perf_counter()
-    matrix = attribution.to_classes(session, PHOTO, layer, atoms="positions")[:, :n_classes]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        matrix = attribution.to_classes(session, PHOTO, layer, atoms="positions")[:, :n_classes]
     elapsed = time.perf_counter() - start
-    out.put((elapsed, _peak_mb() - before, matrix.cpu().numpy()))
+    fell_back = any("forward-mode AD does not pass" in str(w.message) for w in caught)
+    out.put((elapsed, _peak_mb() - before, matrix.cpu().numpy(), "reverse (fallback)" if fell_back else "auto"))
 
 
-def captum_loop(layer: str, n_classes: int, weights: str | None, device: str, out: mp.Queue) -> None:
+def _per_atom(session, layer: str, attribution: torch.Tensor) -> torch.Tensor:
+    """Captum's (layer output) attribution summed to one value per position, in neuroblocks' atom
+    order: a grid row-major; a token layer's patches row-major, then its prefix tokens."""
+    layout = session.layout(layer)
+    if layout.tokens:
+        per_token = attribution.sum(-1)
+        return torch.cat([per_token[layout.prefix :], per_token[: layout.prefix]])
+    return layout.to_canonical(attribution[None])[0].sum(0).flatten()
+
+
+def captum_loop(model: str, layer: str, n_classes: int, weights: str | None, device: str, out: mp.Queue) -> None:
     from captum.attr import LayerGradientXActivation
 
-    session = _session(weights, device)
+    session = _session(model, weights, device)
     x = session.image(PHOTO)[None]
     method = LayerGradientXActivation(lambda z: session.model(session.preprocess(z)), dict(session.model.named_modules())[layer])
     before = _peak_mb()
     start = time.perf_counter()
-    columns = [method.attribute(x, target=c)[0].sum(0).flatten().detach() for c in range(n_classes)]
+    columns = [_per_atom(session, layer, method.attribute(x, target=c)[0].detach()) for c in range(n_classes)]
     elapsed = time.perf_counter() - start
     out.put((elapsed, _peak_mb() - before, torch.stack(columns, 1).cpu().numpy()))
 
@@ -68,16 +86,18 @@ def measure(fn, *args):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layer", default="inception4d")
+    parser.add_argument("--model", choices=sorted(LAYERS), default="googlenet")
+    parser.add_argument("--layer", default=None, help="default: inception4d, or encoder_layer_6 of vit_b_16")
     parser.add_argument("--classes", type=int, default=1000, help="classes in the Captum loop (ours always does all)")
-    parser.add_argument("--weights", default=None, help="a GoogLeNet .pth file (default: random weights)")
+    parser.add_argument("--weights", default=None, help="the model's .pth file (default: random weights)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    print(f"GoogLeNet ({args.weights or 'random weights'}), {args.layer}, {PHOTO.name}, device {args.device}, torch threads {torch.get_num_threads()}")
-    t_ours, mem_ours, m_ours = measure(ours, args.layer, args.classes, args.weights, args.device)
-    t_loop, mem_loop, m_loop = measure(captum_loop, args.layer, args.classes, args.weights, args.device)
+    layer = args.layer or LAYERS[args.model]
+    print(f"{args.model} ({args.weights or 'random weights'}), {layer}, {PHOTO.name}, device {args.device}, torch threads {torch.get_num_threads()}")
+    t_ours, mem_ours, m_ours, mode = measure(ours, args.model, layer, args.classes, args.weights, args.device)
+    t_loop, mem_loop, m_loop = measure(captum_loop, args.model, layer, args.classes, args.weights, args.device)
     scale = 1000 / args.classes
-    print(f"neuroblocks to_classes (all 1000 classes): {t_ours:8.2f} s   peak memory +{mem_ours:7.0f} MB")
+    print(f"neuroblocks to_classes (all 1000 classes, mode {mode}): {t_ours:8.2f} s   peak memory +{mem_ours:7.0f} MB")
     print(f"Captum per-class loop ({args.classes} classes):   {t_loop:8.2f} s   peak memory +{mem_loop:7.0f} MB" + (f"   (≈{t_loop * scale:.1f} s for 1000)" if scale != 1 else ""))
     print(f"speed-up: {t_loop * scale / t_ours:.1f}×")
     err = float(np.linalg.norm(m_ours - m_loop) / np.linalg.norm(m_loop))

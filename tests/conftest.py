@@ -99,6 +99,11 @@ def shapes_seed1() -> nb.Session:
     return nb.Session.load("shapes-seed1")
 
 
+@pytest.fixture(scope="session")
+def shapes_vit() -> nb.Session:
+    return nb.Session.load("shapes-vit")
+
+
 def _random(name: str) -> nb.Session:
     torch.manual_seed(0)
     return nb.Session.load(name, weights="random")

@@ -119,11 +119,22 @@ def test_overview_colours_separate_objects_from_background(shapes_session):
 def test_errors_say_what_to_do(shapes_session):
     with pytest.raises(nb.NeuroblocksError, match="cannot make 65 groups from 256 positions × 64 channels: ask for 1 to 64"):
         factorize(shapes_session, SCENE.image, "conv3", 65)
-    with pytest.raises(nb.NeuroblocksError, match="NMF needs non-negative activations.*'conv2.1'.*before its ReLU.*method='pca'"):
-        factorize(shapes_session, SCENE.image, "conv2.1", 3)
     with pytest.raises(nb.UnknownClassError, match="unknown class 'striped star'"):
         factorize(shapes_session, SCENE.image, "conv3", 3, prioritize="attributions", target="striped star")
     with pytest.raises(nb.NeuroblocksError, match="prioritize is one of activations, gradients, attributions"):
         factorize(shapes_session, SCENE.image, "conv3", 3, prioritize="saliency")
     with pytest.raises(nb.NeuroblocksError, match="method is one of nmf, pca, ica"):
         factorize(shapes_session, SCENE.image, "conv3", 3, method="svd")
+
+
+def test_nmf_takes_signed_activations_as_their_two_parts(shapes_session):
+    """A layer before its ReLU (as a transformer's residual stream) is signed: NMF factorises its
+    positive and negative parts side by side, and the groups keep signed directions (SPEC §8)."""
+    a = shapes_session.trace(SCENE.image, "conv2.1")["conv2.1"]
+    assert a.min() < 0
+    g = factorize(shapes_session, SCENE.image, "conv2.1", 4)
+    assert g.split_signs and g.description == "NMF of activations' ± parts"
+    assert g.channels.min() < 0 < g.channels.max()
+    rest = (a - g.reconstruction().sum(0)).norm() / a.norm()
+    assert rest < 0.8, "the groups' parts explain the signed activations"
+    assert not factorize(shapes_session, SCENE.image, "conv3", 4).split_signs

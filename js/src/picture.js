@@ -1,10 +1,11 @@
 // The input image with overlays: a heat canvas at the layer's resolution (the browser scales
 // it smoothly) and a grid canvas for cell outlines and the hovered cell; below it, the note
-// saying how an input that is not RGB is drawn.
+// saying how an input that is not RGB is drawn. A token layer's prefix tokens (class, register)
+// are not on the image: they are cells in a strip above it, position [-1, p].
 
 import { decodeArray } from "./arrays.js";
-import { h } from "./dom.js";
-import { cellAt, samePosition } from "./ranking.js";
+import { clear, h } from "./dom.js";
+import { cellAt, prefixToken, samePosition } from "./ranking.js";
 
 export class Picture {
   constructor(scope, picture, { width = 280 } = {}) {
@@ -17,7 +18,9 @@ export class Picture {
     const frame = h("div", { class: "nb-picture", style: { width: `${width}px`, height: `${height}px` } }, this.img, this.heat, this.grid);
     // How an input that is not RGB was drawn (grayscale, or which channels as which colours).
     this.note = picture.note ? h("div", { class: "nb-picture-note", text: picture.note }) : null;
-    this.el = this.note ? h("div", { class: "nb-panel" }, frame, this.note) : frame;
+    this.strip = h("div", { class: "nb-prefix-strip", style: { display: "none" } });
+    this.prefixCells = [];
+    this.el = h("div", { class: "nb-panel" }, this.strip, frame, this.note);
     this.rows = 0;
     this.cols = 0;
     this.hovered = null;
@@ -43,9 +46,26 @@ export class Picture {
     this.heat.style.visibility = "visible";
   }
 
+  // Cells for a token layer's prefix tokens, labelled (e.g. ["CLS"]); [] for none.
+  setPrefix(labels) {
+    clear(this.strip);
+    this.prefixCells = labels.map((label, p) => h("div", { class: "nb-prefix-cell", "data-prefix": String(p), "data-label": label, title: `prefix token ${p}`, text: label }));
+    this.strip.append(...this.prefixCells);
+    this.strip.style.display = labels.length ? "" : "none";
+  }
+
+  // Colours of the prefix cells as (P × 4) RGBA bytes, like setHeat's; null clears them.
+  setPrefixHeat(rgba) {
+    this.prefixCells.forEach((cell, p) => {
+      cell.style.background = rgba ? `rgba(${rgba[4 * p]}, ${rgba[4 * p + 1]}, ${rgba[4 * p + 2]}, ${rgba[4 * p + 3] / 255})` : "";
+    });
+  }
+
   mark(position) {
     if (samePosition(position, this.marked)) return;
     this.marked = position;
+    const p = prefixToken(position, this.prefixCells.length);
+    this.prefixCells.forEach((cell, i) => cell.classList.toggle("nb-marked", i === p));
     this.drawGrid();
   }
 
@@ -61,7 +81,7 @@ export class Picture {
     for (let y = 1; y < this.rows; y++) ctx.moveTo(0, y * ch), ctx.lineTo(this.width, y * ch);
     for (let x = 1; x < this.cols; x++) ctx.moveTo(x * cw, 0), ctx.lineTo(x * cw, this.height);
     ctx.stroke();
-    if (this.marked) {
+    if (this.marked && this.marked[0] >= 0) {
       ctx.strokeStyle = "#fff";
       ctx.lineWidth = 2;
       ctx.strokeRect(this.marked[1] * cw + 1, this.marked[0] * ch + 1, cw - 2, ch - 2);
@@ -82,6 +102,14 @@ export class Picture {
       if (!samePosition(cell, this.hovered)) fn((this.hovered = cell));
     });
     this.scope.listen(this.grid, "mouseleave", () => {
+      if (this.hovered !== null) fn((this.hovered = null));
+    });
+    this.scope.listen(this.strip, "mouseover", (event) => {
+      const cell = event.target.closest(".nb-prefix-cell");
+      const position = cell ? [-1, Number(cell.dataset.prefix)] : null;
+      if (position && !samePosition(position, this.hovered)) fn((this.hovered = position));
+    });
+    this.scope.listen(this.strip, "mouseleave", () => {
       if (this.hovered !== null) fn((this.hovered = null));
     });
   }

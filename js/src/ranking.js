@@ -40,6 +40,16 @@ export function cellAt(px, py, width, height, rows, cols) {
   return [Math.min(rows - 1, Math.floor((py / height) * rows)), Math.min(cols - 1, Math.floor((px / width) * cols))];
 }
 
+// Whether `position` is a cell of a rows × cols grid (a token layer's prefix token is [-1, p]).
+export function onGrid(position, rows, cols) {
+  return position != null && position[0] >= 0 && position[1] >= 0 && position[0] < rows && position[1] < cols;
+}
+
+// p when `position` is prefix token p of `count` ([-1, p]), else null.
+export function prefixToken(position, count) {
+  return position != null && position[0] === -1 && position[1] >= 0 && position[1] < count ? position[1] : null;
+}
+
 export function samePosition(a, b) {
   return (a == null && b == null) || (a != null && b != null && a[0] === b[0] && a[1] === b[1]);
 }
@@ -56,6 +66,6 @@ export function entries(top, r) {
 // grid `from`: the same place of the image in a layer of another resolution (kernel: compare's
 // `rescale`).
 export function rescale(position, from, to) {
-  if (position == null) return null;
+  if (position == null || position[0] < 0) return null;
   return position.map((p, i) => Math.min(to[i] - 1, Math.floor(((p + 0.5) * to[i]) / from[i])));
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { cellAt, col, column, entries, rescale, row, samePosition, slice, topK } from "../src/ranking.js";
+import { cellAt, col, column, entries, onGrid, prefixToken, rescale, row, samePosition, slice, topK } from "../src/ranking.js";
 
 const cube = { shape: [3, 2, 2], values: Float32Array.from([0, 1, 2, 3, 10, 11, 12, 13, 5, 6, 7, 8]) };
 
@@ -46,4 +46,16 @@ test("rescale maps a cell to the cell of another grid that holds its centre", ()
   assert.deepEqual(rescale([7, 11], [32, 32], [16, 16]), [3, 5]);
   assert.deepEqual(rescale([15, 0], [16, 16], [7, 7]), [6, 0]);
   assert.equal(rescale(null, [4, 4], [8, 8]), null);
+});
+
+test("a token layer's prefix token p is position [-1, p]: on no grid, and no cell of another layer", () => {
+  assert.equal(onGrid([2, 3], 4, 4), true);
+  assert.equal(onGrid([-1, 0], 4, 4), false, "a prefix token is not a grid cell");
+  assert.equal(onGrid([4, 0], 4, 4), false);
+  assert.equal(onGrid(null, 4, 4), false);
+  assert.equal(prefixToken([-1, 0], 1), 0);
+  assert.equal(prefixToken([-1, 4], 5), 4);
+  assert.equal(prefixToken([-1, 1], 1), null, "a layer with one prefix token has no second");
+  assert.equal(prefixToken([0, 0], 1), null);
+  assert.equal(rescale([-1, 0], [8, 8], [16, 16]), null, "a prefix token has no place on another grid");
 });

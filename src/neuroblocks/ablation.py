@@ -69,9 +69,11 @@ class Ablation:
         if len(shape) != 3:
             raise NeuroblocksError(f"layer {self.layer!r} has no positions (shape {shape}); ablate channels instead")
         picks = [[int(y), int(x)] for y, x in positions]
-        bad = [p for p in picks if not (0 <= p[0] < shape[1] and 0 <= p[1] < shape[2])]
+        prefix = self.layout.prefix
+        bad = [p for p in picks if not (0 <= p[0] < shape[1] and 0 <= p[1] < shape[2]) and not (p[0] == -1 and 0 <= p[1] < prefix)]
         if bad:
-            raise NeuroblocksError(f"position {bad[0]} is outside {self.layer!r}'s {shape[1]}×{shape[2]} grid")
+            tokens = f" or a prefix token [-1, 0..{prefix - 1}]" if prefix else ""
+            raise NeuroblocksError(f"position {bad[0]} is outside {self.layer!r}'s {shape[1]}×{shape[2]} grid; give [y, x]{tokens}")
         return picks
 
     def _checked_group(self, group):
@@ -93,15 +95,34 @@ class Ablation:
             keep[:, self.channels] = 0
         else:
             for y, x in self.positions:
-                keep[:, :, y, x] = 0
+                if y >= 0:
+                    keep[:, :, y, x] = 0
         if self.mode == "zero":
             return out * keep
         mean = out.flatten(2).mean(2)[:, :, None, None] if out.dim() == 4 else out.mean(1, keepdim=True)
         return out * keep + mean * (1 - keep)
 
+    def edit_prefix(self, prefix: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """A token layer's prefix tokens (N, P, C), edited as `edit` edits its patches `out`: an
+        ablated channel is off in every token, position [-1, p] is prefix token p, and a group
+        (a factor of the patch grid) leaves them alone. "mean" is the patches' mean."""
+        if self.group is not None:
+            return prefix
+        keep = torch.ones_like(prefix)
+        if self.channels is not None:
+            keep[:, :, self.channels] = 0
+        else:
+            keep[:, [x for y, x in self.positions if y == -1]] = 0
+        if self.mode == "zero":
+            return prefix * keep
+        return prefix * keep + out.flatten(2).mean(2)[:, None, :] * (1 - keep)
+
     def _edited(self, native: torch.Tensor) -> torch.Tensor:
         """The layer's own tensor, edited in the canonical layout and returned in its own."""
-        return self.layout.to_native(self.edit(self.layout.to_canonical(native)))
+        grid = self.layout.to_canonical(native)
+        if not self.layout.tokens:
+            return self.layout.to_native(self.edit(grid))
+        return self.layout.to_native(self.edit(grid), self.edit_prefix(self.layout.prefix_of(native), grid))
 
     def __enter__(self) -> Ablation:
         self.session._lock.acquire()
@@ -121,9 +142,11 @@ class Ablation:
         active = self._handle is not None
         if active:
             self.__exit__()
-        before = self.session.trace(image).logits
-        with self:
-            after = self.session.trace(image).logits
-        if active:
-            self.__enter__()
+        try:
+            before = self.session.trace(image).logits
+            with self:
+                after = self.session.trace(image).logits
+        finally:
+            if active:
+                self.__enter__()
         return after - before

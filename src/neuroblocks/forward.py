@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -53,10 +53,12 @@ def with_primary(output: object, tensor: torch.Tensor) -> object:
 
 @dataclass(frozen=True)
 class Pass:
-    """What a pass produced: captured outputs by layer (batched) and the logits (None if stopped)."""
+    """What a pass produced: captured outputs by layer (batched), the logits (None if stopped),
+    and the captured token layers' prefix tokens (N, P, C)."""
 
     activations: dict[str, torch.Tensor]
     logits: torch.Tensor | None
+    prefixes: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @contextmanager
@@ -99,7 +101,7 @@ def _replay(module: nn.Module, outputs: list[torch.Tensor], batch: int, copy: bo
     return forward
 
 
-def _capture_hook(name: str, captured: dict[str, torch.Tensor], wanted: int, stop: bool, layout: LayerLayout | None) -> Callable:
+def _capture_hook(name: str, captured: dict[str, torch.Tensor], prefixes: dict[str, torch.Tensor], wanted: int, stop: bool, layout: LayerLayout | None) -> Callable:
     def hook(module, inputs, output):
         tensor = primary(output)
         if tensor is None:
@@ -107,6 +109,8 @@ def _capture_hook(name: str, captured: dict[str, torch.Tensor], wanted: int, sto
         if name in captured:
             raise UnknownLayerError(f"layer {name!r} runs more than once per forward pass, so its output is ambiguous; pick its parent or one of its submodules")
         captured[name] = layout.to_canonical(tensor) if layout is not None else tensor
+        if layout is not None and layout.tokens:
+            prefixes[name] = layout.prefix_of(tensor)
         if stop and len(captured) == wanted:
             raise _Stop
         return with_primary(output, tensor.clone())
@@ -131,6 +135,7 @@ def run(
     *,
     capture: Iterable[str] = (),
     replace: Mapping[str, torch.Tensor] | None = None,
+    replace_prefixes: Mapping[str, torch.Tensor] | None = None,
     stop: bool = False,
     frozen: Mapping[str, list[torch.Tensor]] | None = None,
     copy_frozen: bool = False,
@@ -141,7 +146,8 @@ def run(
     """Run `model(x)` once.
 
     capture: layers whose outputs to return. replace: layers whose output is the given tensor
-    instead (the layer itself does not run). stop: end the pass once every captured layer has
+    instead (the layer itself does not run); replace_prefixes: the prefix tokens of replaced
+    token layers. stop: end the pass once every captured layer has
     run (no logits). frozen: layers that return recorded outputs (see `record_below`), as
     broadcast views unless `copy_frozen`. layouts: layers whose captured and replacing tensors
     are in the canonical layout rather than the layer's own (see `layouts`). structured: layers
@@ -152,13 +158,14 @@ def run(
     layouts = layouts or {}
     capture = list(dict.fromkeys(capture))
     captured: dict[str, torch.Tensor] = {}
+    prefixes: dict[str, torch.Tensor] = {}
     logits = None
     with ExitStack() as stack:
         for name in capture:
-            handle = modules[name].register_forward_hook(_capture_hook(name, captured, len(capture), stop, layouts.get(name)))
+            handle = modules[name].register_forward_hook(_capture_hook(name, captured, prefixes, len(capture), stop, layouts.get(name)))
             stack.callback(handle.remove)
         for name, value in (replace or {}).items():
-            native = layouts[name].to_native(value) if name in layouts else value
+            native = layouts[name].to_native(value, (replace_prefixes or {}).get(name)) if name in layouts else value
             if name in structured:
                 # First among the layer's hooks, as a swapped forward would be: an ablation then edits the given tensor.
                 stack.callback(modules[name].register_forward_hook(_replace_hook(native), prepend=True).remove)
@@ -173,7 +180,7 @@ def run(
     missing = [name for name in capture if name not in captured]
     if missing:
         raise UnknownLayerError(f"layer(s) {', '.join(map(repr, missing))} did not run in this forward pass; pick layers the model calls")
-    return Pass(captured, logits)
+    return Pass(captured, logits, prefixes)
 
 
 def _ancestors(layer: str) -> set[str]:

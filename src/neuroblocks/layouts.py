@@ -10,9 +10,9 @@ not exceed it, and where both readings fit, a convolution's (or pool's, or norm'
 channels-first by PyTorch's convention. A layer none of this settles is an error that says how
 to state its layout, `Session(..., layouts={"features.*": "channels_last"})`, never a guess.
 
-Token layers are recognised and reported; the blocks do not read them yet (prefix tokens are
-atoms of their own, still to be built), so using one is an error that says so rather than a
-misreading.
+A token layer is seen as its patch grid, (C, H, W), with its P prefix tokens (class,
+distillation, register tokens) beside it as (P, C): atoms that are not on the image. A pass
+captures both (`forward.Pass.prefixes`), and replacing a token layer's output takes both.
 """
 
 from __future__ import annotations
@@ -41,28 +41,51 @@ class LayoutError(NeuroblocksError, ValueError):
 @dataclass(frozen=True)
 class LayerLayout:
     """kind: one of KINDS; native: the layer's own per-image shape; prefix: a token layer's P
-    prefix tokens; how: where the layout came from (inferred, and from what, or stated)."""
+    prefix tokens; grid: a token layer's patch grid (H, W); how: where the layout came from
+    (inferred, and from what, or stated)."""
 
     kind: str
     native: tuple[int, ...]
     prefix: int = 0
     how: str = "inferred"
+    grid: tuple[int, int] = (0, 0)
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """The shape the blocks see: (C, H, W) for grids, the native shape otherwise."""
+        """The shape the blocks see: (C, H, W) for grids and token layers' patches, the native shape otherwise."""
         if self.kind == "channels_last":
             h, w, c = self.native
             return (c, h, w)
+        if self.kind == "tokens":
+            return (self.native[1], *self.grid)
         return self.native
 
-    def to_canonical(self, x: torch.Tensor) -> torch.Tensor:
-        """A batch as the blocks see it (a view: gradients flow through it)."""
-        return x.permute(0, 3, 1, 2) if self.kind == "channels_last" else x
+    @property
+    def tokens(self) -> bool:
+        return self.kind == "tokens"
 
-    def to_native(self, x: torch.Tensor) -> torch.Tensor:
-        """A canonical batch back in the layer's own layout, for the network above it."""
-        return x.permute(0, 2, 3, 1) if self.kind == "channels_last" else x
+    def to_canonical(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch as the blocks see it, (N, C, H, W) for grids (gradients flow through it)."""
+        if self.kind == "channels_last":
+            return x.permute(0, 3, 1, 2)
+        if self.kind == "tokens":
+            return x[:, self.prefix :].transpose(1, 2).reshape(x.shape[0], x.shape[2], *self.grid)
+        return x
+
+    def prefix_of(self, x: torch.Tensor) -> torch.Tensor:
+        """A token layer's prefix tokens (N, P, C) in a batch of its own outputs."""
+        return x[:, : self.prefix]
+
+    def to_native(self, x: torch.Tensor, prefix: torch.Tensor | None = None) -> torch.Tensor:
+        """A canonical batch back in the layer's own layout, for the network above it; a token
+        layer's needs its prefix tokens (N, P, C) too."""
+        if self.kind == "channels_last":
+            return x.permute(0, 2, 3, 1)
+        if self.kind == "tokens":
+            if prefix is None or tuple(prefix.shape[1:]) != (self.prefix, self.native[1]):
+                raise LayoutError(f"a token layer's output needs its {self.prefix} prefix tokens (N, {self.prefix}, {self.native[1]}) beside the patch grid")
+            return torch.cat([prefix.to(x).expand(x.shape[0], -1, -1), x.flatten(2).transpose(1, 2)], dim=1)
+        return x
 
     def __str__(self) -> str:
         names = {"channels_first": "channels-first grid (C, H, W)", "channels_last": "channels-last grid (H, W, C)",
@@ -76,16 +99,21 @@ def _fits(hw: tuple[int, int], size: tuple[int, int]) -> bool:
     return 0 < h <= ih and 0 < w <= iw and abs(h * iw - w * ih) <= max(ih, iw)
 
 
-def _tokens(shape: tuple[int, ...], size: tuple[int, int]) -> int | None:
-    """P when (L, C) is P prefix tokens then a square-ish patch grid of the input's aspect, else None."""
-    length = shape[0]
+def patch_grid(patches: int, size: tuple[int, int]) -> tuple[int, int] | None:
+    """(H, W) when `patches` tokens tile an input of `size` (H, W) with its exact aspect ratio."""
+    for h in range(1, int(patches**0.5 * max(1.0, size[0] / size[1]) ** 0.5) + 2):
+        if patches % h == 0 and _fits((h, patches // h), size) and h * size[1] == patches // h * size[0]:
+            return h, patches // h
+    return None
+
+
+def _tokens(shape: tuple[int, ...], size: tuple[int, int]) -> tuple[int, tuple[int, int]] | None:
+    """(P, grid) when (L, C) is P prefix tokens then a patch grid of the input's aspect, else None."""
     for prefix in range(MAX_PREFIX + 1):
-        patches = length - prefix
-        if patches < 4:
+        if shape[0] - prefix < 4:
             break
-        for h in range(1, int(patches**0.5) + 2):
-            if patches % h == 0 and _fits((h, patches // h), size) and h * size[1] == patches // h * size[0]:
-                return prefix
+        if (grid := patch_grid(shape[0] - prefix, size)) is not None:
+            return prefix, grid
     return None
 
 
@@ -95,10 +123,11 @@ def infer(module: nn.Module, shape: tuple[int, ...], size: tuple[int, int], othe
     if len(shape) == 1:
         return LayerLayout("vectors", shape)
     if len(shape) == 2:
-        if other is not None and other[0][1] == shape[1] and other[0][0] != shape[0] and (p := _tokens(other[0], other[1])) is not None and _tokens(shape, size) == p:
-            return LayerLayout("tokens", shape, p, "inferred from two input sizes")
-        if other is None and (p := _tokens(shape, size)) is not None:
-            return LayerLayout("tokens", shape, p, "inferred from the token count and the input's patch grid")
+        here = _tokens(shape, size)
+        if other is not None and other[0][1] == shape[1] and other[0][0] != shape[0] and (there := _tokens(other[0], other[1])) is not None and here and here[0] == there[0]:
+            return LayerLayout("tokens", shape, here[0], "inferred from two input sizes", here[1])
+        if other is None and here is not None:
+            return LayerLayout("tokens", shape, here[0], "inferred from the token count and the input's patch grid", here[1])
         return LayerLayout("other", shape)
     if len(shape) != 3:
         return LayerLayout("other", shape)
@@ -118,7 +147,7 @@ def infer(module: nn.Module, shape: tuple[int, ...], size: tuple[int, int], othe
     return f"its shape {shape} at a {size[0]}×{size[1]} input reads as a grid either way"
 
 
-def stated(value: str | LayerLayout, shape: tuple[int, ...], layer: str) -> LayerLayout:
+def stated(value: str | LayerLayout, shape: tuple[int, ...], layer: str, size: tuple[int, int]) -> LayerLayout:
     """A layout given by the user, checked against the layer's shape."""
     if isinstance(value, LayerLayout):
         kind, prefix = value.kind, value.prefix
@@ -130,7 +159,10 @@ def stated(value: str | LayerLayout, shape: tuple[int, ...], layer: str) -> Laye
     dims = {"channels_first": 3, "channels_last": 3, "tokens": 2, "vectors": 1}.get(kind)
     if dims is not None and len(shape) != dims:
         raise LayoutError(f"layer {layer!r} outputs per-image shape {shape}, which cannot be {kind} ({dims} dimensions)")
-    return LayerLayout(kind, shape, prefix, "stated")
+    grid = (0, 0)
+    if kind == "tokens" and (grid := patch_grid(shape[0] - prefix, size)) is None:
+        raise LayoutError(f"layer {layer!r} has {shape[0]} tokens: {shape[0] - prefix} after {prefix} prefix tokens do not tile a {size[0]}×{size[1]} input; say 'tokens:P' with the right P")
+    return LayerLayout(kind, shape, prefix, "stated", grid)
 
 
 def given(layouts: Mapping[str, str | LayerLayout], layer: str) -> str | LayerLayout | None:

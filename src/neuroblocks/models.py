@@ -1,4 +1,5 @@
-"""Named models: the bundled shapes models (RGB, grayscale, a second seed) and every torchvision classifier, with their weights.
+"""Named models: the bundled shapes models (RGB, grayscale, a second seed, a ViT), every
+torchvision classifier and, with timm installed, every timm model as "timm:<name>", with their weights.
 
 Pretrained weights come through torchvision's own download and cache, so a file already in
 torch's hub cache is used offline. A local file is fed to torchvision's own builder in place of
@@ -19,33 +20,38 @@ import torchvision
 from torchvision import models as tvm
 from torchvision.models import _api  # where WeightsEnum fetches its state dicts
 
-from .errors import WeightsUnavailableError, closest
+from .errors import NeuroblocksError, WeightsUnavailableError, closest
 from .session import Session
 from .shapes import model as shapes_model
+from .shapes import vit as shapes_vit
 from .shapes import world
 
 _FETCH_LOCK = threading.Lock()  # swapping torchvision's fetch function is process-wide
 
 
 def names() -> list[str]:
-    """Every name `Session.load` accepts."""
+    """Every name `Session.load` accepts (timm's are "timm:<name>", any of `timm.list_models()`)."""
     return [*_SHAPES, *tvm.list_models(module=tvm)]
 
 
-#: The bundled models: name → (input channels, bundled weights).
-_SHAPES = {"shapes": (3, shapes_model.WEIGHTS), "shapes-gray": (1, shapes_model.WEIGHTS_GRAY), "shapes-seed1": (3, shapes_model.WEIGHTS_SEED1)}
+#: The bundled models: name → (a random model, the weights loader, the bundled weights, the training option that remakes them).
+_SHAPES = {
+    "shapes": (lambda: shapes_model.ShapesNet(channels=3), shapes_model.pretrained, shapes_model.WEIGHTS, ""),
+    "shapes-gray": (lambda: shapes_model.ShapesNet(channels=1), shapes_model.pretrained, shapes_model.WEIGHTS_GRAY, " --channels 1"),
+    "shapes-seed1": (lambda: shapes_model.ShapesNet(channels=3), shapes_model.pretrained, shapes_model.WEIGHTS_SEED1, " --seed 1"),
+    "shapes-vit": (shapes_vit.ShapesViT, shapes_vit.pretrained_vit, shapes_vit.WEIGHTS_VIT, " --arch vit"),
+}
 
 
 def _shapes(name: str, weights: str | Path | None, device: str | None) -> Session:
-    channels, bundled = _SHAPES[name]
+    random, loader, bundled, option = _SHAPES[name]
     if weights == "random":
-        model = shapes_model.ShapesNet(channels=channels)
+        model = random()
     else:
         path = Path(weights) if weights is not None else bundled
         if not path.is_file():
-            option = {"shapes-gray": " --channels 1", "shapes-seed1": " --seed 1"}.get(name, "")
             raise WeightsUnavailableError(f"no {name} weights at {path}; retrain them with `python -m neuroblocks.shapes.train{option} --out {path}`")
-        model = shapes_model.pretrained(path)
+        model = loader(path)
     session = Session(model, labels=world.CLASSES, input_size=world.SIZE, multilabel=True, device=device)
     session.icon_defaults = {"size": 48, "steps": 128}  # 64 px scenes: 48 px icons converge in 128 steps
     return session
@@ -82,13 +88,22 @@ def _download(name: str, enum: tvm.WeightsEnum) -> torch.nn.Module:
         ) from e
 
 
+def _live_heads(model: torch.nn.Module) -> torch.nn.Module:
+    """A random model with its all-zero linear layers redrawn: torchvision starts a ViT's head at
+    zero, and through a zero layer every gradient, so every attribution, is zero."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear) and not module.weight.any():
+            torch.nn.init.trunc_normal_(module.weight, std=0.02)
+    return model
+
+
 def _torchvision(name: str, weights: str | Path | None, device: str | None) -> Session:
     enums = tvm.get_model_weights(name)
     default = enums.DEFAULT
     if weights == "random":
         with warnings.catch_warnings():  # e.g. GoogLeNet's note about its init scheme changing
             warnings.simplefilter("ignore", FutureWarning)
-            model = tvm.get_model(name, weights=None)
+            model = _live_heads(tvm.get_model(name, weights=None))
         chosen = default
     elif weights is None or (isinstance(weights, str) and weights in enums.__members__):
         chosen = enums[weights] if weights is not None else default
@@ -106,13 +121,54 @@ def _torchvision(name: str, weights: str | Path | None, device: str | None) -> S
     )
 
 
+def _timm(name: str, weights: str | Path | None, device: str | None) -> Session:
+    """A timm model: pretrained weights by timm's own download (or a local file), its labels and
+    preprocessing from its pretrained config."""
+    try:
+        import timm
+        from timm.data import ImageNetInfo, infer_imagenet_subset, resolve_data_config
+    except ImportError as e:
+        raise NeuroblocksError(f"{name!r} needs timm: pip install 'neuroblocks[timm]'") from e
+    arch = name[len("timm:") :]
+    known = timm.list_models()
+    if arch not in known:
+        raise ValueError(f"unknown timm model {arch!r}; close names: {', '.join('timm:' + n for n in closest(arch, known))}")
+    if weights == "random":
+        model = _live_heads(timm.create_model(arch, pretrained=False))
+    elif weights is None:
+        try:
+            model = timm.create_model(arch, pretrained=True)
+        except (OSError, RuntimeError, ValueError) as e:
+            raise WeightsUnavailableError(
+                f"could not get timm's pretrained weights for {arch} ({str(e).splitlines()[0]}); download them on a machine that is online "
+                "and pass weights='/path/to/the/file', or use weights='random', or fallback='shapes-vit'"
+            ) from e
+    else:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise WeightsUnavailableError(f"no weights file at {path}; pass the path of {arch}'s .safetensors or .pth file")
+        model = timm.create_model(arch, pretrained=True, pretrained_cfg_overlay={"file": str(path)})
+    config = resolve_data_config({}, model=model)
+    subset = infer_imagenet_subset(model)
+    labels = ImageNetInfo(subset).label_descriptions() if subset else None
+    return Session(
+        model,
+        preprocess=torchvision.transforms.Normalize(config["mean"], config["std"]),
+        labels=labels if labels is not None and len(labels) == model.num_classes else None,
+        input_size=tuple(config["input_size"][1:]),
+        device=device,
+    )
+
+
 def load_session(name: str, weights: str | Path | None = None, fallback: str | None = None, device: str | None = None) -> Session:
     """See `Session.load`."""
     key = name.lower()
     known = names()
-    if key not in known:
-        raise ValueError(f"unknown model {name!r}; close names: {', '.join(closest(key, known))}; or wrap your own module with Session(model)")
+    if key not in known and not key.startswith("timm:"):
+        raise ValueError(f"unknown model {name!r}; close names: {', '.join(closest(key, known))}; or 'timm:<name>'; or wrap your own module with Session(model)")
     try:
+        if key.startswith("timm:"):
+            return _timm(name, weights, device)
         return _shapes(key, weights, device) if key in _SHAPES else _torchvision(key, weights, device)
     except WeightsUnavailableError as e:
         if fallback is None:

@@ -11,7 +11,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from .labels import Labels
 from .lru import TensorLRU
 
 _LOGITS = "<logits>"
+_PREFIX = "<prefix>"
 _PROBE_SIDE = 224  # probe size for models that take any input size
 
 
@@ -48,10 +49,12 @@ def _usable(device: torch.device) -> torch.device:
 
 @dataclass(frozen=True)
 class Trace:
-    """Activations of the asked-for layers, each (C, H, W) or (F,), and the logits (classes,)."""
+    """Activations of the asked-for layers, each (C, H, W) or (F,), the logits (classes,), and
+    the token layers' prefix tokens, each (P, C)."""
 
     activations: dict[str, torch.Tensor]
     logits: torch.Tensor | None
+    prefixes: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __getitem__(self, layer: str) -> torch.Tensor:
         return self.activations[layer]
@@ -123,6 +126,7 @@ class Session:
         self._structured: frozenset[str] = frozenset()  # layers whose output is a structure holding their tensor
         self._layouts: dict[str, lay.LayerLayout | str] = {}
         self._fingerprint: tuple[tuple, str] | None = None
+        self._fixed_size: tuple[int, int] | None = None
         self._icons = None
         self._ablations: list[str] = []  # descriptions of the ablations in force (see ablation.py)
         #: Icon size (px) and steps the views use unless told otherwise; a small model on small
@@ -132,7 +136,9 @@ class Session:
     @classmethod
     def load(cls, name: str, weights: str | Path | None = None, fallback: str | None = None, device: str | None = None) -> Session:
         """A session over a named model: "shapes", "shapes-gray" (its 1-channel twin),
-        "shapes-seed1" (trained from another seed), "googlenet" or any torchvision classifier.
+        "shapes-seed1" (trained from another seed), "shapes-vit" (a small vision transformer of
+        the same world), "googlenet" or any torchvision classifier (ViT, Swin, ConvNeXt, MaxViT
+        included), or "timm:<name>" for any timm model (needs `neuroblocks[timm]`).
 
         weights: None for the model's default pretrained weights (downloaded once, when online),
         a local file, a torchvision weights name such as "IMAGENET1K_V1", or "random" for a
@@ -265,19 +271,26 @@ class Session:
                 other = self._shapes_at(*taller)[0]
             except Exception:  # a model that takes one input size: the layouts are read from one pass
                 other = {}
+            self._fixed_size = None if other else (h, w)
             if self._labels is None:
                 self._labels = Labels([f"class {i}" for i in range(logits.shape[-1])])
             found: dict[str, lay.LayerLayout | str] = {}
             for name, shape in native.items():
                 stated = lay.given(self._layout_hints, name)
                 if stated is not None:
-                    found[name] = lay.stated(stated, shape, name)
+                    found[name] = lay.stated(stated, shape, name, (h, w))
                 else:
                     found[name] = lay.infer(self._modules[name], shape, (h, w), (other[name], taller) if name in other else None)
             self._layouts = found
             self._structured = frozenset(structured)
             self._shapes = {n: (v.shape if isinstance(v, lay.LayerLayout) else native[n]) for n, v in found.items()}
             return self._shapes
+
+    @property
+    def fixed_size(self) -> tuple[int, int] | None:
+        """(H, W) when the model takes inputs of that size only (a ViT's position embeddings), else None."""
+        self._probe()
+        return self._fixed_size
 
     def logits_of(self, output: object) -> torch.Tensor:
         """The logits (N, classes) in what the model returned (see the `logits` argument)."""
@@ -301,21 +314,17 @@ class Session:
         return found
 
     def readable_layers(self) -> list[str]:
-        """The layers the blocks can read (their layout settled, not tokens), in execution order."""
+        """The layers the blocks can read (their layout settled), in execution order."""
         self._probe()
-        return [n for n, v in self._layouts.items() if isinstance(v, lay.LayerLayout) and v.kind != "tokens"]
+        return [n for n, v in self._layouts.items() if isinstance(v, lay.LayerLayout)]
 
     def _readable(self, layers: Iterable[str]) -> dict[str, lay.LayerLayout]:
-        """The layouts of layers a pass captures or replaces, refusing those the blocks cannot read."""
-        found = {}
-        for layer in layers:
-            layout = self.layout(layer)
-            if layout.kind == "tokens":
-                raise lay.LayoutError(
-                    f"layer {layer!r} is a token layer ({layout}); neuroblocks does not read token layers yet: pick a convolutional or channels-last layer"
-                )
-            found[layer] = layout
-        return found
+        """The layouts of layers a pass captures or replaces (an error where one is ambiguous)."""
+        return {layer: self.layout(layer) for layer in layers}
+
+    def prefix_tokens(self, layer: str) -> int:
+        """How many prefix tokens (class, distillation, register) `layer` has beside its patch grid: 0 unless a token layer."""
+        return self.layout(layer).prefix
 
     @property
     def layers(self) -> list[str]:
@@ -372,7 +381,7 @@ class Session:
 
     def ablate(self, layer: str, *, channels=None, positions=None, group=None, mode: str = "zero"):
         """A context manager that switches units of `layer` off: `channels` [c, …], `positions`
-        [[y, x], …] or `group` (groups, n) from `factorize`; mode "zero" or "mean" (the unit's
+        [[y, x], …] (a token layer's prefix token p is [-1, p]) or `group` (groups, n) from `factorize`; mode "zero" or "mean" (the unit's
         mean over positions). `.change(image)` gives the logit change it causes."""
         from .ablation import Ablation
 
@@ -386,12 +395,14 @@ class Session:
         *,
         capture: Iterable[str] = (),
         replace: dict[str, torch.Tensor] | None = None,
+        replace_prefixes: dict[str, torch.Tensor] | None = None,
         stop: bool = False,
     ) -> fw.Pass:
         """One batched pass over images (N, channels, H, W) in [0, 1]; gradients flow if enabled.
 
         capture: layers whose batched outputs to return. replace: layers whose output is the
-        given tensor instead. stop: end at the last captured layer (no logits).
+        given tensor instead (a token layer's also its prefix tokens (N, P, C) in
+        `replace_prefixes`). stop: end at the last captured layer (no logits).
         """
         if images.dim() != 4 or images.shape[1] != self.channels:
             got = f"{images.shape[1]}-channel images" if images.dim() == 4 else "images"
@@ -400,7 +411,7 @@ class Session:
         layouts = self._readable([*capture, *(replace or {})])
         with self._lock:
             return fw.run(
-                self.model, self._modules, self._model_input(images), capture=capture, replace=replace, stop=stop,
+                self.model, self._modules, self._model_input(images), capture=capture, replace=replace, replace_prefixes=replace_prefixes, stop=stop,
                 layouts=layouts, structured=self._structured, logits_of=self.logits_of,
             )
 
@@ -416,21 +427,28 @@ class Session:
         names = [self.check_layer(layer) for layer in ([layers] if isinstance(layers, str) else layers)]
         img = self.image(image)
         key = (weights_version(self.model), tuple(self._ablations), hashlib.blake2b(img.cpu().numpy().tobytes(), digest_size=16).hexdigest(), tuple(img.shape))
+        tokens = [layer for layer in names if self.layout(layer).tokens]
         with self._lock:
             found = {layer: self._cache.get((*key, layer)) for layer in names}
+            prefixes = {layer: self._cache.get((*key, layer, _PREFIX)) for layer in tokens}
             out = self._cache.get((*key, _LOGITS)) if logits else None
-            missing = [layer for layer, value in found.items() if value is None]
+            missing = [layer for layer, value in found.items() if value is None or (layer in tokens and prefixes[layer] is None)]
             if missing or (logits and out is None):
                 with torch.no_grad():
                     result = self.forward(img[None], capture=missing, stop=not logits)
                 for layer in missing:
                     found[layer] = result.activations[layer][0]
                     self._cache.put((*key, layer), found[layer])
+                    if layer in tokens:
+                        prefixes[layer] = result.prefixes[layer][0]
+                        self._cache.put((*key, layer, _PREFIX), prefixes[layer])
                 if logits:
                     out = result.logits[0]
                     self._cache.put((*key, _LOGITS), out)
         # Copies, so a caller editing a result in place cannot corrupt what other views share.
-        return Trace({layer: value.clone() for layer, value in found.items()}, out.clone() if out is not None else None)
+        return Trace(
+            {layer: value.clone() for layer, value in found.items()}, out.clone() if out is not None else None, {layer: value.clone() for layer, value in prefixes.items()}
+        )
 
     # -- icons ------------------------------------------------------------------------------
 
@@ -477,13 +495,17 @@ class Above:
 
     def __init__(self, session: Session, image: torch.Tensor, layer: str) -> None:
         self.session, self.layer = session, layer
-        self.shape = tuple(session.trace(image, layer, logits=False)[layer].shape)
+        trace = session.trace(image, layer, logits=False)
+        self.shape = tuple(trace[layer].shape)
+        #: A token layer's own prefix tokens (P, C), used where a call gives none.
+        self.prefix = trace.prefixes.get(layer)
         self._x = session._model_input(image[None])
         with session._lock:
             self._frozen = fw.record_below(session.model, session._modules, self._x, layer)
 
-    def __call__(self, activations: torch.Tensor, *, capture: Iterable[str] = (), stop: bool = False) -> fw.Pass:
-        """Run with `activations` (N, *shape) as the layer's output; gradients flow to them."""
+    def __call__(self, activations: torch.Tensor, *, prefix: torch.Tensor | None = None, capture: Iterable[str] = (), stop: bool = False) -> fw.Pass:
+        """Run with `activations` (N, *shape) as the layer's output, and for a token layer
+        `prefix` (N, P, C) as its prefix tokens (default: the image's own); gradients flow to both."""
         if tuple(activations.shape[1:]) != self.shape:
             raise ValueError(f"activations of {self.layer!r} have shape (N, {', '.join(map(str, self.shape))}), not {tuple(activations.shape)}")
         capture = [self.session.check_layer(layer) for layer in capture]
@@ -491,6 +513,7 @@ class Above:
         layouts = self.session._readable([*capture, self.layer])
         args = dict(
             capture=capture, replace={self.layer: activations}, stop=stop, frozen=self._frozen, layouts=layouts,
+            replace_prefixes={self.layer: self.prefix[None] if prefix is None else prefix} if self.prefix is not None else None,
             structured=self.session._structured, logits_of=self.session.logits_of,
         )
         with self.session._lock:

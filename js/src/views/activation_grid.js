@@ -6,6 +6,7 @@ import { clear, h } from "../dom.js";
 import { frame } from "../frame.js";
 import { IconBook } from "../icons.js";
 import { Picture, read } from "../picture.js";
+import { prefixToken } from "../ranking.js";
 
 const SIDE = 320;
 
@@ -56,7 +57,8 @@ export function activationGrid(scope, el) {
       }
     }
     const pos = model.get("position");
-    if (pos && pos[0] < rows && pos[1] < cols) {
+    picture.mark(prefixToken(pos, picture.prefixCells.length) != null ? pos : null);
+    if (pos && pos[0] >= 0 && pos[0] < rows && pos[1] < cols) {
       ctx.strokeStyle = "#fff";
       ctx.lineWidth = 2;
       ctx.strokeRect(pos[1] * cw + 1, pos[0] * ch + 1, cw - 2, ch - 2);
@@ -75,6 +77,9 @@ export function activationGrid(scope, el) {
       img.onload = redraw;
       img.src = src;
       images.set(key, img);
+      // A prefix token's icon sits in its cell of the strip above the grid.
+      const cell = key.startsWith("-1,") ? picture.prefixCells[Number(key.slice(3))] : null;
+      if (cell) cell.replaceChildren(img, cell.dataset.label);
     }
     redraw();
   };
@@ -91,9 +96,10 @@ export function activationGrid(scope, el) {
     picture.img.onload = redraw;
     // The picture is drawn on the canvas; its grid layer only serves hovering.
     picture.setGrid(mags.shape[0], mags.shape[1]);
+    picture.setPrefix(model.get("prefix_labels"));
     picture.onHover((cell) => scope.select("position", cell));
     const stack = h("div", { class: "nb-picture", style: { width: `${SIDE}px`, height: `${SIDE}px` } }, canvas, picture.grid);
-    f.body.append(h("div", {}, stack, picture.note, controls));
+    f.body.append(h("div", {}, picture.strip, stack, picture.note, controls));
     loadIcons();
   };
 

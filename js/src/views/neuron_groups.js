@@ -37,7 +37,7 @@ export function neuronGroups(scope, el) {
     if (!masks) return;
     const [k, rows, cols] = masks.shape;
     s = { k, masks, colors: read(model, "colors"), attributions: read(model, "attributions"), top: readTop(model, "group_classes") };
-    f.setTitle(`Neuron groups · ${model.get("layer")} · ${k} groups (${(100 * model.get("error_fraction")).toFixed(0)}% unexplained)`);
+    f.setTitle(`Neuron groups · ${model.get("layer")} · ${k} groups by ${model.get("found_by")} (${(100 * model.get("error_fraction")).toFixed(0)}% unexplained)`);
     menu.value = model.get("prioritize");
     s.picture = new Picture(scope, model.get("picture"), { width: 240 });
     s.picture.setGrid(rows, cols);

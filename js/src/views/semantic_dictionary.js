@@ -7,7 +7,7 @@ import { clear, fmt, h } from "../dom.js";
 import { frame } from "../frame.js";
 import { IconBook } from "../icons.js";
 import { Picture, read } from "../picture.js";
-import { column, slice, topK } from "../ranking.js";
+import { column, onGrid, prefixToken, row, slice, topK } from "../ranking.js";
 
 export function semanticDictionary(scope, el) {
   const model = scope.model;
@@ -15,6 +15,7 @@ export function semanticDictionary(scope, el) {
   const icons = new IconBook(scope);
   let picture = null;
   let acts = null;
+  let prefix = null; // a token layer's prefix tokens (P, C), or null
   let peak = 0;
   const list = h("div", { class: "nb-list nb-dictionary" });
   const channelNote = h("div", { class: "nb-caption nb-channel-note" });
@@ -39,11 +40,12 @@ export function semanticDictionary(scope, el) {
       return;
     }
     const [y, x] = pos;
-    if (y >= acts.shape[1] || x >= acts.shape[2]) {
-      list.append(h("div", { class: "nb-hint", text: `Position [${y}, ${x}] is outside this layer's ${acts.shape[1]}×${acts.shape[2]} grid: link views of one layer.` }));
+    const p = prefixToken(pos, prefix ? prefix.shape[0] : 0);
+    if (p == null && !onGrid(pos, acts.shape[1], acts.shape[2])) {
+      list.append(h("div", { class: "nb-hint", text: `Position [${y}, ${x}] is not in this layer's ${acts.shape[1]}×${acts.shape[2]} grid: link views of one layer.` }));
       return;
     }
-    const vector = column(acts, y, x);
+    const vector = p == null ? column(acts, y, x) : row(prefix, p);
     for (const c of topK(vector, model.get("top"))) {
       const bar = h("div", { class: "nb-bar", style: { width: `${Math.max(0, (100 * vector[c]) / peak)}%` } });
       list.append(
@@ -61,10 +63,12 @@ export function semanticDictionary(scope, el) {
     icons.forget();
     acts = read(model, "acts");
     if (!acts) return;
+    prefix = read(model, "prefix_acts");
     f.setTitle(`Semantic dictionary · ${model.get("layer")}`);
-    peak = acts.values.reduce((m, v) => Math.max(m, v), 0) || 1;
+    peak = Math.max(acts.values.reduce((m, v) => Math.max(m, v), 0), prefix ? prefix.values.reduce((m, v) => Math.max(m, v), 0) : 0) || 1;
     picture = new Picture(scope, model.get("picture"));
     picture.setGrid(acts.shape[1], acts.shape[2]);
+    picture.setPrefix(model.get("prefix_labels"));
     picture.onHover((cell) => scope.select("position", cell));
     f.body.append(h("div", { class: "nb-panel" }, picture.el, channelNote), list);
     showList();

@@ -7,7 +7,7 @@ import { BLUE, FLOW, ORANGE, css, heat, pairHeat } from "../colors.js";
 import { clear, fmt, h } from "../dom.js";
 import { frame } from "../frame.js";
 import { Picture, read, readTop, className } from "../picture.js";
-import { col, entries, row, slice } from "../ranking.js";
+import { col, entries, onGrid, prefixToken, row, slice } from "../ranking.js";
 
 export function spatialAttribution(scope, el) {
   const model = scope.model;
@@ -17,16 +17,35 @@ export function spatialAttribution(scope, el) {
 
   const classLabel = (i) => className(model, i);
 
-  const restingHeat = (panel, maps) => panel.setHeat(pairHeat(slice(maps, 0), slice(maps, 1)));
+  // A position's atom: row-major on the grid, then the prefix tokens (as Python's to_classes); -1 if neither.
+  const atom = (pos, maps, prefix) => {
+    const [, rows, cols] = maps.shape;
+    const p = prefixToken(pos, prefix ? prefix.shape[1] : 0);
+    if (p != null) return rows * cols + p;
+    return onGrid(pos, rows, cols) ? pos[0] * cols + pos[1] : -1;
+  };
+
+  // Heat over the grid and the prefix tokens at one scale: `rgba` holds the grid's cells, then the prefix tokens'.
+  const splitHeat = (panel, rgba, maps) => {
+    const cells = maps.shape[1] * maps.shape[2];
+    panel.setHeat(rgba.subarray(0, 4 * cells));
+    panel.setPrefixHeat(rgba.length > 4 * cells ? rgba.subarray(4 * cells) : null);
+  };
+
+  const withPrefix = (grid, prefix, k) => (prefix ? Float32Array.from([...grid, ...slice(prefix, k)]) : grid);
+
+  const restingHeat = (panel, maps, prefix) => splitHeat(panel, pairHeat(withPrefix(slice(maps, 0), prefix, 0), withPrefix(slice(maps, 1), prefix, 1)), maps);
+
+  const flowHeat = (panel, values, maps) => splitHeat(panel, heat(values, FLOW), maps);
 
   const showLegend = (which, pos) => {
     clear(legend);
-    const [, rows, cols] = (which === "lower" ? s.lowerMaps : s.upperMaps).shape;
-    if (!pos || pos[0] >= rows || pos[1] >= cols) {
+    const i = which === "lower" ? atom(pos, s.lowerMaps, s.lowerPrefix) : atom(pos, s.upperMaps, s.upperPrefix);
+    if (i < 0) {
       legend.append(h("div", { class: "nb-hint", text: "Hover a cell: the other layer shows what it fed or was fed by, and here the classes it supports most." }));
       return;
     }
-    const top = entries(which === "lower" ? s.lowerLegend : s.upperLegend, pos[0] * cols + pos[1]);
+    const top = entries(which === "lower" ? s.lowerLegend : s.upperLegend, i);
     const peak = Math.max(...top.map((e) => Math.abs(e.value))) || 1;
     legend.append(h("div", { class: "nb-legend-title", text: `${which === "lower" ? model.get("layer") : model.get("upper")} [${pos}] supports` }));
     for (const e of top) {
@@ -44,23 +63,21 @@ export function spatialAttribution(scope, el) {
     if (!s) return;
     const low = model.get("position");
     const high = model.get("upper_position");
-    const [, hl, wl] = s.lowerMaps.shape;
-    const [, hu, wu] = s.upperMaps.shape;
-    const lowOk = low && low[0] < hl && low[1] < wl;
-    const highOk = high && high[0] < hu && high[1] < wu;
-    s.lower.mark(lowOk ? low : null);
-    s.upper.mark(highOk ? high : null);
-    if (highOk) {
-      s.lower.setHeat(heat(row(s.flow, high[0] * wu + high[1]), FLOW));
-      restingHeat(s.upper, s.upperMaps);
+    const lowAtom = atom(low, s.lowerMaps, s.lowerPrefix);
+    const highAtom = atom(high, s.upperMaps, s.upperPrefix);
+    s.lower.mark(lowAtom >= 0 ? low : null);
+    s.upper.mark(highAtom >= 0 ? high : null);
+    if (highAtom >= 0) {
+      flowHeat(s.lower, row(s.flow, highAtom), s.lowerMaps);
+      restingHeat(s.upper, s.upperMaps, s.upperPrefix);
       showLegend("upper", high);
-    } else if (lowOk) {
-      s.upper.setHeat(heat(col(s.flow, low[0] * wl + low[1]), FLOW));
-      restingHeat(s.lower, s.lowerMaps);
+    } else if (lowAtom >= 0) {
+      flowHeat(s.upper, col(s.flow, lowAtom), s.upperMaps);
+      restingHeat(s.lower, s.lowerMaps, s.lowerPrefix);
       showLegend("lower", low);
     } else {
-      restingHeat(s.lower, s.lowerMaps);
-      restingHeat(s.upper, s.upperMaps);
+      restingHeat(s.lower, s.lowerMaps, s.lowerPrefix);
+      restingHeat(s.upper, s.upperMaps, s.upperPrefix);
       showLegend("lower", null);
     }
   };
@@ -77,11 +94,15 @@ export function spatialAttribution(scope, el) {
       flow: read(model, "flow"),
       lowerLegend: readTop(model, "lower_legend"),
       upperLegend: readTop(model, "upper_legend"),
+      lowerPrefix: read(model, "lower_prefix"), // (2, P) a token layer's prefix tokens' attributions, or null
+      upperPrefix: read(model, "upper_prefix"),
     };
     s.lower = new Picture(scope, model.get("picture"), { width: 240 });
     s.upper = new Picture(scope, model.get("picture"), { width: 240 });
     s.lower.setGrid(lowerMaps.shape[1], lowerMaps.shape[2]);
     s.upper.setGrid(s.upperMaps.shape[1], s.upperMaps.shape[2]);
+    s.lower.setPrefix(model.get("lower_prefix_labels"));
+    s.upper.setPrefix(model.get("upper_prefix_labels"));
     s.lower.onHover((cell) => scope.select("position", cell));
     s.upper.onHover((cell) => scope.select("upper_position", cell));
     const key = h("div", { class: "nb-key" },

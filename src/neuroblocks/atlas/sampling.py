@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from ..attribution import to_classes
-from ..dissection.data import _items, _with_masks
+from ..dissection.data import _items, _with_masks, in_lists
 from ..dissection.dataset_examples import as_uint8, crop_around
 from ..errors import NeuroblocksError
 from ..session import Session
@@ -64,22 +64,12 @@ def _items_with_masks(data: Iterable) -> Iterator[tuple[object, dict]]:
             yield image, masks
 
 
-def _chunks(data: Iterable, size: int) -> Iterator[list[tuple[object, dict]]]:
-    chunk: list = []
-    for pair in _items_with_masks(data):
-        chunk.append(pair)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _class_scores(session: Session, images: torch.Tensor, layer: str, a: torch.Tensor, classes: Sequence[int]) -> torch.Tensor:
-    """(N, H, W): each position's attribution (activation × gradient) to the classes' summed logits."""
+def _class_scores(session: Session, images: torch.Tensor, layer: str, a: torch.Tensor, prefix: torch.Tensor | None, classes: Sequence[int]) -> torch.Tensor:
+    """(N, H, W): each position's attribution (activation × gradient) to the classes' summed
+    logits; a token layer's prefix tokens (N, P, C) are kept as they were."""
     leaf = a.clone().requires_grad_()
     with torch.enable_grad():
-        logits = session.forward(images, replace={layer: leaf}).logits
+        logits = session.forward(images, replace={layer: leaf}, replace_prefixes=None if prefix is None else {layer: prefix}).logits
         (grad,) = torch.autograd.grad(logits[:, list(classes)].sum(), leaf)
     return (leaf.detach() * grad).sum(1)
 
@@ -134,14 +124,15 @@ def sample(
     parts: dict[str, list] = {name: [] for name in ("vectors", "images", "positions", "grids", "patches", "scores", "classes", "present")}
     concepts: tuple[str, ...] | None = None
     seen = taken = 0
-    for chunk in _chunks(data, batch):
+    for chunk in in_lists(_items_with_masks(data), batch):
         pictures = [session.image(image) for image, _ in chunk]
         if len({tuple(p.shape) for p in pictures}) > 1:
             raise AtlasError("the dataset's images have different sizes; give the Session an input_size so that they are read at one size")
         images = torch.stack(pictures).to(session.device)
         with torch.no_grad():
-            a = session.forward(images, capture=[layer], stop=True).activations[layer].float()
-        scores = _class_scores(session, images, layer, a, classes) if classes else torch.zeros(a.shape[0], *a.shape[2:])
+            read = session.forward(images, capture=[layer], stop=True)
+        a = read.activations[layer].float()
+        scores = _class_scores(session, images, layer, a, read.prefixes.get(layer), classes) if classes else torch.zeros(a.shape[0], *a.shape[2:])
         h, w = a.shape[2:]
         display = session.display(images).cpu()
         if concepts is None:

@@ -3,6 +3,9 @@ target, as activation × gradient (SPEC §2), between hidden layers and to all c
 
 `target` is a class name or index, a pair (a, b) meaning logit a minus logit b, a callable on
 the logits (N, classes) → (N,), or `Hidden(layer, fn)` for a quantity on a higher layer.
+A token layer's patch tokens are positions; its prefix tokens (class, register) have their own
+`prefix_tokens` attribution, are counted in `channel`, and are the last position atoms of
+`to_classes` and `layer_to_layer` (see `tokens`).
 Options: `relax=True` relaxes max-pool gradients; `smoothing=True` smooths gradient maps
 (cosmetic); `channel(..., steps=N)` integrates the gradient along the path from zero.
 """
@@ -17,18 +20,26 @@ from ..errors import AttributionError
 from ..images import ImageLike
 from ..session import Session
 from . import atoms as _atoms
+from . import tokens
 from .gradient import above_fn, activations_and_gradient
 from .integrated import integrated_gradient
 from .jacobian import attribution_matrix
 from .targets import Hidden, TargetLike, check_order
 
-__all__ = ["Hidden", "channel", "group", "layer_to_layer", "neuron", "spatial", "to_classes"]
+__all__ = ["Hidden", "channel", "group", "layer_to_layer", "neuron", "prefix_tokens", "spatial", "to_classes"]
 
 
 def neuron(session: Session, image: ImageLike, layer: str, target: TargetLike, *, relax: bool = False, smoothing: bool = False) -> torch.Tensor:
     """Attribution of every neuron: activation × gradient, shaped like the layer (C, H, W)."""
     a, g = activations_and_gradient(session, image, layer, target, relax=relax, smoothing=smoothing)
     return a * g
+
+
+def prefix_tokens(session: Session, image: ImageLike, layer: str, target: TargetLike, *, relax: bool = False) -> torch.Tensor:
+    """Attribution of every neuron of a token layer's prefix tokens, (P, C): `.sum(1)` gives each
+    token's, to show beside `spatial`'s patch grid. (0, C) for a layer without prefix tokens."""
+    a, g = activations_and_gradient(session, image, layer, target, relax=relax, all_tokens=True)
+    return tokens.prefix(a * g, session.layout(layer))
 
 
 def spatial(session: Session, image: ImageLike, layer: str, target: TargetLike, *, relax: bool = False, smoothing: bool = False) -> torch.Tensor:
@@ -48,13 +59,13 @@ def channel(
     steps: int | None = None,
     baseline: ImageLike | None = None,
 ) -> torch.Tensor:
-    """Attribution of every channel, summed over positions: (C,).
+    """Attribution of every channel, summed over positions (a token layer's prefix tokens too): (C,).
 
     `steps` integrates the gradient along the path from zero activations (or from `baseline`
     image's activations) instead of taking it at the activations.
     """
     if steps is None:
-        a, g = activations_and_gradient(session, image, layer, target, relax=relax, smoothing=smoothing)
+        a, g = activations_and_gradient(session, image, layer, target, relax=relax, smoothing=smoothing, all_tokens=True)
     else:
         a, g = integrated_gradient(session, image, layer, target, steps, baseline=baseline, relax=relax)
     return (a * g).flatten(1).sum(1) if a.dim() > 1 else a * g
@@ -110,17 +121,17 @@ def layer_to_layer(
 
     A higher position is measured by the L2 norm of its activation vector, a higher channel by
     its summed activation (SPEC §2). `only` keeps just those lower atoms (columns), in that order.
+    A token layer's positions are its patches, row-major, then its prefix tokens.
     """
     lower, higher = session.check_layer(lower), session.check_layer(higher)
     check_order(session, lower, higher)
     measure = {"positions": _position_norms, "channels": _channel_sums}.get(atoms)
     if measure is None:
         raise AttributionError(f"atoms are 'positions' or 'channels', not {atoms!r}")
-    trace = session.trace(image, [lower, higher], logits=False)
-    a = trace[lower]
-    n_higher = _atoms.of_kind(atoms, tuple(trace[higher].shape), higher).count
+    a, above = tokens.activations(session, image, lower), tokens.activations(session, image, higher)
+    n_higher = _atoms.of_kind(atoms, tuple(above.shape), higher).count
     lower_atoms = _some(_atoms.of_kind(atoms, tuple(a.shape), lower), a, only)
-    f = above_fn(session.above(image, lower), relax, lambda p: measure(p.activations[higher]), (higher,))
+    f = above_fn(session.above(image, lower), relax, lambda p: measure(tokens.of_pass(p.activations, p.prefixes, higher)), (higher,))
     return attribution_matrix(f, a, lower_atoms, n_higher, mode=mode, batch=batch)
 
 
@@ -139,8 +150,9 @@ def to_classes(
     or one VJP per class, whichever is fewer; only the network above the layer runs. `atoms`
     are "positions", "channels", or directions (K, C) in channel space (each atom the
     activations' projection on one, e.g. a neuron group's direction). `only` keeps just those
-    atoms (rows), in that order."""
-    a = session.trace(image, layer, logits=False)[layer]
+    atoms (rows), in that order. A token layer's positions are its patches, row-major, then its
+    prefix tokens."""
+    a = tokens.activations(session, image, layer)
     kind = _some(_directions(atoms, a, layer) if isinstance(atoms, torch.Tensor) else _atoms.of_kind(atoms, tuple(a.shape), layer), a, only)
     f = above_fn(session.above(image, layer), relax, lambda p: p.logits)
     return attribution_matrix(f, a, kind, len(session.labels), mode=mode, batch=batch).T

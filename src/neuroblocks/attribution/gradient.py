@@ -15,29 +15,37 @@ from ..errors import AttributionError
 from ..forward import Pass
 from ..images import ImageLike
 from ..session import Above, Session
+from . import tokens
 from .relaxation import relaxed_max_pool
 from .smoothing import smooth
 from .targets import TargetLike, resolve
 
 
 def above_fn(above: Above, relax: bool, read: Callable[[Pass], torch.Tensor], capture: tuple[str, ...] = ()) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Batch of activations of `above.layer` → `read(pass)`, running only the network above it
-    (up to the captured layers when there are any), with relaxed max pools if asked."""
+    """Batch of activations of `above.layer` (a token layer's as one row, see `tokens`) →
+    `read(pass)`, running only the network above it (up to the captured layers when there are
+    any), with relaxed max pools if asked."""
+    layout = above.session.layout(above.layer)
 
     def f(x: torch.Tensor) -> torch.Tensor:
         with relaxed_max_pool(relax):
+            if layout.tokens:
+                grid, prefix = tokens.split(x, layout)
+                return read(above(grid, prefix=prefix, capture=capture, stop=bool(capture)))
             return read(above(x, capture=capture, stop=bool(capture)))
 
     return f
 
 
 def activations_and_gradient(
-    session: Session, image: ImageLike, layer: str, target: TargetLike, *, relax: bool = False, smoothing: bool = False
+    session: Session, image: ImageLike, layer: str, target: TargetLike, *, relax: bool = False, smoothing: bool = False, all_tokens: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(activations, gradient of the target), both shaped like one image's output of `layer`."""
+    """(activations, gradient of the target), both shaped like one image's output of `layer`
+    as the blocks see it; with `all_tokens` a token layer's come as one row of every token (see `tokens`)."""
     layer = session.check_layer(layer)
     resolved = resolve(session, target, layer)
-    a = session.trace(image, layer, logits=False)[layer]
+    layout = session.layout(layer)
+    a = tokens.activations(session, image, layer)
     leaf = a[None].clone().requires_grad_()
     value = above_fn(session.above(image, layer), relax, resolved, resolved.layers)(leaf)
     (grad,) = torch.autograd.grad(value.sum(), leaf, allow_unused=True)  # unused: no path at all
@@ -48,4 +56,6 @@ def activations_and_gradient(
             "(e.g. ReLUs closed because the model sees no evidence for that class); pick another layer or target"
         )
     grad = grad[0]
-    return a, smooth(grad) if smoothing and grad.dim() == 3 else grad
+    if not all_tokens:
+        a, grad = tokens.patches(a, layout), tokens.patches(grad, layout)
+    return a, smooth(grad) if smoothing and grad.dim() == 3 and not (all_tokens and layout.tokens) else grad

@@ -9,6 +9,7 @@ import torch
 
 from ..images import ImageLike
 from ..session import Session
+from . import tokens
 from .gradient import above_fn
 from .targets import TargetLike, resolve
 
@@ -24,13 +25,14 @@ def integrated_gradient(
     relax: bool = False,
     batch: int = 25,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(activations − baseline activations, gradient averaged at n/steps along the path, n = 1…steps)."""
+    """(activations − baseline activations, gradient averaged at n/steps along the path, n = 1…steps),
+    a token layer's as one row of every token (see `tokens`)."""
     if steps < 1:
         raise ValueError(f"steps must be at least 1, not {steps}")
     layer = session.check_layer(layer)
     resolved = resolve(session, target, layer)
-    a = session.trace(image, layer, logits=False)[layer]
-    start_point = torch.zeros_like(a) if baseline is None else session.trace(baseline, layer, logits=False)[layer]
+    a = tokens.activations(session, image, layer)
+    start_point = torch.zeros_like(a) if baseline is None else tokens.activations(session, baseline, layer)
     delta = a - start_point
     f = above_fn(session.above(image, layer), relax, resolved, resolved.layers)
     total = torch.zeros_like(a)

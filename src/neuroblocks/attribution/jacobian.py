@@ -3,17 +3,23 @@
 For f mapping a layer's activations to M outputs and P atoms, the (M, P) matrix is a Jacobian
 product. Reverse mode needs one backward pass per output, forward mode one pass per atom (the
 tangent is the atom's part of the activations, so the pushed-forward tangent is that atom's
-attribution to all outputs at once). Whichever count is smaller is used, in batches, so the
-Python loop runs once per batch, not once per atom or output.
+attribution to all outputs at once; under vmap the network's own pass runs once per batch of
+tangents, not once per tangent). Whichever count is smaller is used, in batches, so the
+Python loop runs once per batch, not once per atom or output. Fused attention kernels have no forward-mode
+derivative (PyTorch's flash attention on the CPU, nn.MultiheadAttention's fast path), so forward
+mode runs attention as plain operations (the "math" backend of scaled_dot_product_attention, the
+fast path off); a kernel that still has none makes "auto" fall back to reverse mode, warning once.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import torch
 import torch.autograd.forward_ad as fwAD
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .atoms import Channels, Directions, Positions
 
@@ -29,18 +35,57 @@ def _reverse(f, a, atoms, n_outputs: int, batch: int) -> torch.Tensor:
     return torch.cat(rows)
 
 
+@contextmanager
+def _plain_attention():
+    """Attention as differentiable primitives, which forward mode can pass through."""
+    fast = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with sdpa_kernel([SDPBackend.MATH]):
+            yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fast)
+
+
+def _shared_primal(f, a: torch.Tensor, tangents: torch.Tensor) -> torch.Tensor:
+    """JVPs of one batch of tangents with the network's own pass run once (vmap over jvp)."""
+    return torch.func.vmap(lambda t: torch.func.jvp(lambda x: f(x[None])[0], (a,), (t,))[1])(tangents)
+
+
+def _dual_batch(f, a: torch.Tensor, tangents: torch.Tensor) -> torch.Tensor:
+    """The same with dual tensors, the pass run once per tangent: for model code vmap cannot
+    batch (an in-place operation on a tensor the tangents do not reach)."""
+    with fwAD.dual_level():
+        dual = fwAD.make_dual(a.expand(len(tangents), *a.shape).contiguous(), tangents)
+        return fwAD.unpack_dual(f(dual)).tangent
+
+
 def _forward(f, a, atoms, batch: int) -> torch.Tensor:
     cols = []
-    with torch.no_grad(), warnings.catch_warnings():
+    step = _shared_primal
+    with torch.no_grad(), _plain_attention(), warnings.catch_warnings():
         # torch's forward-mode decompositions warn, on first use, about torch's own use of
         # torch.jit.script: nothing a user can act on.
         warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
         for start in range(0, atoms.count, batch):
-            picks = torch.arange(start, min(start + batch, atoms.count), device=a.device)
-            with fwAD.dual_level():
-                dual = fwAD.make_dual(a.expand(len(picks), *a.shape).contiguous(), atoms.tangents(a, picks))
-                cols.append(fwAD.unpack_dual(f(dual)).tangent)
+            tangents = atoms.tangents(a, torch.arange(start, min(start + batch, atoms.count), device=a.device))
+            try:
+                cols.append(step(f, a, tangents))
+            except RuntimeError as e:
+                if step is _dual_batch or "vmap" not in str(e):
+                    raise
+                step = _dual_batch
+                cols.append(step(f, a, tangents))
     return torch.cat(cols).T
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_fallback(why: str) -> None:
+    if why not in _WARNED:
+        _WARNED.add(why)
+        warnings.warn(f"forward-mode AD does not pass through this model ({why}); attribution to every output uses reverse mode, one pass per output", stacklevel=3)
 
 
 def attribution_matrix(
@@ -57,10 +102,17 @@ def attribution_matrix(
     f maps a batch of activations (N, *a.shape) to (N, n_outputs). mode: "auto" (fewer
     passes), "forward" (one JVP per atom) or "reverse" (one VJP per output).
     """
+    chosen = mode
     if mode == "auto":
         mode = "forward" if atoms.count < n_outputs else "reverse"
     if mode == "forward":
-        return _forward(f, a, atoms, batch)
+        try:
+            return _forward(f, a, atoms, batch)
+        except NotImplementedError as e:
+            if chosen != "auto" or "forward AD" not in str(e):
+                raise
+            _warn_fallback(str(e).splitlines()[0])
+            mode = "reverse"
     if mode == "reverse":
         return _reverse(f, a, atoms, n_outputs, batch)
     raise ValueError(f"mode is 'auto', 'forward' or 'reverse', not {mode!r}")

@@ -24,10 +24,11 @@ import torch
 from ..atlas import Atlas, Layout, Samples, Side
 from ..atlas.cells import grid as cut
 from ..atlas.sampling import PATCH
+from ..dissection.data import in_lists
 from ..dissection.dataset_examples import as_uint8, crop_around
 from ..session import Session
 from .correlation import common_grid
-from .reading import _activations, chunks, pictures
+from .reading import _activations, images, pictures
 from .survey import CompareError
 
 
@@ -50,7 +51,7 @@ def _shared(session_a: Session, layer_a: str, session_b: Session, layer_b: str, 
     parts: dict[str, list] = {name: [] for name in ("a", "b", "images", "positions", "patches_a", "patches_b")}
     seen = taken = 0
     grid_hw = (0, 0)
-    for chunk in chunks(data, batch):
+    for chunk in in_lists(images(data), batch):
         pictures_a, pictures_b = pictures(session_a, chunk), pictures(session_b, chunk)
         acts_a, acts_b = _activations(session_a, pictures_a, [layer_a])[layer_a], _activations(session_b, pictures_b, [layer_b])[layer_b]
         h, w = grid_hw = min(acts_a.shape[2], acts_b.shape[2]), min(acts_a.shape[3], acts_b.shape[3])

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 
-from ..dissection.data import DissectionDataError, _items
+from ..dissection.data import DissectionDataError, _items, in_lists
 from ..session import Session
 
 Activations = dict[str, torch.Tensor]
@@ -41,21 +41,9 @@ def _activations(session: Session, batch: torch.Tensor, layers: Sequence[str]) -
     return {layer: found[layer].float() for layer in layers}
 
 
-def chunks(data: Iterable, size: int) -> Iterator[list]:
-    """The images of `data` in lists of `size` (the last may be shorter), in dataset order."""
-    chunk: list = []
-    for image in images(data):
-        chunk.append(image)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def paired(
     session_a: Session, session_b: Session, data: Iterable, layers_a: Sequence[str], layers_b: Sequence[str], batch: int = 32
 ) -> Iterator[tuple[Activations, Activations]]:
     """Batches of (A's activations, B's activations) of the same images, in dataset order."""
-    for chunk in chunks(data, batch):
+    for chunk in in_lists(images(data), batch):
         yield _activations(session_a, pictures(session_a, chunk), layers_a), _activations(session_b, pictures(session_b, chunk), layers_b)

@@ -80,6 +80,18 @@ def _with_masks(item: object) -> tuple[object, dict]:
     return item, {}
 
 
+def in_lists(items: Iterable, size: int) -> Iterator[list]:
+    """`items` in lists of `size` (the last may be shorter), in order, read once."""
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def _items(data: Iterable) -> Iterable:
     """A map-style Dataset is read by index over its length: iterating it directly runs until
     `__getitem__` raises IndexError, which many datasets never do."""

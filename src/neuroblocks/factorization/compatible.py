@@ -19,7 +19,7 @@ from ..attribution.atoms import groups as group_atoms
 from ..attribution.targets import check_order
 from ..images import ImageLike
 from ..session import Session
-from .groups import Groups, build_groups
+from .groups import Groups, activation_directions, build_groups
 from .methods import factorise
 from .one_layer import factorize
 
@@ -60,9 +60,16 @@ def _compatible(session, image, lower: str, k: int, a: torch.Tensor, grads: torc
     total = attribution.sum(0, keepdim=True)
     shares = torch.where(total > 0, attribution / total.clamp(min=1e-30), torch.full_like(attribution, 1.0 / n))
     split = (a[None] * shares).permute(2, 3, 1, 0).reshape(a.shape[1] * a.shape[2], a.shape[0] * n)  # columns (c, j)
-    spatial, components, error, converged = factorise(split.double().cpu().numpy(), k, "nmf", seed=seed)
-    directions = components.reshape(k, a.shape[0], n).sum(2)
-    return build_groups(session, image, lower, a, spatial, directions, error=error, converged=converged, method="nmf", prioritize="compatible")
+    signed = bool(split.min() < 0)  # a signed layer (a residual stream): its two parts side by side, as `factorize` does
+    x = torch.cat([split.clamp(min=0), (-split).clamp(min=0)], dim=1) if signed else split
+    spatial, components, error, converged = factorise(x.double().cpu().numpy(), k, "nmf", seed=seed)
+    if signed:
+        directions = activation_directions(a.flatten(1).T.double().cpu().numpy(), spatial, nonnegative=False)
+    else:
+        directions = components.reshape(k, a.shape[0], n).sum(2)
+    return build_groups(
+        session, image, lower, a, spatial, directions, error=error, converged=converged, method="nmf", prioritize="compatible", split_signs=signed
+    )
 
 
 def factorize_layers(

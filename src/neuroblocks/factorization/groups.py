@@ -26,7 +26,8 @@ class Groups:
     spatial: (k, H, W) spatial factors. channels: (k, C) activation-space directions.
     error: relative reconstruction error of the factorised matrix. to_classes: (k, classes),
     each group's attribution (reconstruction × gradient) to every logit. colors: (k, 3) uint8,
-    hue n·360/k. converged: False if the solver hit its iteration limit.
+    hue n·360/k. converged: False if the solver hit its iteration limit. split_signs: NMF was
+    given the signed matrix as its positive and negative parts side by side.
     """
 
     layer: str
@@ -38,6 +39,13 @@ class Groups:
     method: str
     prioritize: object
     converged: bool
+    split_signs: bool = False
+
+    @property
+    def description(self) -> str:
+        """How the groups were found, e.g. "NMF of activations" or "NMF of activations' ± parts"."""
+        what = self.prioritize if isinstance(self.prioritize, str) else "+".join(self.prioritize)
+        return f"{self.method.upper()} of {what}" + ("' ± parts" if self.split_signs else "")
 
     @property
     def masks(self) -> torch.Tensor:

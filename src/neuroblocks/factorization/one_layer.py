@@ -4,7 +4,6 @@ activation-space direction and its attribution to every class."""
 from __future__ import annotations
 
 from ..attribution.targets import TargetLike, resolve
-from ..errors import NeuroblocksError
 from ..images import ImageLike
 from ..session import Session
 from .groups import Groups, activation_directions, build_groups
@@ -28,22 +27,23 @@ def factorize(
     prioritize: "activations" (what the network detects), "gradients" (what would change its
     behaviour), "attributions" (what caused it), or a mapping of these to weights. target: the
     class (or pair, or function) gradients and attributions are taken for; default the top class.
+    NMF takes signed data (activations before a ReLU, a transformer's residual stream) as its
+    positive and negative parts side by side, and says so in `Groups.split_signs` (SPEC §8).
     """
     layer = session.check_layer(layer)
     if target is not None:
         resolve(session, target, layer)  # unknown classes fail here, before any work
     a, cube = source_cube(session, image, layer, prioritize, target)
     x, split = as_matrix(cube)
-    if method == "nmf" and prioritize == "activations" and split:
-        raise NeuroblocksError(
-            f"NMF needs non-negative activations, but {layer!r} has values down to {float(a.min()):.3g} "
-            "(it is probably taken before its ReLU): pick the ReLU's output, or use method='pca' or 'ica'"
-        )
     if method != "nmf" and split:  # PCA and ICA take signed data as it is
         x, split = cube.flatten(1).T, False
     spatial, components, error, converged = factorise(x.double().cpu().numpy(), n_groups, method, seed=seed)
-    if prioritize == "activations":
+    if prioritize == "activations" and not split:
         directions = components
     else:
-        directions = activation_directions(a.flatten(1).T.double().cpu().numpy(), spatial, nonnegative=method == "nmf")
-    return build_groups(session, image, layer, a, spatial, directions, error=error, converged=converged, method=method, prioritize=prioritize)
+        # Signed activations (a layer before its ReLU, a transformer's residual stream) keep
+        # signed directions; NMF saw their positive and negative parts as separate columns.
+        directions = activation_directions(a.flatten(1).T.double().cpu().numpy(), spatial, nonnegative=method == "nmf" and a.min() >= 0)
+    return build_groups(
+        session, image, layer, a, spatial, directions, error=error, converged=converged, method=method, prioritize=prioritize, split_signs=split
+    )

@@ -1,7 +1,8 @@
 """Objectives: what a feature visualization maximises, composable with + - * / (SPEC §3).
 
 An objective maps the captured activations of a batch, `acts[layer]` (N, ...) plus
-`acts["input"]` (the images in [0, 1]) and `acts["logits"]`, to one value per image (N,).
+`acts["input"]` (the images in [0, 1]) and `acts["logits"]` (and a token layer's prefix tokens
+(N, P, C) under `prefix_key(layer)`), to one value per image (N,).
 Rendering a list of objectives gives image i to objective i.
 """
 
@@ -95,23 +96,46 @@ def channel(layer: str, c: int) -> Objective:
     return Objective(lambda a: a[layer][:, c].flatten(1).mean(1), {layer}, f"{layer}:{c}", (_layer_check(layer), _channel_check(layer, c)))
 
 
-def neuron(layer: str, c: int) -> Objective:
-    """Channel `c` at the centre position."""
+def prefix_key(layer: str) -> str:
+    """Where a token layer's prefix tokens are in `acts`."""
+    return f"{layer}#prefix"
+
+
+def _prefix_check(layer: str, p: int):
+    def check(session):
+        if not 0 <= p < session.prefix_tokens(layer):
+            raise FeatureVisError(f"layer {layer!r} has {session.prefix_tokens(layer)} prefix tokens; there is no prefix token {p}")
+
+    return check
+
+
+def neuron(layer: str, c: int, position: tuple[int, int] | None = None) -> Objective:
+    """Channel `c` at `position` (y, x), by default the centre; (-1, p) is a token layer's prefix
+    token p (its class token is (-1, 0))."""
+    checks = (_layer_check(layer), _channel_check(layer, c))
+    if position is not None and position[0] == -1:
+        p = int(position[1])
+        return Objective(lambda a: a[prefix_key(layer)][:, p, c], {layer}, f"{layer}:{c}@prefix{p}", (*checks, _prefix_check(layer, p)))
 
     def fn(a: Acts) -> torch.Tensor:
         x = a[layer][:, c]
-        return x[:, x.shape[1] // 2, x.shape[2] // 2] if x.dim() == 3 else x
+        if x.dim() != 3:
+            return x
+        y, x_ = position if position is not None else (x.shape[1] // 2, x.shape[2] // 2)
+        return x[:, y, x_]
 
-    return Objective(fn, {layer}, f"{layer}:{c}@centre", (_layer_check(layer), _channel_check(layer, c)))
+    where = "centre" if position is None else f"{position[0]},{position[1]}"
+    return Objective(fn, {layer}, f"{layer}:{c}@{where}", checks)
 
 
-def direction(layer: str, vector, cosine_power: float | None = None) -> Objective:
+def direction(layer: str, vector, cosine_power: float | None = None, prefix: int | None = None) -> Objective:
     """Mean over positions of the activation vector's dot product with `vector`; with
-    `cosine_power` p, each position's dot product is weighted by max(0.1, cos)^p."""
+    `cosine_power` p, each position's dot product is weighted by max(0.1, cos)^p. With `prefix`
+    p, the dot product at a token layer's prefix token p instead (its class token is 0)."""
     v = torch.as_tensor(vector, dtype=torch.float32).flatten()
 
     def fn(a: Acts) -> torch.Tensor:
-        x = a[layer]
+        x = a[layer] if prefix is None else a[prefix_key(layer)][:, prefix, :, None, None]
         d = v.to(x)
         flat = x.flatten(2) if x.dim() == 4 else x[:, :, None]  # (N, C, positions)
         dots = torch.einsum("ncp,c->np", flat, d)
@@ -120,9 +144,10 @@ def direction(layer: str, vector, cosine_power: float | None = None) -> Objectiv
             dots = dots * cos.clamp(min=0.1) ** cosine_power
         return dots.mean(1)
 
-    kind = "direction" if cosine_power is None else f"direction·cos^{cosine_power:g}"
+    kind = ("direction" if cosine_power is None else f"direction·cos^{cosine_power:g}") + ("" if prefix is None else f"@prefix{prefix}")
     digest = f"{v.numel()}d#{hashlib.sha1(v.numpy().tobytes()).hexdigest()[:12]}"  # stable across processes: cache keys use it
-    return Objective(fn, {layer}, f"{layer}:{kind}[{digest}]", (_layer_check(layer), _length_check(layer, v.numel())))
+    checks = (_layer_check(layer), _length_check(layer, v.numel()), *(() if prefix is None else (_prefix_check(layer, prefix),)))
+    return Objective(fn, {layer}, f"{layer}:{kind}[{digest}]", checks)
 
 
 def diversity(layer: str) -> Objective:

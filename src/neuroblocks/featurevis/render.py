@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..session import Session
 from . import transforms
-from .objectives import INPUT, LOGITS, FeatureVisError, Objective
+from .objectives import INPUT, LOGITS, FeatureVisError, Objective, prefix_key
 from .param import FourierImage
 from .redirected_relu import redirected_relu
 
@@ -66,8 +67,10 @@ def start_seeds(objectives: Sequence[Objective], seed: int) -> list[int]:
 
 def _evaluate(session: Session, objectives: Sequence[Objective], images: torch.Tensor, layers: list[str], needs_logits: bool, channels_last: bool) -> torch.Tensor:
     x = images.contiguous(memory_format=torch.channels_last) if channels_last else images
+    if session.fixed_size is not None and tuple(x.shape[-2:]) != session.fixed_size:  # a model of one input size sees the image resized
+        x = F.interpolate(x, size=session.fixed_size, mode="bilinear", align_corners=False)
     p = session.forward(x, capture=layers, stop=not needs_logits)
-    acts = {**p.activations, INPUT: images, LOGITS: p.logits}
+    acts = {**p.activations, **{prefix_key(layer): value for layer, value in p.prefixes.items()}, INPUT: images, LOGITS: p.logits}
     return torch.stack([obj(acts)[i] for i, obj in enumerate(objectives)])
 
 

@@ -29,7 +29,27 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
-class ShapesNet(nn.Module):
+class EvidenceHead(nn.Module):
+    """What the shapes models share: logits are class evidence maps averaged over positions,
+    then scaled and shifted per class (`fc`); `evidence(x)` (N, classes, 8, 8) is the model's."""
+
+    def __init__(self, n_classes: int, channels: int) -> None:
+        super().__init__()
+        self.channels = channels
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Conv2d(n_classes, n_classes, 1, groups=n_classes)  # per class: scale, bias
+        # Start with every class counting for its logit: a scale that starts negative never learns.
+        nn.init.constant_(self.fc.weight, 4.0)
+        nn.init.constant_(self.fc.bias, -2.0)
+
+    def logits(self, evidence: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.fc(self.pool(evidence)), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(self.evidence(x))
+
+
+class ShapesNet(EvidenceHead):
     """conv1 (16×64×64) → conv2 (32×32×32) → conv3 (64×16×16) → conv4 (128×8×8) →
     classmap (one evidence map per class, 8×8) → mean over positions → fc (scale and bias per class).
 
@@ -38,7 +58,7 @@ class ShapesNet(nn.Module):
     """
 
     def __init__(self, n_classes: int = len(CLASSES), channels: int = 3) -> None:
-        super().__init__()
+        super().__init__(n_classes, channels)
         self.conv1 = _block(channels, 16)
         self.pool1 = nn.MaxPool2d(2)
         self.conv2 = _block(16, 32)
@@ -47,13 +67,7 @@ class ShapesNet(nn.Module):
         self.pool3 = nn.MaxPool2d(2)
         self.conv4 = _block(64, 128)
         self.classmap = nn.Sequential(nn.Conv2d(128, n_classes, 1), nn.ReLU(inplace=True))
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Conv2d(n_classes, n_classes, 1, groups=n_classes)  # per class: scale, bias
-        # Start with every evidence map alive and counting for its class: a map whose scale
-        # starts negative, or whose ReLU starts closed everywhere, never learns.
-        nn.init.constant_(self.classmap[0].bias, 0.5)
-        nn.init.constant_(self.fc.weight, 4.0)
-        nn.init.constant_(self.fc.bias, -2.0)
+        nn.init.constant_(self.classmap[0].bias, 0.5)  # every evidence map starts alive
 
     def evidence(self, x: torch.Tensor) -> torch.Tensor:
         """The class evidence maps (N, classes, 8, 8) that the logits average."""
@@ -61,12 +75,6 @@ class ShapesNet(nn.Module):
         x = self.pool2(self.conv2(x))
         x = self.pool3(self.conv3(x))
         return self.classmap(self.conv4(x))
-
-    def logits(self, evidence: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(self.fc(self.pool(evidence)), 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.logits(self.evidence(x))
 
 
 def pretrained(weights: str | Path = WEIGHTS) -> ShapesNet:

@@ -1,8 +1,8 @@
-"""Train ShapesNet from scratch, deterministically: `python -m neuroblocks.shapes.train`
-(`--channels 1` trains the grayscale model on the scenes' luminance).
+"""Train a shapes model from scratch, deterministically: `python -m neuroblocks.shapes.train`
+(`--channels 1` trains the grayscale model on the scenes' luminance, `--arch vit` the ViT).
 
 The loss is multi-label (one sigmoid per class) on scenes of which 45% hold one object, 45% two
-and 10% none, plus a penalty on class evidence outside the class's own object. So a class's
+and 10% none, plus a penalty on the size of class evidence outside the class's own object. So a class's
 evidence sits on its object and nowhere else: the ground truth the faithfulness tests rely on.
 Both objects of a two-object scene rank on top, like the article's dog and cat. Prints held-out
 accuracy and writes the bundled weights.
@@ -20,12 +20,15 @@ import torch
 import torch.nn.functional as F
 
 from ..images import luminance
-from .model import WEIGHTS, ShapesNet
+from .model import WEIGHTS, EvidenceHead, ShapesNet
+from .vit import ShapesViT
 from .world import CLASSES, SIZE, scene
 
 #: Scene seeds at and above this are never trained on; evaluation draws from them.
 HELD_OUT_SEED = 10_000_000
-#: Side of ShapesNet's evidence maps at the training size.
+#: The architectures and their peak learning rates (a transformer wants a gentler one).
+ARCHS = {"cnn": (ShapesNet, 3e-3), "vit": (ShapesViT, 1e-3)}
+#: Side of the shapes models' evidence maps at the training size.
 EVIDENCE_GRID = SIZE // 8
 #: Final weight of the penalty on mean class evidence outside the class's object.
 OFF_OBJECT_WEIGHT = 1.0
@@ -64,13 +67,12 @@ def as_input(images: torch.Tensor, channels: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def logits_of(model: ShapesNet, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
+def logits_of(model: EvidenceHead, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
     model.eval()
-    channels = model.conv1[0].in_channels
-    return torch.cat([model(as_input(images[i : i + batch], channels)) for i in range(0, len(images), batch)])
+    return torch.cat([model(as_input(images[i : i + batch], model.channels)) for i in range(0, len(images), batch)])
 
 
-def evaluate(model: ShapesNet, n_single: int = 2000, n_pairs: int = 1000) -> dict[str, float]:
+def evaluate(model: EvidenceHead, n_single: int = 2000, n_pairs: int = 1000) -> dict[str, float]:
     """Held-out top-1 accuracy on one-object scenes; share of two-object scenes with both in the top 3."""
     images, labels, _ = scenes(range(HELD_OUT_SEED, HELD_OUT_SEED + n_single), 1)
     top1 = logits_of(model, images).argmax(1)
@@ -81,7 +83,7 @@ def evaluate(model: ShapesNet, n_single: int = 2000, n_pairs: int = 1000) -> dic
     return {"single_top1": single, "pairs_both_in_top3": pairs}
 
 
-def train(n_scenes: int = 24_000, epochs: int = 8, batch: int = 64, seed: int = 0, channels: int = 3, log=print) -> ShapesNet:
+def train(n_scenes: int = 24_000, epochs: int = 8, batch: int = 64, seed: int = 0, channels: int = 3, arch: str = "cnn", log=print) -> EvidenceHead:
     """Train on `n_scenes` scenes (see the module's docstring); same arguments, same weights."""
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
@@ -91,10 +93,11 @@ def train(n_scenes: int = 24_000, epochs: int = 8, batch: int = 64, seed: int = 
     images = torch.cat([part[0] for part in parts]).contiguous(memory_format=torch.channels_last)
     targets = _multi_hot([labels for part in parts for labels in part[1]])
     off_object = ~torch.cat([part[2] for part in parts])
-    model = ShapesNet(channels=channels).to(memory_format=torch.channels_last)
+    build, lr = ARCHS[arch]
+    model = build(channels=channels).to(memory_format=torch.channels_last)
     steps = epochs * (len(images) // batch)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=max(steps, 1))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(steps, 1))
     generator = torch.Generator().manual_seed(seed)
     for epoch in range(epochs):
         # No penalty while classes are being learned (it would close every evidence map), then
@@ -106,7 +109,7 @@ def train(n_scenes: int = 24_000, epochs: int = 8, batch: int = 64, seed: int = 
         for i in range(len(images) // batch):
             idx = order[i * batch : (i + 1) * batch]
             evidence = model.evidence(as_input(images[idx], channels))
-            stray = (evidence * off_object[idx]).mean()
+            stray = (evidence.abs() * off_object[idx]).mean()  # the CNN's evidence is ≥ 0; the ViT's is signed
             loss = F.binary_cross_entropy_with_logits(model.logits(evidence), targets[idx]) + penalty * stray
             optimizer.zero_grad()
             loss.backward()
@@ -124,10 +127,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--channels", type=int, choices=(1, 3), default=3, help="3: RGB scenes; 1: their luminance")
     parser.add_argument("--seed", type=int, default=0, help="initialisation and batch order (the scenes stay the same)")
+    parser.add_argument("--arch", choices=sorted(ARCHS), default="cnn", help="cnn: ShapesNet; vit: ShapesViT")
     args = parser.parse_args()
     torch.set_num_threads(2)
     start = time.perf_counter()
-    model = train(args.scenes, args.epochs, seed=args.seed, channels=args.channels)
+    model = train(args.scenes, args.epochs, seed=args.seed, channels=args.channels, arch=args.arch)
     elapsed = time.perf_counter() - start
     torch.save(model.state_dict(), args.out)
     report = evaluate(model)

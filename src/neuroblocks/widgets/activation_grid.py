@@ -12,7 +12,7 @@ from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
 from .base import View, Wanted
-from .inputs import spatial_cube
+from .inputs import prefix_labels, spatial_cube
 from .payload import array
 
 
@@ -22,6 +22,7 @@ class ActivationGrid(View):
     kind = traitlets.Unicode("activation_grid").tag(sync=True)
     magnitudes = traitlets.Dict().tag(sync=True)  # (H, W) float32: length of each activation vector
     overview = traitlets.Dict().tag(sync=True)  # (H, W, 3) uint8 PCA colours
+    prefix_labels = traitlets.List().tag(sync=True)  # a token layer's prefix tokens, cells [-1, p] above the grid
     mode = traitlets.Enum(["icons", "overview"], "icons").tag(sync=True)
     scale = traitlets.Bool(True).tag(sync=True)
 
@@ -40,9 +41,13 @@ class ActivationGrid(View):
         colours = (overview_colors(self.session, self.image, self.layer) * 255).round().astype(np.uint8)
         vectors = a.flatten(1).T
         order = norms.flatten().argsort(descending=True).tolist()
-        wanted = [
+        prefix = self.session.trace(self.image, self.layer, logits=False).prefixes.get(self.layer, [])
+        wanted = [(f"-1,{p}", objectives.direction(self.layer, v, prefix=p)) for p, v in enumerate(prefix)] + [
             (f"{p // w},{p % w}", objectives.direction(self.layer, vectors[p], self.cosine_power))
             for p in order if float(norms.flatten()[p]) > 0
         ]
-        values = {"magnitudes": array(norms), "overview": array(colours, "uint8"), "picture": self.picture_of(self.image), "position": None}
+        values = {
+            "magnitudes": array(norms), "overview": array(colours, "uint8"), "prefix_labels": prefix_labels(self.session, self.layer),
+            "picture": self.picture_of(self.image), "position": None,
+        }
         return values, wanted

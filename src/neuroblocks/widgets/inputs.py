@@ -23,6 +23,12 @@ def spatial_cube(session: Session, image: ImageLike, layer: str) -> torch.Tensor
     return a
 
 
+def prefix_labels(session: Session, layer: str) -> list[str]:
+    """Labels of a token layer's prefix-token cells: the class token, then the others (distillation,
+    register: models do not say which) by number; [] for other layers."""
+    return ["CLS", *(f"T{p}" for p in range(1, session.prefix_tokens(layer)))][: session.prefix_tokens(layer)]
+
+
 def feature_maps(session: Session) -> list[str]:
     """Top-level layers with (C, H, W) outputs, pooling and dropout left out: the layers a user
     steps between when drilling down or up."""

@@ -33,6 +33,7 @@ class NeuronGroups(View):
     group_classes = traitlets.Dict().tag(sync=True)  # top classes per group
     class_names = traitlets.Dict().tag(sync=True)
     error_fraction = traitlets.Float(0.0).tag(sync=True)  # relative reconstruction error
+    found_by = traitlets.Unicode("").tag(sync=True)  # e.g. "NMF of activations' ± parts" (signed layers, SPEC §8)
     ablated = traitlets.List(traitlets.Int()).tag(sync=True)  # groups switched off (SPEC §6)
     logits = traitlets.Dict().tag(sync=True)  # (classes,) with those groups removed from the layer
     base_logits = traitlets.Dict().tag(sync=True)  # (classes,) without
@@ -62,6 +63,7 @@ class NeuronGroups(View):
             "group_classes": top_entries(groups.to_classes, legend),
             "class_names": class_names(s, referenced),
             "error_fraction": float(groups.error),
+            "found_by": groups.description,
             "group": None,
             "ablated": [],
             "logits": logits,

@@ -3,13 +3,14 @@ channels, each as its feature-visualization icon with a bar for its activation (
 
 from __future__ import annotations
 
+import torch
 import traitlets
 
 from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
 from .base import View, Wanted
-from .inputs import spatial_cube
+from .inputs import prefix_labels, spatial_cube
 from .payload import array
 
 
@@ -18,6 +19,8 @@ class SemanticDictionary(View):
 
     kind = traitlets.Unicode("semantic_dictionary").tag(sync=True)
     acts = traitlets.Dict().tag(sync=True)  # the activation cube (C, H, W), float32
+    prefix_acts = traitlets.Dict().tag(sync=True)  # a token layer's prefix tokens (P, C), hovered as [-1, p]
+    prefix_labels = traitlets.List().tag(sync=True)
     top = traitlets.Int(6).tag(sync=True)
     inputs = ("image", "layer", "top")
 
@@ -26,9 +29,15 @@ class SemanticDictionary(View):
 
     def _compute(self) -> tuple[dict, Wanted]:
         a = spatial_cube(self.session, self.image, self.layer)
+        prefix = self.session.trace(self.image, self.layer, logits=False).prefixes.get(self.layer, a.new_zeros(0, a.shape[0]))
+        every = torch.cat([a.flatten(1), prefix.T], dim=1)  # (C, positions and prefix tokens)
         k = max(1, min(self.top, a.shape[0]))
-        tops = a.flatten(1).topk(k, dim=0).indices.unique()
+        tops = every.topk(k, dim=0).indices.unique()
         # Icons of the channels that fire hardest anywhere come first.
-        order = tops[a.flatten(1)[tops].amax(1).argsort(descending=True)]
+        order = tops[every[tops].amax(1).argsort(descending=True)]
         wanted = [(f"{self.layer}:{int(c)}", objectives.channel(self.layer, int(c))) for c in order]
-        return {"acts": array(a), "picture": self.picture_of(self.image), "position": None}, wanted
+        values = {
+            "acts": array(a), "prefix_acts": array(prefix) if len(prefix) else {}, "prefix_labels": prefix_labels(self.session, self.layer),
+            "picture": self.picture_of(self.image), "position": None,
+        }
+        return values, wanted

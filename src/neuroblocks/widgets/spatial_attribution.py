@@ -13,7 +13,7 @@ from ..errors import NeuroblocksError
 from ..images import ImageLike
 from ..session import Session
 from .base import View, Wanted
-from .inputs import class_names, legend_length, spatial_cube, top_classes
+from .inputs import class_names, legend_length, prefix_labels, spatial_cube, top_classes
 from .payload import array, top_entries
 
 
@@ -28,7 +28,11 @@ class SpatialAttribution(View):
     classes = traitlets.List().tag(sync=True)  # two class indices
     lower_maps = traitlets.Dict().tag(sync=True)  # (2, H, W): attribution of each position to each class
     upper_maps = traitlets.Dict().tag(sync=True)
-    flow = traitlets.Dict().tag(sync=True)  # (upper positions, lower positions)
+    lower_prefix = traitlets.Dict().tag(sync=True)  # (2, P): a token layer's prefix tokens' attribution, drawn beside the grid
+    upper_prefix = traitlets.Dict().tag(sync=True)
+    lower_prefix_labels = traitlets.List().tag(sync=True)
+    upper_prefix_labels = traitlets.List().tag(sync=True)
+    flow = traitlets.Dict().tag(sync=True)  # (upper atoms, lower atoms): positions, then prefix tokens
     lower_legend = traitlets.Dict().tag(sync=True)  # top classes per lower position
     upper_legend = traitlets.Dict().tag(sync=True)
     class_names = traitlets.Dict().tag(sync=True)
@@ -46,12 +50,17 @@ class SpatialAttribution(View):
         classes = [s.class_index(c) for c in self.classes]
         maps = {name: torch.stack([attribution.spatial(s, image, name, c) for c in classes]) for name in (lower, upper)}
         to_classes = {name: attribution.to_classes(s, image, name) for name in (lower, upper)}
+        prefix = {name: torch.stack([attribution.prefix_tokens(s, image, name, c).sum(1) for c in classes]) for name in (lower, upper) if s.prefix_tokens(name)}
         legend = legend_length(s)
         referenced = classes + [i for m in to_classes.values() for i in m.topk(legend, dim=1).indices.flatten().tolist()]
         values = {
             "picture": self.picture_of(image),
             "lower_maps": array(maps[lower]),
             "upper_maps": array(maps[upper]),
+            "lower_prefix": array(prefix[lower]) if lower in prefix else {},
+            "upper_prefix": array(prefix[upper]) if upper in prefix else {},
+            "lower_prefix_labels": prefix_labels(s, lower),
+            "upper_prefix_labels": prefix_labels(s, upper),
             "flow": array(attribution.layer_to_layer(s, image, lower, upper)),
             "lower_legend": top_entries(to_classes[lower], legend),
             "upper_legend": top_entries(to_classes[upper], legend),
