@@ -65,8 +65,9 @@ def _forward(f, a, atoms, batch: int) -> torch.Tensor:
     step = _shared_primal
     with torch.no_grad(), _plain_attention(), warnings.catch_warnings():
         # torch's forward-mode decompositions warn, on first use, about torch's own use of
-        # torch.jit.script: nothing a user can act on.
+        # torch.jit.script, and vmap about ops it batches in a loop: nothing a user can act on.
         warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
+        warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented the batching rule", category=UserWarning)
         for start in range(0, atoms.count, batch):
             tangents = atoms.tangents(a, torch.arange(start, min(start + batch, atoms.count), device=a.device))
             try:
