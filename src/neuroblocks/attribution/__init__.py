@@ -115,7 +115,7 @@ def layer_to_layer(
     only: Sequence[int] | None = None,
     relax: bool = False,
     mode: str = "auto",
-    batch: int = 64,
+    batch: int = 32,
 ) -> torch.Tensor:
     """(higher atoms, lower atoms): row i is what fed higher atom i, column j what lower atom j feeds.
 
@@ -144,7 +144,7 @@ def to_classes(
     only: Sequence[int] | None = None,
     relax: bool = False,
     mode: str = "auto",
-    batch: int = 64,
+    batch: int = 32,
 ) -> torch.Tensor:
     """(atoms, classes): each atom's attribution to every logit, from one batched JVP per atom
     or one VJP per class, whichever is fewer; only the network above the layer runs. `atoms`

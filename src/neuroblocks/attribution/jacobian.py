@@ -96,7 +96,7 @@ def attribution_matrix(
     n_outputs: int,
     *,
     mode: str = "auto",
-    batch: int = 64,
+    batch: int = 32,
 ) -> torch.Tensor:
     """(n_outputs, atoms) matrix: entry (m, p) is atom p's attribution to output m of f.
 
