@@ -16,6 +16,7 @@ from transformers import ViTConfig, ViTForImageClassification
 
 import neuroblocks as nb
 from neuroblocks import attribution as attr
+from neuroblocks.models import _live_heads
 from neuroblocks.featurevis import objectives
 from neuroblocks.featurevis import render as fv_render
 
@@ -36,10 +37,8 @@ def _timm_registers() -> nb.Session:
 
 
 def _live(model: torch.nn.Module, size: int) -> nb.Session:
-    for module in model.modules():  # torchvision starts a ViT's head at zero (see models._live_heads)
-        if isinstance(module, torch.nn.Linear) and not module.weight.any():
-            torch.nn.init.normal_(module.weight, std=0.02)
-    return nb.Session(model.eval(), input_size=size)
+    """A random model as `Session.load(..., weights="random")` makes it (torchvision starts a ViT's head at zero)."""
+    return nb.Session(_live_heads(model).eval(), input_size=size)
 
 
 # The architectures as their builders make them, with 10 classes (all-class attribution is then
@@ -205,7 +204,7 @@ def test_every_view_builds_on_the_shapes_vit_with_its_class_token(shapes_vit, tm
     assert views[1].icons["-1,0"], "the class token's cell has its icon"
     assert views[2].lower_prefix["shape"] == [2, 1] and views[2].flow["shape"] == [65, 65]
     page = nb.to_html(tmp_path / "vit.html", *views).read_text()
-    assert "prefix_labels" in page
+    assert page.count('"prefix_labels": ["CLS"]') == 2, "the dictionary's and the grid's class-token cell travel with the export"
 
 
 @pytest.mark.parametrize("layer", ["blocks.2", "blocks.3"])

@@ -50,7 +50,8 @@ class SpatialAttribution(View):
         classes = [s.class_index(c) for c in self.classes]
         maps = {name: torch.stack([attribution.spatial(s, image, name, c) for c in classes]) for name in (lower, upper)}
         to_classes = {name: attribution.to_classes(s, image, name) for name in (lower, upper)}
-        prefix = {name: torch.stack([attribution.prefix_tokens(s, image, name, c).sum(1) for c in classes]) for name in (lower, upper) if s.prefix_tokens(name)}
+        # A token layer's prefix tokens are the last rows of its all-class matrix: (2, P) for the two classes.
+        prefix = {name: to_classes[name][maps[name][0].numel() :, classes].T for name in (lower, upper) if s.prefix_tokens(name)}
         legend = legend_length(s)
         referenced = classes + [i for m in to_classes.values() for i in m.topk(legend, dim=1).indices.flatten().tolist()]
         values = {
