@@ -64,7 +64,7 @@ def test_models_reading_different_grids_and_a_new_image_placed(seeds, aligned):
     assert different.a.samples.grids[0].tolist() == different.b.samples.grids[0].tolist() == list(small.layer_shape("conv3")[1:])
     placed = aligned.a.place(nb.shapes.scene(7).image)
     assert placed.shape == (*a.layer_shape("conv3")[1:], 2) and 0 <= placed.min() and placed.max() <= 1
-    view = ActivationAtlas(a, aligned.a, icon_steps=0)
+    view = ActivationAtlas(a, aligned.a, icon_steps=0).wait()
     assert view.error == "" and [level["size"] for level in view.levels] == [8, 16]
     resnet = nb.Session(torchvision.models.resnet18(num_classes=4).eval(), input_size=32)
     with pytest.raises(compare.CompareError, match="'fc' has no positions"):

@@ -166,7 +166,7 @@ def test_bad_requests_say_what_to_do(shapes_session, conv3):
 
 
 def test_the_view_sends_every_resolution_once_and_places_a_linked_image(shapes_session, conv3):
-    view = ActivationAtlas(shapes_session, conv3, nb.shapes.scene(5).image, icon_steps=0)
+    view = ActivationAtlas(shapes_session, conv3, nb.shapes.scene(5).image, icon_steps=0).wait()
     assert [level["size"] for level in view.levels] == [10, 20, 40] and view.resolution == 10
     assert view.places["shape"] == [16, 16, 2]
     state = encode(view_state(view))

@@ -30,7 +30,7 @@ def channel_attribution(session, image, k) -> torch.Tensor:
 def test_every_unit_with_its_dissection_label_examples_and_class_support(shapes_session, conv2):
     result, examples = conv2
     images = [nb.shapes.scene(9000 + i).image for i in range(4)]
-    browser = nb.UnitBrowser(shapes_session, examples, dissection=result, images=images, icon_steps=0)
+    browser = nb.UnitBrowser(shapes_session, examples, dissection=result, images=images, icon_steps=0).wait()
     assert [row["unit"] for row in browser.units] == list(range(32))
     labels = result.labels
     assert [row["label"] or None for row in browser.units] == labels  # the labels agree with the dissection given
@@ -72,7 +72,7 @@ def test_neuron_group_directions_are_browsed_as_units_that_select_the_group(shap
     examples = D.dataset_examples(shapes_session, "conv3", scenes, k=3, directions=directions)
     result = D.dissect(shapes_session, "conv3", scenes, directions=directions)
     images = [scene for scene, _ in scenes[:3]]
-    browser = nb.UnitBrowser(shapes_session, examples, dissection=result, images=images, icon_steps=0)
+    browser = nb.UnitBrowser(shapes_session, examples, dissection=result, images=images, icon_steps=0).wait()
     assert (browser.noun, browser.selects) == ("direction", "group") and "4 directions of conv3" in browser.summary
     assert [row["label"] or None for row in browser.units] == result.labels
     index, value = decode(browser.support["index"]), decode(browser.support["value"])

@@ -213,7 +213,7 @@ def test_clicking_a_channel_drills_down_and_up(views, shapes_session):
 
 
 def test_neuron_groups_recompute_for_what_they_prioritise(shapes_session):
-    view = nb.NeuronGroups(shapes_session, SCENE.image, "conv4", 3, icon_steps=0)
+    view = nb.NeuronGroups(shapes_session, SCENE.image, "conv4", 3, icon_steps=0).wait()
     masks = decode(view.masks)
     assert masks.shape == (3, 8, 8) and masks.min() >= 0 and masks.max() <= 1
     first = view.masks
@@ -283,7 +283,7 @@ def test_closing_a_view_stops_only_the_work_no_other_view_waits_for(tmp_path, mo
 
 def test_closing_a_view_stops_its_icon_stream(tmp_path, monkeypatch):
     monkeypatch.setenv("NEUROBLOCKS_CACHE", str(tmp_path))
-    view = nb.ActivationGrid(nb.Session.load("shapes"), shapes.scene(4, classes=2).image, "conv3", icon_steps=100_000, icon_size=32)
+    view = nb.ActivationGrid(nb.Session.load("shapes"), shapes.scene(4, classes=2).image, "conv3", icon_steps=100_000, icon_size=32).wait()
     stream = view._streams[0]
     _until(lambda: stream._thread is not None and stream._thread.is_alive())
     view.close()
@@ -310,7 +310,7 @@ def test_html_export_is_self_contained(views, tmp_path):
 
 def test_switching_channels_off_recomputes_with_them_ablated(shapes_session):
     s, img = shapes_session, SCENE.image
-    view = nb.ChannelAttribution(s, img, "conv3", icon_steps=0)
+    view = nb.ChannelAttribution(s, img, "conv3", icon_steps=0).wait()
     target = view.target_classes[0]
     off = [int(c) for c in decode(view.shown)[:2]]
     view.set_state({"ablated": off})  # the browser's switch
@@ -329,7 +329,7 @@ def test_switching_channels_off_recomputes_with_them_ablated(shapes_session):
 
 def test_switching_a_group_off_updates_the_logits(shapes_session):
     s, img = shapes_session, SCENE.image
-    view = nb.NeuronGroups(s, img, "conv4", 3, icon_steps=0)
+    view = nb.NeuronGroups(s, img, "conv4", 3, icon_steps=0).wait()
     view.set_state({"ablated": [0]})
     view.wait()
     with s.ablate("conv4", group=(view.groups, 0)):
@@ -345,7 +345,7 @@ def test_dissection_view_shows_the_best_units_with_examples(shapes_session):
     result = D.dissect(shapes_session, "conv2", items)
     baseline = D.dissect(shapes_session, "conv2", items, directions=D.random_directions(32, 32))
     examples = D.dataset_examples(shapes_session, "conv2", items, k=3)
-    view = nb.Dissection(shapes_session, result, examples, units=5, baseline=baseline, icon_steps=0)
+    view = nb.Dissection(shapes_session, result, examples, units=5, baseline=baseline, icon_steps=0).wait()
     best = result.best[0]
     assert [r["unit"] for r in view.rows] == best.argsort(descending=True)[:5].tolist()
     assert [r["iou"] for r in view.rows] == [round(float(best[u]), 4) for u in best.argsort(descending=True)[:5]]

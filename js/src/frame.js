@@ -1,5 +1,6 @@
-// The shell every view draws into: a title, a status line for busy states, and an error box
-// that says what went wrong and what to do.
+// The shell every view draws into: a title, a status line for busy states (what is being
+// computed, how far), and an error box that says what went wrong and what to do. A view tells
+// the kernel when it is drawn and when the pointer enters it, so its work goes first.
 
 import { h } from "./dom.js";
 
@@ -21,6 +22,9 @@ export function frame(scope, el, title) {
   scope.on("change:busy", show);
   scope.on("change:error", show);
   show();
+  const look = () => model.send({ action: "look" });
+  root.addEventListener("pointerenter", look);
+  look();
   scope.undo.push(() => root.remove());
   return {
     root,

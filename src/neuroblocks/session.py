@@ -26,6 +26,7 @@ from .fingerprint import weights_hash, weights_version
 from .images import Fit, ImageLike, load_image
 from .labels import Labels
 from .lru import TensorLRU
+from .work import WorkQueue
 
 _LOGITS = "<logits>"
 _PREFIX = "<prefix>"
@@ -81,6 +82,8 @@ class Session:
         from your data).
     device: where the model and every tensor of the session live (default: `default_device()`).
     cache_bytes: memory for cached activations and logits.
+    memory_budget: bytes one attribution pass may use for its batch of tangents (the views'
+        all-class and layer-to-layer matrices): a smaller budget, smaller batches, lower peaks.
     layouts: {layer name or pattern: "channels_first" | "channels_last" | "tokens:P" | "vectors"}
         for layers whose layout the shapes cannot tell (`session.layout(layer)` says what was read).
     logits: for a model whose output is not the logits tensor, a function from its output to the
@@ -102,6 +105,7 @@ class Session:
         display_channels: Sequence[int] | None = None,
         decorrelation: torch.Tensor | np.ndarray | None = None,
         cache_bytes: int = 512 * 2**20,
+        memory_budget: int = 256 * 2**20,
         layouts: Mapping[str, str | lay.LayerLayout] | None = None,
         logits: Callable[[object], torch.Tensor] | None = None,
     ) -> None:
@@ -129,6 +133,11 @@ class Session:
         self._fixed_size: tuple[int, int] | None = None
         self._icons = None
         self._ablations: list[str] = []  # descriptions of the ablations in force (see ablation.py)
+        #: The views' background work, one step at a time, the view looked at last first.
+        self.work = WorkQueue()
+        #: Bytes an attribution pass may use for its batch of tangents (the all-class and
+        #: layer-to-layer matrices pick their batch size from it; see attribution.budget).
+        self.memory_budget = memory_budget
         #: Icon size (px) and steps the views use unless told otherwise; a small model on small
         #: images (the shapes model) is better served by smaller, quicker icons.
         self.icon_defaults = {"size": 64, "steps": 256}

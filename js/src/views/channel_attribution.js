@@ -58,6 +58,10 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
     }
     s.picture.setHeat(heat(slice(s.maps, i), s.values.values[c] < 0 ? BLUE : ORANGE));
     classes.append(h("div", { class: "nb-legend-title", text: `channel ${c} supports` }));
+    if (!s.classes) {
+      classes.append(h("div", { class: "nb-hint", text: "The classes each channel supports are still being computed." }));
+      return;
+    }
     for (const e of entries(s.classes, i)) classes.append(h("div", { class: "nb-legend-row" }, h("span", { class: "nb-legend-name", text: classLabel(e.index) }), h("span", { class: "nb-value", text: fmt(e.value) })));
   };
 
@@ -113,6 +117,11 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
 
   scope.on("change:values", build);
   scope.on("change:channel", showChannel);
+  scope.on("change:channel_classes", () => {
+    if (!s) return;
+    s.classes = readTop(model, "channel_classes");
+    showChannel();
+  });
   scope.on("change:drill", showDrill);
   build();
 }

@@ -1,7 +1,9 @@
 // Spatial attribution: two layers, two classes. Each panel shows where the image supports the
 // first class (orange) and the second (blue). Hovering a higher cell shows, below, the cells
 // that fed it; hovering a lower cell shows, above, the cells it feeds; a legend lists the
-// classes the hovered cell supports most. All from matrices already in the browser.
+// classes the hovered cell supports most. All from matrices already in the browser, which
+// arrive in order of use: the class maps, then the flow, then the legend (first ranked among the
+// top classes, then among all); until a part is there, the view says it is coming.
 
 import { BLUE, FLOW, ORANGE, css, heat, pairHeat } from "../colors.js";
 import { clear, fmt, h } from "../dom.js";
@@ -45,7 +47,12 @@ export function spatialAttribution(scope, el) {
       legend.append(h("div", { class: "nb-hint", text: "Hover a cell: the other layer shows what it fed or was fed by, and here the classes it supports most." }));
       return;
     }
-    const top = entries(which === "lower" ? s.lowerLegend : s.upperLegend, i);
+    const table = which === "lower" ? s.lowerLegend : s.upperLegend;
+    if (!table) {
+      legend.append(h("div", { class: "nb-hint", text: "The classes each cell supports are still being computed." }));
+      return;
+    }
+    const top = entries(table, i);
     const peak = Math.max(...top.map((e) => Math.abs(e.value))) || 1;
     legend.append(h("div", { class: "nb-legend-title", text: `${which === "lower" ? model.get("layer") : model.get("upper")} [${pos}] supports` }));
     for (const e of top) {
@@ -57,6 +64,8 @@ export function spatialAttribution(scope, el) {
         ),
       );
     }
+    const note = model.get("legend_note");
+    if (note) legend.append(h("div", { class: "nb-hint", text: note }));
   };
 
   const update = () => {
@@ -68,11 +77,13 @@ export function spatialAttribution(scope, el) {
     s.lower.mark(lowAtom >= 0 ? low : null);
     s.upper.mark(highAtom >= 0 ? high : null);
     if (highAtom >= 0) {
-      flowHeat(s.lower, row(s.flow, highAtom), s.lowerMaps);
+      if (s.flow) flowHeat(s.lower, row(s.flow, highAtom), s.lowerMaps);
+      else restingHeat(s.lower, s.lowerMaps, s.lowerPrefix);
       restingHeat(s.upper, s.upperMaps, s.upperPrefix);
       showLegend("upper", high);
     } else if (lowAtom >= 0) {
-      flowHeat(s.upper, col(s.flow, lowAtom), s.upperMaps);
+      if (s.flow) flowHeat(s.upper, col(s.flow, lowAtom), s.upperMaps);
+      else restingHeat(s.upper, s.upperMaps, s.upperPrefix);
       restingHeat(s.lower, s.lowerMaps, s.lowerPrefix);
       showLegend("lower", low);
     } else {
@@ -91,9 +102,6 @@ export function spatialAttribution(scope, el) {
     s = {
       lowerMaps,
       upperMaps: read(model, "upper_maps"),
-      flow: read(model, "flow"),
-      lowerLegend: readTop(model, "lower_legend"),
-      upperLegend: readTop(model, "upper_legend"),
       lowerPrefix: read(model, "lower_prefix"), // (2, P) a token layer's prefix tokens' attributions, or null
       upperPrefix: read(model, "upper_prefix"),
     };
@@ -110,10 +118,20 @@ export function spatialAttribution(scope, el) {
       h("span", { class: "nb-swatch", style: { background: css(BLUE) } }), ` ${classLabel(b)}`);
     const caption = (text, panel) => h("div", { class: "nb-panel" }, h("div", { class: "nb-caption", text }), panel.el);
     f.body.append(h("div", { class: "nb-panels" }, caption(model.get("layer"), s.lower), caption(model.get("upper"), s.upper)), h("div", {}, key, legend));
+    arrive();
+  };
+
+  // The parts that come after the maps (empty until then).
+  const arrive = () => {
+    if (!s) return;
+    s.flow = read(model, "flow");
+    s.lowerLegend = readTop(model, "lower_legend");
+    s.upperLegend = readTop(model, "upper_legend");
     update();
   };
 
   scope.on("change:lower_maps", build);
+  for (const name of ["flow", "lower_legend", "upper_legend", "legend_note"]) scope.on(`change:${name}`, arrive);
   scope.on("change:position", update);
   scope.on("change:upper_position", update);
   build();

@@ -21,6 +21,7 @@ from ..images import ImageLike
 from ..session import Session
 from . import atoms as _atoms
 from . import tokens
+from .budget import batch_size
 from .gradient import above_fn, activations_and_gradient
 from .integrated import integrated_gradient
 from .jacobian import attribution_matrix
@@ -115,7 +116,7 @@ def layer_to_layer(
     only: Sequence[int] | None = None,
     relax: bool = False,
     mode: str = "auto",
-    batch: int = 32,
+    batch: int | None = None,
 ) -> torch.Tensor:
     """(higher atoms, lower atoms): row i is what fed higher atom i, column j what lower atom j feeds.
 
@@ -132,7 +133,7 @@ def layer_to_layer(
     n_higher = _atoms.of_kind(atoms, tuple(above.shape), higher).count
     lower_atoms = _some(_atoms.of_kind(atoms, tuple(a.shape), lower), a, only)
     f = above_fn(session.above(image, lower), relax, lambda p: measure(tokens.of_pass(p.activations, p.prefixes, higher)), (higher,))
-    return attribution_matrix(f, a, lower_atoms, n_higher, mode=mode, batch=batch)
+    return attribution_matrix(f, a, lower_atoms, n_higher, mode=mode, batch=batch_size(session, lower, batch))
 
 
 def to_classes(
@@ -142,17 +143,22 @@ def to_classes(
     atoms: str | torch.Tensor = "positions",
     *,
     only: Sequence[int] | None = None,
+    classes: Sequence[int] | None = None,
     relax: bool = False,
     mode: str = "auto",
-    batch: int = 32,
+    batch: int | None = None,
 ) -> torch.Tensor:
     """(atoms, classes): each atom's attribution to every logit, from one batched JVP per atom
     or one VJP per class, whichever is fewer; only the network above the layer runs. `atoms`
     are "positions", "channels", or directions (K, C) in channel space (each atom the
     activations' projection on one, e.g. a neuron group's direction). `only` keeps just those
-    atoms (rows), in that order. A token layer's positions are its patches, row-major, then its
-    prefix tokens."""
+    atoms (rows), `classes` just those logits (columns), in the order given: a view's legend
+    first ranks the classes the model predicts. A token layer's positions are its patches,
+    row-major, then its prefix tokens. `batch`: tangents per pass (default: from the session's
+    `memory_budget`)."""
     a = tokens.activations(session, image, layer)
     kind = _some(_directions(atoms, a, layer) if isinstance(atoms, torch.Tensor) else _atoms.of_kind(atoms, tuple(a.shape), layer), a, only)
-    f = above_fn(session.above(image, layer), relax, lambda p: p.logits)
-    return attribution_matrix(f, a, kind, len(session.labels), mode=mode, batch=batch).T
+    picks = None if classes is None else torch.as_tensor([session.class_index(c) for c in classes], dtype=torch.long)
+    f = above_fn(session.above(image, layer), relax, lambda p: p.logits if picks is None else p.logits[:, picks.to(p.logits.device)])
+    n = len(session.labels) if picks is None else len(picks)
+    return attribution_matrix(f, a, kind, n, mode=mode, batch=batch_size(session, layer, batch)).T

@@ -21,6 +21,7 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from ..work import progress
 from .atoms import Channels, Directions, Positions
 
 
@@ -32,6 +33,7 @@ def _reverse(f, a, atoms, n_outputs: int, batch: int) -> torch.Tensor:
         out = f(copies)
         (grads,) = torch.autograd.grad(out[torch.arange(len(picks)), picks].sum(), copies)
         rows.append(atoms.reduce(a, grads))
+        progress(start + len(picks), n_outputs)
     return torch.cat(rows)
 
 
@@ -77,6 +79,7 @@ def _forward(f, a, atoms, batch: int) -> torch.Tensor:
                     raise
                 step = _dual_batch
                 cols.append(step(f, a, tangents))
+            progress(start + len(tangents), atoms.count)
     return torch.cat(cols).T
 
 

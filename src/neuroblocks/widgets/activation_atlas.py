@@ -11,6 +11,8 @@ icons of the resolution on screen, densest cells first.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import io
 
 import numpy as np
@@ -21,7 +23,7 @@ from PIL import Image
 from ..atlas import Atlas, AtlasError
 from ..images import ImageLike
 from ..session import Session
-from .base import View, Wanted
+from .base import Part, View
 from .payload import array, top_entries
 
 SPRITE_COLUMNS = 32
@@ -93,10 +95,10 @@ class ActivationAtlas(View):
             "summary": f"{kind} · {atlas.layer} · {len(s)} vectors from {total} images",
         }
 
-    def _compute(self) -> tuple[dict, Wanted]:
+    def _compute(self) -> Iterator[Part]:
         values = dict(self._static)
         values["places"] = array(self.atlas.place(self.image)) if self.image is not None else {}
         cells = self.atlas.cells(self.resolution)
         objectives = self.atlas.objectives(self.resolution)
         wanted = [(f"{self.resolution}:{m}", objectives[m]) for m in np.argsort(-cells.counts, kind="stable")]
-        return values, wanted
+        yield values, wanted

@@ -4,6 +4,8 @@ positions by the first three principal components (SPEC §5)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import traitlets
 
@@ -11,7 +13,7 @@ from ..factorization.overview import overview_colors
 from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
-from .base import View, Wanted
+from .base import Part, View
 from .inputs import prefix_labels, spatial_cube
 from .payload import array
 
@@ -20,6 +22,7 @@ class ActivationGrid(View):
     """mode: "icons" or "overview"; scale: cell area proportional to activation magnitude."""
 
     kind = traitlets.Unicode("activation_grid").tag(sync=True)
+    needs_grid = True
     magnitudes = traitlets.Dict().tag(sync=True)  # (H, W) float32: length of each activation vector
     overview = traitlets.Dict().tag(sync=True)  # (H, W, 3) uint8 PCA colours
     prefix_labels = traitlets.List().tag(sync=True)  # a token layer's prefix tokens, cells [-1, p] above the grid
@@ -34,7 +37,7 @@ class ActivationGrid(View):
         options.setdefault("icon_size", session.icon_defaults["size"] // 2)
         super().__init__(session, image=image, layer=layer, mode=mode, scale=scale, **options)
 
-    def _compute(self) -> tuple[dict, Wanted]:
+    def _compute(self) -> Iterator[Part]:
         a = spatial_cube(self.session, self.image, self.layer)
         c, h, w = a.shape
         norms = a.norm(dim=0)
@@ -50,4 +53,4 @@ class ActivationGrid(View):
             "magnitudes": array(norms), "overview": array(colours, "uint8"), "prefix_labels": prefix_labels(self.session, self.layer),
             "picture": self.picture_of(self.image), "position": None,
         }
-        return values, wanted
+        yield values, wanted

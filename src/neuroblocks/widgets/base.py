@@ -1,17 +1,20 @@
-"""What every view shares: the selection vocabulary, the image it explains, computing off the
-kernel's thread after construction, errors shown inside the view, and icons that stream in.
+"""What every view shares: the selection vocabulary, the image it explains, computing in the
+background in the order of use, errors shown inside the view, and icons that stream in.
 
-A view computes synchronously when built, so a bad argument fails at once with one clear
-error and a fresh view is complete when displayed or exported. Later changes to its inputs
-(`image`, `layer`, and what a subclass lists in `inputs`) recompute in a background thread:
-the view shows a busy state meanwhile, and an error in its own box, keeping its last result.
+A view checks its arguments when built, so a bad one fails at once with one clear error; the
+heavy computation then runs in the session's work queue (`neuroblocks.work`), a step at a time,
+the view the user looked at last first. `_compute` yields the view's content in parts, most
+used first (class maps before an all-class legend), and between parts a label for what comes
+next, which the view's busy line shows with the step's progress. A change of its inputs
+(`image`, `layer`, and what a subclass lists in `inputs`) computes again the same way; an error
+shows in the view's own box, which keeps its last result. `wait()` blocks until all is there.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anywidget
@@ -20,14 +23,18 @@ import traitlets
 from ..errors import NeuroblocksError
 from ..featurevis.objectives import Objective
 from ..session import Session
-from . import threads
+from ..work import Job
 from .icon_stream import IconStream
+from .inputs import check_positions
 from .payload import picture
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 BUNDLE = STATIC / "neuroblocks.js"
 
 Wanted = list[tuple[str, Objective]]
+#: What `_compute` yields: a part of the content (trait values, icons wanted) or the label of
+#: the step that comes next (shown in the busy line, e.g. "all-class legend of conv3").
+Part = tuple[dict, Wanted] | str
 
 
 def describe(error: BaseException) -> str:
@@ -60,6 +67,8 @@ class View(anywidget.AnyWidget):
 
     #: traits whose change recomputes the view
     inputs: tuple[str, ...] = ("image", "layer")
+    #: whether `layer` must have positions (a (C, H, W) grid), checked at construction
+    needs_grid = False
 
     def __init__(self, session: Session, *, icon_size: int | None = None, icon_steps: int | None = None, **traits) -> None:
         if not isinstance(session, Session):
@@ -69,13 +78,16 @@ class View(anywidget.AnyWidget):
         self.session = session
         self.icon_size = icon_size or session.icon_defaults["size"]
         self.icon_steps = session.icon_defaults["steps"] if icon_steps is None else icon_steps
-        self._guard = threading.Lock()
+        self._guard = threading.RLock()
         self._generation = 0
-        self._worker: threading.Thread | None = None
+        self._shown = -1  # the generation whose first part is on show
+        self._jobs: list[Job] = []
         self._streams: list[IconStream] = []
         self.links: list[list[tuple[View, str]]] = []  # (view, trait) groups kept equal: filled by linking, read by to_html
         super().__init__(**traits)
-        self._apply(*self._compute(), generation=0)
+        self._check()
+        session.work.touch(self)
+        self._launch(self._compute, "computing…")
         if self.inputs:  # (traitlets reads an empty list of names as "every trait")
             self.observe(lambda change: self.recompute(), names=list(self.inputs))
         self.on_msg(self._message)
@@ -89,8 +101,18 @@ class View(anywidget.AnyWidget):
 
     # -- what subclasses provide ------------------------------------------------------------
 
-    def _compute(self) -> tuple[dict, Wanted]:
-        """(trait values to set, icons wanted as [(key, objective)], most important first)."""
+    def _check(self) -> None:
+        """Raise now for what can be checked without the heavy pass: the image, the layer."""
+        if self.image is not None:
+            self.session.image(self.image)
+        if self.layer:
+            self.session.check_layer(self.layer)
+        if self.needs_grid:
+            check_positions(self.session, self.layer)
+
+    def _compute(self) -> Iterator[Part]:
+        """The content in parts, most used first: each (trait values to set, icons wanted as
+        [(key, objective)], most important first), with labels of the steps between them."""
         raise NotImplementedError
 
     def picture_of(self, image) -> dict:
@@ -100,15 +122,20 @@ class View(anywidget.AnyWidget):
     # -- lifecycle ----------------------------------------------------------------------------
 
     def _apply(self, values: dict, wanted: Wanted, generation: int) -> None:
+        """Show one part of a computation's content; its first part replaces the last result."""
         with self._guard:
             if generation != self._generation:
                 return  # a newer computation has started; this result is stale
+            fresh = self._shown != generation
             with self.hold_sync():
                 for name, value in values.items():
                     setattr(self, name, value)
-                self.icons = {}
-                self.error = ""
-            self._streams = []
+                if fresh:
+                    self.icons = {}
+                    self.error = ""
+            if fresh:
+                self._shown = generation
+                self._streams = []
         self.stream_icons(wanted, generation)
 
     def stream_icons(self, wanted: Wanted, generation: int, session: Session | None = None) -> None:
@@ -141,39 +168,53 @@ class View(anywidget.AnyWidget):
             if generation == self._generation:
                 self.error = describe(error)
 
-    def in_background(self, work: Callable[[], object], done: Callable[[object, int], None], label: str = "computing…") -> None:
-        """Run `work` off the kernel's thread; `done(result, generation)` unless it failed."""
+    def _launch(self, compute: Callable[[], Iterator[Part]], label: str) -> Job:
+        """Queue `compute`'s steps; its parts are shown as they come, unless a newer computation
+        starts meanwhile."""
         generation = self._generation
 
-        def run() -> None:
-            try:
-                result = work()
-            except Exception as e:  # shown in the view, which keeps its last good state
-                self._fail(generation, e)
-            else:
-                done(result, generation)
-            finally:
-                if generation == self._generation:
-                    self.busy = ""
+        job = self.session.work.submit(
+            self, compute(), lambda part: self._apply(*part, generation=generation), lambda *state: self._report(generation, *state), lambda e: self._fail(generation, e), label
+        )
+        with self._guard:
+            self._jobs = [j for j in self._jobs if not j.finished.is_set()] + [job]
+        return job
 
-        self.busy = label
-        self._worker = threads.start(run, "neuroblocks-view")
+    def _report(self, generation: int, label: str, done: int | None, total: int | None) -> None:
+        """The busy line: what is being computed and how far it is; empty once all is done."""
+        with self._guard:
+            if generation != self._generation:
+                return
+            if not label and sum(not j.finished.is_set() for j in self._jobs) > 1:
+                return  # another job of this view is still at work
+            self.busy = f"{label} {done}/{total}" if label and total else label
+
+    def in_background(self, work: Callable[[], object], done: Callable[[object, int], None], label: str = "computing…") -> None:
+        """Run `work` in the session's queue; `done(result, generation)` unless it failed."""
+        generation = self._generation
+
+        def steps() -> Iterator[Part]:
+            done(work(), generation)
+            yield from ()
+
+        self._launch(steps, label)
 
     def recompute(self) -> None:
-        """Compute again from the current inputs, in the background (cancels icons in flight)."""
+        """Compute again from the current inputs, in the background (cancels work in flight)."""
         with self._guard:
             self._generation += 1
             for stream in self._streams:
                 stream.cancel()
-        self.in_background(self._compute, lambda result, generation: self._apply(*result, generation=generation))
+            for job in self._jobs:
+                job.cancel()
+        self._launch(self._compute, "computing…")
 
     def wait(self, timeout: float = 120, icons: bool = False) -> View:
         """Block until background work (and, with `icons=True`, the icons) is done, including
         work that finishing work starts (a recompute that brings a drill-down)."""
         deadline = time.monotonic() + timeout
-        while (worker := self._worker) is not None and worker.is_alive():
-            worker.join(max(0.0, deadline - time.monotonic()))
-            if worker.is_alive():
+        while unfinished := [j for j in list(self._jobs) if not j.finished.is_set()]:
+            if not unfinished[0].wait(max(0.0, deadline - time.monotonic())):
                 raise TimeoutError(f"{type(self).__name__} still computing after {timeout} s")
         if icons and not all(stream.join(max(0.0, deadline - time.monotonic())) for stream in list(self._streams)):
             raise TimeoutError(f"{type(self).__name__} icons still rendering after {timeout} s")
@@ -182,7 +223,13 @@ class View(anywidget.AnyWidget):
     def close(self) -> None:
         for stream in getattr(self, "_streams", []):  # a view whose construction failed has none
             stream.cancel()
+        if hasattr(self, "session"):
+            self.session.work.forget(self)
         super().close()
+
+    def on_look(self, _content: dict) -> None:
+        """The view was displayed or the pointer entered it: its work goes first."""
+        self.session.work.touch(self)
 
     def _message(self, _widget, content: dict, _buffers) -> None:
         """Requests from the browser: {"action": name, ...} calls `on_<name>(content)`."""

@@ -2,9 +2,12 @@
 difference), as icons with values. Hovering a channel shows its activation over the image and
 the classes it supports most; clicking it drills down and up: which channels of the layer below
 fed it, which channels of the layer above it feeds (SPEC §5). The drill is computed on click,
-the only step here that asks the kernel."""
+the only step here that asks the kernel. The channels and their maps come first, the classes
+each supports after."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import torch
 import traitlets
@@ -13,7 +16,7 @@ from .. import attribution
 from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
-from .base import View, Wanted
+from .base import Part, View, Wanted
 from .inputs import class_names, legend_length, neighbours, spatial_cube, target_of
 from .payload import array, decode, top_entries
 
@@ -31,6 +34,7 @@ class ChannelAttribution(View):
     clicked channel, whose drill-down lands in `drill`."""
 
     kind = traitlets.Unicode("channel_attribution").tag(sync=True)
+    needs_grid = True
     top = traitlets.Int(8).tag(sync=True)
     target_label = traitlets.Unicode("").tag(sync=True)
     values = traitlets.Dict().tag(sync=True)  # (C,) attribution of every channel
@@ -53,32 +57,40 @@ class ChannelAttribution(View):
         # Switched-off channels are channels of one layer: a new layer starts with all on.
         self.observe(lambda change: setattr(self, "ablated", []), names=["layer"])
 
-    def _compute(self) -> tuple[dict, Wanted]:
+    def _check(self) -> None:
+        super()._check()
+        if self.target is not None:
+            target_of(self.session, self.image, self.target)
+
+    def _compute(self) -> Iterator[Part]:
         s, image, layer = self.session, self.image, self.layer
+        yield f"channel attribution of {layer}"
         base = s.trace(image).logits
         target = target_of(s, image, self.target)  # the top class without ablation: it must not move
         if self.ablated:
+            # Computed whole: the ablation holds the session, so no other view's step may run inside it.
             with s.ablate(layer, channels=self.ablated):
-                return self._attribute(s, image, layer, base, target)
-        return self._attribute(s, image, layer, base, target)
+                parts = list(self._attribute(s, image, layer, base, target))
+            yield from parts
+        else:
+            yield from self._attribute(s, image, layer, base, target)
 
-    def _attribute(self, s: Session, image: ImageLike, layer: str, base: torch.Tensor, target) -> tuple[dict, Wanted]:
+    def _attribute(self, s: Session, image: ImageLike, layer: str, base: torch.Tensor, target) -> Iterator[Part]:
         a = spatial_cube(s, image, layer)
         values = attribution.channel(s, image, layer, target)
         n = max(1, min(self.top, len(values)))
         # Switched-off channels stay on show (at zero), so they can be switched back on.
         shown = list(dict.fromkeys(values.topk(n).indices.tolist() + (-values).topk(n).indices.tolist() + list(self.ablated)))
-        to_classes = attribution.to_classes(s, image, layer, "channels", only=shown)
         legend = legend_length(s)
         logits = s.trace(image).logits
-        referenced = [*(target if isinstance(target, tuple) else (target,)), *to_classes.topk(legend, dim=1).indices.flatten().tolist(), *logits.topk(legend).indices.tolist()]
+        referenced = [*(target if isinstance(target, tuple) else (target,)), *logits.topk(legend).indices.tolist()]
         result = {
             "picture": self.picture_of(image),
             "target_label": _describe(s, target),
             "values": array(values),
             "shown": array(torch.tensor(shown), "int32"),
             "maps": array(a[shown]),
-            "channel_classes": top_entries(to_classes, legend),
+            "channel_classes": {},
             "class_names": class_names(s, referenced),
             "focus": self._refocus,
             "drill": {},
@@ -88,10 +100,15 @@ class ChannelAttribution(View):
             "channel": None,
         }
         self._refocus = None
-        return result, [(f"{layer}:{c}", objectives.channel(layer, c)) for c in shown]
+        yield result, [(f"{layer}:{c}", objectives.channel(layer, c)) for c in shown]
+        yield "the classes each channel supports"
+        to_classes = attribution.to_classes(s, image, layer, "channels", only=shown)
+        referenced += to_classes.topk(legend, dim=1).indices.flatten().tolist()
+        yield {"channel_classes": top_entries(to_classes, legend), "class_names": class_names(s, referenced)}, []
 
     def strongest(self, n: int = 1, against: bool = False) -> list[int]:
-        """The n channels most for the target (or most against it), strongest first."""
+        """The n channels most for the target (or most against it), strongest first (once computed)."""
+        self.wait()
         values = torch.from_numpy(decode(self.values).copy())
         return (-values if against else values).topk(min(n, len(values))).indices.tolist()
 

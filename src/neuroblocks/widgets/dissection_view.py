@@ -4,6 +4,8 @@ Given a random-direction baseline, the view says how the units compare with it (
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 import traitlets
@@ -13,7 +15,7 @@ from ..dissection import Examples
 from ..errors import NeuroblocksError
 from ..featurevis import objectives
 from ..session import Session
-from .base import View, Wanted
+from .base import Part, View
 from .payload import array, png
 
 
@@ -43,7 +45,7 @@ class Dissection(View):
         self.result, self.examples, self.baseline, self.units = result, examples, baseline, units
         super().__init__(session, layer=result.layer, **options)
 
-    def _compute(self) -> tuple[dict, Wanted]:
+    def _compute(self) -> Iterator[Part]:
         r, ex = self.result, self.examples
         best, index = r.best
         order = best.argsort(descending=True)[: self.units].tolist()
@@ -57,4 +59,4 @@ class Dissection(View):
         if self.baseline is not None:
             summary += f" (random directions: {self.baseline.mean_best_iou():.3f})"
         values = {"rows": rows, "summary": summary, "strips": strips, "maps": maps, "cutoffs": array(cutoffs)}
-        return values, [(f"{r.layer}:{u}", objectives.channel(r.layer, u)) for u in order]
+        yield values, [(f"{r.layer}:{u}", objectives.channel(r.layer, u)) for u in order]

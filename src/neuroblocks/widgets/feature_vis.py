@@ -4,6 +4,8 @@ second view of the same objective appears at once."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import threading
 
 import traitlets
@@ -14,7 +16,7 @@ from ..featurevis.objectives import Objective
 from ..featurevis.render import Cancelled
 from ..session import Session
 from . import threads
-from .base import View, Wanted, describe
+from .base import Part, View, describe
 from .payload import png
 
 PREVIEW_EVERY = 16  # steps between the images sent while rendering
@@ -51,8 +53,8 @@ class FeatureVis(View):
         if start:
             self.start()
 
-    def _compute(self) -> tuple[dict, Wanted]:
-        return {"description": self.objective.description, "drawn": self.session.display_note}, []
+    def _compute(self) -> Iterator[Part]:
+        yield {"description": self.objective.description, "drawn": self.session.display_note}, []
 
     def start(self) -> None:
         """Render in the background (a finished render comes from the disk cache)."""

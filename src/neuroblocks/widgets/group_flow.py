@@ -3,7 +3,7 @@ diagram in which each band is how much a lower group feeds a higher one (SPEC §
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import traitlets
 
@@ -12,8 +12,8 @@ from ..factorization import factorize_layers
 from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
-from .base import View, Wanted
-from .inputs import class_names
+from .base import Part, View
+from .inputs import check_positions, class_names
 from .payload import array
 
 
@@ -36,8 +36,14 @@ class GroupFlow(View):
             raise NeuroblocksError(f"a group flow needs at least two layers, lowest first; got {list(layers)!r}")
         super().__init__(session, image=image, layers=list(layers), layer=layers[-1], k=k, compatible=compatible, **options)
 
-    def _compute(self) -> tuple[dict, Wanted]:
+    def _check(self) -> None:
+        super()._check()
+        for layer in self.layers:
+            check_positions(self.session, layer)
+
+    def _compute(self) -> Iterator[Part]:
         s = self.session
+        yield f"{self.k} groups in each of {len(self.layers)} layers and the flow between them"
         flow = factorize_layers(s, self.image, self.layers, self.k, compatible=self.compatible)
         columns, wanted, referenced = [], [], []
         for groups in flow.groups:
@@ -54,4 +60,4 @@ class GroupFlow(View):
             "group": None,
             "node": None,
         }
-        return values, wanted
+        yield values, wanted

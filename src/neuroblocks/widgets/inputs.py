@@ -15,12 +15,26 @@ from ..session import Session
 _NOT_FEATURE_MAPS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Dropout, nn.Dropout2d)
 
 
+def check_positions(session: Session, layer: str) -> str:
+    """`layer`, if it has positions (a (C, H, W) grid); else an error saying what to pick. Read
+    from the session's probe, so a view can refuse the layer before any pass on the image."""
+    shape = session.layer_shape(session.check_layer(layer))
+    if len(shape) != 3:
+        raise NeuroblocksError(f"layer {layer!r} has no positions (shape {tuple(shape)}); pick a convolutional layer")
+    return layer
+
+
 def spatial_cube(session: Session, image: ImageLike, layer: str) -> torch.Tensor:
     """The (C, H, W) activation cube of `layer`, refusing layers without positions."""
-    a = session.trace(image, layer, logits=False)[session.check_layer(layer)]
-    if a.dim() != 3:
-        raise NeuroblocksError(f"layer {layer!r} has no positions (shape {tuple(a.shape)}); pick a convolutional layer")
-    return a
+    return session.trace(image, check_positions(session, layer), logits=False)[layer]
+
+
+def legend_first(session: Session, image: ImageLike, given: list[int]) -> list[int]:
+    """The classes a legend ranks before the rest come: those `given`, then the top predicted
+    ones, twenty in all (or every class of a smaller model)."""
+    logits = session.trace(image).logits
+    ranked = [i for i in logits.argsort(descending=True).tolist() if i not in given]
+    return (given + ranked)[: max(20, len(given))]
 
 
 def prefix_labels(session: Session, layer: str) -> list[str]:

@@ -6,7 +6,7 @@ linked with `link_views`; positions hovered there follow from one model's grid t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 import traitlets
@@ -62,7 +62,7 @@ class ModelComparison(View):
         self.session_b, self.survey, self.k = session_b, survey, max(1, int(pairs))
         super().__init__(session, names=list(names), **options)
 
-    def _compute(self) -> tuple[dict, tuple[Wanted, Wanted]]:
+    def _compute(self) -> Iterator[tuple[dict, tuple[Wanted, Wanted]]]:
         s = self.survey.similarity
         k = min([self.k] + [len(m.pairs) for m in self.survey.matchings.values()])
         grid = [[self.survey.matchings[a, b] for b in s.layers_b] for a in s.layers_a]
@@ -85,7 +85,7 @@ class ModelComparison(View):
             "pairs": array(pairs, "int32"), "pair_values": array(values), "null_means": array(null_means),
             "summary": summary, "cell": list(divmod(best, len(s.layers_b))),
         }
-        return values_out, (list(wanted_a.items()), list(wanted_b.items()))
+        yield values_out, (list(wanted_a.items()), list(wanted_b.items()))
 
     def _apply(self, values: dict, wanted: tuple[Wanted, Wanted], generation: int) -> None:
         super()._apply(values, wanted[0], generation)

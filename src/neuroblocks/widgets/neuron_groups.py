@@ -4,6 +4,7 @@ factorization prioritises; hovering a group shows its mask alone (SPEC §4, §5)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import ExitStack
 
 import traitlets
@@ -12,7 +13,7 @@ from ..factorization import factorize
 from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
-from .base import View, Wanted
+from .base import Part, View
 from .inputs import class_names, legend_length, top_classes
 from .payload import array, top_entries
 
@@ -23,6 +24,7 @@ class NeuronGroups(View):
     (gradients and attributions of the first class in `classes`); `classes` default to the top two."""
 
     kind = traitlets.Unicode("neuron_groups").tag(sync=True)
+    needs_grid = True
     k = traitlets.Int(6).tag(sync=True)
     prioritize = traitlets.Enum(["activations", "gradients", "attributions"], "activations").tag(sync=True)
     method = traitlets.Enum(["nmf", "pca", "ica"], "nmf").tag(sync=True)
@@ -47,9 +49,10 @@ class NeuronGroups(View):
         super().__init__(session, image=image, layer=layer, k=k, classes=picked, prioritize=prioritize, method=method, **options)
         self.observe(lambda change: self._ablate(), names=["ablated"])
 
-    def _compute(self) -> tuple[dict, Wanted]:
+    def _compute(self) -> Iterator[Part]:
         s, classes = self.session, [self.session.class_index(c) for c in self.classes]
         target = classes[0] if classes and self.prioritize != "activations" else None
+        yield f"{self.k} groups of {self.layer} ({self.method.upper()} of {self.prioritize}) and their classes"
         groups = factorize(s, self.image, self.layer, self.k, method=self.method, prioritize=self.prioritize, target=target)
         self.groups = groups
         logits = array(s.trace(self.image).logits)
@@ -70,16 +73,17 @@ class NeuronGroups(View):
             "base_logits": logits,
         }
         wanted = [(f"{self.layer}:g{n}", objectives.direction(self.layer, v)) for n, v in enumerate(groups.channels)]
-        return values, wanted
+        yield values, wanted
 
     def _ablate(self) -> None:
         """Logits with the switched-off groups' parts removed from the layer's activations."""
-        groups, off, image = self.groups, list(self.ablated), self.image
+        off, image = list(self.ablated), self.image
         if not off:
             self.logits = self.base_logits
             return
 
         def work():
+            groups = self.groups  # read when the queue runs this, after the groups are computed
             with ExitStack() as stack:
                 for n in off:
                     stack.enter_context(self.session.ablate(groups.layer, group=(groups, n)))

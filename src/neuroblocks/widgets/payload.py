@@ -42,7 +42,10 @@ def picture(image: torch.Tensor, note: str = "") -> dict:
     return {"png": png(rgb), "height": int(rgb.shape[0]), "width": int(rgb.shape[1]), "note": note}
 
 
-def top_entries(matrix: torch.Tensor, n: int) -> dict:
-    """Per row, the n largest entries: {index: int32 (rows, n), value: float32 (rows, n)}."""
+def top_entries(matrix: torch.Tensor, n: int, columns: list[int] | None = None) -> dict:
+    """Per row, the n largest entries: {index: int32 (rows, n), value: float32 (rows, n)}; the
+    index is the column's, or `columns`' entry for it where the matrix holds only those."""
     values, indices = matrix.topk(min(n, matrix.shape[1]), dim=1)
+    if columns is not None:
+        indices = torch.as_tensor(columns, device=indices.device)[indices]
     return {"index": array(indices, "int32"), "value": array(values)}

@@ -3,13 +3,15 @@ channels, each as its feature-visualization icon with a bar for its activation (
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 import traitlets
 
 from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
-from .base import View, Wanted
+from .base import Part, View
 from .inputs import prefix_labels, spatial_cube
 from .payload import array
 
@@ -18,6 +20,7 @@ class SemanticDictionary(View):
     """`top` channels per position; icons are rendered for every channel in some position's top."""
 
     kind = traitlets.Unicode("semantic_dictionary").tag(sync=True)
+    needs_grid = True
     acts = traitlets.Dict().tag(sync=True)  # the activation cube (C, H, W), float32
     prefix_acts = traitlets.Dict().tag(sync=True)  # a token layer's prefix tokens (P, C), hovered as [-1, p]
     prefix_labels = traitlets.List().tag(sync=True)
@@ -27,7 +30,7 @@ class SemanticDictionary(View):
     def __init__(self, session: Session, image: ImageLike, layer: str, *, top: int = 6, **options) -> None:
         super().__init__(session, image=image, layer=layer, top=top, **options)
 
-    def _compute(self) -> tuple[dict, Wanted]:
+    def _compute(self) -> Iterator[Part]:
         a = spatial_cube(self.session, self.image, self.layer)
         prefix = self.session.trace(self.image, self.layer, logits=False).prefixes.get(self.layer, a.new_zeros(0, a.shape[0]))
         every = torch.cat([a.flatten(1), prefix.T], dim=1)  # (C, positions and prefix tokens)
@@ -40,4 +43,4 @@ class SemanticDictionary(View):
             "acts": array(a), "prefix_acts": array(prefix) if len(prefix) else {}, "prefix_labels": prefix_labels(self.session, self.layer),
             "picture": self.picture_of(self.image), "position": None,
         }
-        return values, wanted
+        yield values, wanted

@@ -1,9 +1,13 @@
 """Spatial attribution: two layers side by side, each with attribution maps over the image for
 two classes (orange and blue). Hovering a cell of the higher layer shows which cells below fed
 it; hovering a cell of the lower layer shows which cells above it feeds; a legend lists the
-classes the hovered cell supports most (SPEC §5). Everything hover needs is sent at once."""
+classes the hovered cell supports most (SPEC §5). Everything hover needs is in the browser; it
+arrives in order of use: the class maps, the layer-to-layer flow, the legend ranked among the
+top predicted classes, then among all classes (the all-class pass is the longest)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import torch
 import traitlets
@@ -12,10 +16,10 @@ from .. import attribution
 from ..errors import NeuroblocksError
 from ..images import ImageLike
 from ..session import Session
-from .base import View, Wanted
-from .inputs import class_names, legend_length, prefix_labels, spatial_cube, top_classes
-from .payload import array, top_entries
-
+from ..attribution.targets import check_order
+from .base import Part, View
+from .inputs import check_positions, class_names, legend_first, legend_length, prefix_labels, top_classes
+from .payload import array, decode, top_entries
 
 
 class SpatialAttribution(View):
@@ -35,6 +39,7 @@ class SpatialAttribution(View):
     flow = traitlets.Dict().tag(sync=True)  # (upper atoms, lower atoms): positions, then prefix tokens
     lower_legend = traitlets.Dict().tag(sync=True)  # top classes per lower position
     upper_legend = traitlets.Dict().tag(sync=True)
+    legend_note = traitlets.Unicode("").tag(sync=True)  # which classes the legend ranks while the rest are coming
     class_names = traitlets.Dict().tag(sync=True)
     inputs = ("image", "layer", "upper", "classes")
 
@@ -44,17 +49,20 @@ class SpatialAttribution(View):
             raise NeuroblocksError(f"spatial attribution compares two classes; got {len(picked)}")
         super().__init__(session, image=image, layer=layer, upper=upper, classes=picked, **options)
 
-    def _compute(self) -> tuple[dict, Wanted]:
+    def _check(self) -> None:
+        super()._check()
+        s = self.session
+        check_order(s, check_positions(s, self.layer), check_positions(s, self.upper))
+        for c in self.classes:
+            s.class_index(c)
+
+    def _compute(self) -> Iterator[Part]:
         s, image, lower, upper = self.session, self.image, self.layer, self.upper
-        spatial_cube(s, image, lower), spatial_cube(s, image, upper)  # both need positions
         classes = [s.class_index(c) for c in self.classes]
+        yield f"class maps of {lower} and {upper}"
         maps = {name: torch.stack([attribution.spatial(s, image, name, c) for c in classes]) for name in (lower, upper)}
-        to_classes = {name: attribution.to_classes(s, image, name) for name in (lower, upper)}
-        # A token layer's prefix tokens are the last rows of its all-class matrix: (2, P) for the two classes.
-        prefix = {name: to_classes[name][maps[name][0].numel() :, classes].T for name in (lower, upper) if s.prefix_tokens(name)}
-        legend = legend_length(s)
-        referenced = classes + [i for m in to_classes.values() for i in m.topk(legend, dim=1).indices.flatten().tolist()]
-        values = {
+        prefix = {name: torch.stack([attribution.prefix_tokens(s, image, name, c).sum(1) for c in classes]) for name in (lower, upper) if s.prefix_tokens(name)}
+        yield {
             "picture": self.picture_of(image),
             "lower_maps": array(maps[lower]),
             "upper_maps": array(maps[upper]),
@@ -62,11 +70,31 @@ class SpatialAttribution(View):
             "upper_prefix": array(prefix[upper]) if upper in prefix else {},
             "lower_prefix_labels": prefix_labels(s, lower),
             "upper_prefix_labels": prefix_labels(s, upper),
-            "flow": array(attribution.layer_to_layer(s, image, lower, upper)),
-            "lower_legend": top_entries(to_classes[lower], legend),
-            "upper_legend": top_entries(to_classes[upper], legend),
-            "class_names": class_names(s, referenced),
+            "flow": {},
+            "lower_legend": {},
+            "upper_legend": {},
+            "legend_note": "",
+            "class_names": class_names(s, classes),
             "position": None,
             "upper_position": None,
-        }
-        return values, []
+        }, []
+        yield f"layer-to-layer flow {lower} → {upper}"
+        yield {"flow": array(attribution.layer_to_layer(s, image, lower, upper))}, []
+        first = legend_first(s, image, classes)
+        everything = len(first) == len(s.labels)
+        yield f"legend: the {len(first)} top classes" if not everything else "legend"
+        yield self._legend(first, "" if everything else f"among {len(first)} classes (the chosen two and the top predicted); all {len(s.labels)} are coming"), []
+        if not everything:
+            yield f"legend: all {len(s.labels)} classes"
+            yield self._legend(None, ""), []
+
+    def _legend(self, among: list[int] | None, note: str) -> dict:
+        """Each position's top classes among `among` (None: all classes)."""
+        s, legend, values = self.session, legend_length(self.session), {"legend_note": note}
+        named = [s.class_index(c) for c in self.classes]
+        for which, layer in (("lower", self.layer), ("upper", self.upper)):
+            entries = top_entries(attribution.to_classes(s, self.image, layer, classes=among), legend, among)
+            values[f"{which}_legend"] = entries
+            named += decode(entries["index"]).flatten().tolist()
+        values["class_names"] = class_names(s, named)
+        return values

@@ -7,7 +7,7 @@ single-image views follow."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 import traitlets
@@ -19,7 +19,7 @@ from ..errors import NeuroblocksError
 from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
-from .base import View, Wanted
+from .base import Part, View
 from .dissection_view import example_strips
 from .payload import top_entries
 
@@ -58,7 +58,7 @@ class UnitBrowser(View):
             options = {"noun": "direction", "selects": "group", **options}
         super().__init__(session, layer=examples.layer, **options)
 
-    def _compute(self) -> tuple[dict, Wanted]:
+    def _compute(self) -> Iterator[Part]:
         ex, r = self.examples, self.dissection
         units = list(range(ex.scores.shape[0]))
         best = r.best[0] if r is not None else None
@@ -76,5 +76,5 @@ class UnitBrowser(View):
                   "summary": f"{len(units)} {self.noun}s of {self.layer}{labelled}{counted}"}
         order = torch.as_tensor([row["peak"] for row in rows]).argsort(descending=True).tolist()
         if ex.directions is None:
-            return values, [(f"{self.layer}:{u}", objectives.channel(self.layer, u)) for u in order]
-        return values, [(f"{self.layer}:{u}", objectives.direction(self.layer, ex.directions[u])) for u in order]
+            yield values, [(f"{self.layer}:{u}", objectives.channel(self.layer, u)) for u in order]
+        yield values, [(f"{self.layer}:{u}", objectives.direction(self.layer, ex.directions[u])) for u in order]

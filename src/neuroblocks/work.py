@@ -1,0 +1,148 @@
+"""The order in which a session's background work runs: one step at a time, for the view the
+user looked at last.
+
+Views compute in the background in steps (a view's class maps, then its legend). On a laptop's
+few cores twenty views computing at once would each finish twenty times later, so a session
+runs one step at a time in one worker thread and, between steps, picks the job whose owner was
+created, displayed or hovered most recently (`touch`). A step reports how far it is through
+`progress()`, which is also where a cancelled job stops. A step runs whole, so it never hands
+the worker over while it holds the session (an ablation in force); the worker thread exits
+when nothing is left and is started again by the next job.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+_current = threading.local()
+
+
+class Cancelled(Exception):
+    """Raised inside a job's step when its owner no longer wants the result."""
+
+
+@dataclass(eq=False)
+class Job:
+    """Steps of one owner's work: each item a step yields goes to `deliver`, except a string,
+    which names the step that comes next; `report(label, done, total)` hears progress;
+    `fail(error)` hears an error, which ends the job."""
+
+    owner: object
+    steps: Iterator
+    deliver: Callable[[object], None]
+    report: Callable[[str, int | None, int | None], None]
+    fail: Callable[[BaseException], None]
+    order: int
+    stopping: threading.Event  # the queue's: set when the interpreter exits
+    label: str = ""
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once the job has finished, failed or stopped after a cancel."""
+        return self.finished.wait(timeout)
+
+
+def progress(done: int | None = None, total: int | None = None, label: str | None = None) -> None:
+    """Called from long loops: tell the job's owner how far it is (`label` names a new stage),
+    and stop a cancelled job. Does nothing outside a job (a script's synchronous call)."""
+    job: Job | None = getattr(_current, "job", None)
+    if job is None:
+        return
+    if job.cancelled.is_set() or job.stopping.is_set():
+        raise Cancelled
+    if label is not None:
+        job.label = label
+    job.report(job.label, done, total)
+
+
+class WorkQueue:
+    """One session's background jobs, run a step at a time, most recently touched owner first."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._jobs: list[Job] = []
+        self._interest: dict[int, int] = {}  # id(owner) → tick of its last touch
+        self._ticks = itertools.count(1)
+        self._worker: threading.Thread | None = None
+        self._stop = threading.Event()  # set at interpreter exit
+
+    def touch(self, owner: object) -> None:
+        """The user is looking at `owner`: its jobs go first from the next step on."""
+        with self._cond:
+            self._interest[id(owner)] = next(self._ticks)
+
+    def forget(self, owner: object) -> None:
+        """`owner` is gone: cancel its jobs and drop its place in the order."""
+        with self._cond:
+            for job in self._jobs:
+                if job.owner is owner:
+                    job.cancel()
+            self._interest.pop(id(owner), None)
+
+    def submit(
+        self,
+        owner: object,
+        steps: Iterator,
+        deliver: Callable[[object], None],
+        report: Callable[[str, int | None, int | None], None],
+        fail: Callable[[BaseException], None],
+        label: str = "computing…",
+    ) -> Job:
+        from .widgets import threads  # started as the views' other threads are, stopped at exit
+
+        with self._cond:
+            job = Job(owner, steps, deliver, report, fail, order=next(self._ticks), stopping=self._stop, label=label)
+            self._jobs.append(job)
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threads.start(self._run, "neuroblocks-work", self._stop)
+            self._cond.notify_all()
+        report(label, None, None)
+        return job
+
+    def pending(self) -> int:
+        """Jobs not yet finished, all owners."""
+        with self._cond:
+            return len(self._jobs)
+
+    def _next(self) -> Job | None:
+        """The job to step next: its owner touched last, then the oldest job."""
+        with self._cond:
+            if not self._jobs:
+                self._worker = None
+                return None
+            return max(self._jobs, key=lambda j: (self._interest.get(id(j.owner), 0), -j.order))
+
+    def _run(self) -> None:
+        while (job := self._next()) is not None:
+            _current.job = job
+            try:
+                if job.cancelled.is_set() or self._stop.is_set():
+                    raise Cancelled
+                item = next(job.steps)
+            except (StopIteration, Cancelled):
+                self._end(job)
+            except Exception as e:  # reported to the owner, which shows it; the queue goes on
+                job.fail(e)
+                self._end(job)
+            else:
+                if isinstance(item, str):
+                    job.label = item
+                    job.report(item, None, None)
+                elif not job.cancelled.is_set():
+                    job.deliver(item)
+            finally:
+                _current.job = None
+
+    def _end(self, job: Job) -> None:
+        with self._cond:
+            self._jobs.remove(job)
+        job.steps.close()
+        job.report("", None, None)  # nothing more is coming
+        job.finished.set()
