@@ -43,6 +43,14 @@ def pytest_sessionfinish(session) -> None:
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.fixture(autouse=True)
+def _no_work_left_over():
+    """Views a test built but did not wait for stop with it, so their work cannot slow down or
+    warn into the next test."""
+    yield
+    assert nb.work.stop_all(timeout=120), "background work still running 120 s after the test"
+
+
 def pytest_addoption(parser) -> None:
     parser.addoption("--screenshots", type=Path, default=None, help="where the gallery test saves one picture per view (default: test-artifacts/screenshots; `make screenshots` gives docs/screenshots)")
     parser.addoption("--device", default=None, help="run every Session (and the notebooks' kernels) on this device, e.g. cuda; the same as NEUROBLOCKS_DEVICE")

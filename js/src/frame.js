@@ -12,9 +12,10 @@ export function frame(scope, el, title) {
   const root = h("div", { class: "nb-view" }, heading, status, error, body);
   el.append(root);
   const model = scope.model;
+  let note = ""; // what a view says in the status line when nothing is computing
   const show = () => {
     const busy = model.get("busy");
-    status.textContent = busy || "";
+    status.textContent = busy || note;
     root.classList.toggle("nb-busy", !!busy);
     error.textContent = model.get("error") || "";
     error.style.display = model.get("error") ? "block" : "none";
@@ -30,6 +31,9 @@ export function frame(scope, el, title) {
     root,
     body,
     setTitle: (text) => (heading.textContent = text),
-    note: (text) => (status.textContent = text),
+    note: (text) => {
+      note = text;
+      show();
+    },
   };
 }

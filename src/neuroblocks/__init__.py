@@ -1,6 +1,6 @@
 """neuroblocks: linked widgets for the building blocks of interpretability, on any PyTorch model."""
 
-from . import atlas, attribution, compare, dissection, factorization, featurevis, shapes, widgets
+from . import atlas, attribution, compare, dissection, factorization, featurevis, shapes, widgets, work
 from .factorization import factorize, factorize_layers
 from .errors import AttributionError, ImageError, NeuroblocksError, UnknownClassError, UnknownLayerError, WeightsUnavailableError
 from .images import load_image
@@ -63,5 +63,6 @@ __all__ = [
     "factorize_layers",
     "load_image",
     "shapes",
+    "work",
 ]
 __version__ = "0.1.0"

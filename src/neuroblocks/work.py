@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 _current = threading.local()
+_queues: weakref.WeakSet[WorkQueue] = weakref.WeakSet()
 
 
 class Cancelled(Exception):
@@ -72,6 +75,7 @@ class WorkQueue:
         self._ticks = itertools.count(1)
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()  # set at interpreter exit
+        _queues.add(self)
 
     def touch(self, owner: object) -> None:
         """The user is looking at `owner`: its jobs go first from the next step on."""
@@ -105,6 +109,17 @@ class WorkQueue:
             self._cond.notify_all()
         report(label, None, None)
         return job
+
+    def cancel_all(self, timeout: float = 60) -> bool:
+        """Cancel every job and wait (up to `timeout` s) for the step under way to stop; True
+        when the queue is idle. Views keep what they show."""
+        with self._cond:
+            for job in self._jobs:
+                job.cancel()
+            worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+        return self.pending() == 0
 
     def pending(self) -> int:
         """Jobs not yet finished, all owners."""
@@ -146,3 +161,10 @@ class WorkQueue:
         job.steps.close()
         job.report("", None, None)  # nothing more is coming
         job.finished.set()
+
+
+def stop_all(timeout: float = 60) -> bool:
+    """Cancel the background work of every session in this process and wait for it to stop
+    (before timing something else, or between tests); True when all queues are idle."""
+    deadline = time.monotonic() + timeout
+    return all([queue.cancel_all(max(0.0, deadline - time.monotonic())) for queue in list(_queues)])

@@ -16,6 +16,7 @@ from .. import attribution
 from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
+from ..work import Job
 from .base import Part, View, Wanted
 from .inputs import class_names, legend_length, neighbours, spatial_cube, target_of
 from .payload import array, decode, top_entries
@@ -52,6 +53,7 @@ class ChannelAttribution(View):
 
     def __init__(self, session: Session, image: ImageLike, layer: str, target=None, *, top: int = 8, **options) -> None:
         self._refocus: int | None = None
+        self._drilling: Job | None = None
         super().__init__(session, image=image, layer=layer, target=target, top=top, **options)
         self.observe(lambda change: self._drill(), names=["focus"])
         # Switched-off channels are channels of one layer: a new layer starts with all on.
@@ -113,29 +115,35 @@ class ChannelAttribution(View):
         return (-values if against else values).topk(min(n, len(values))).indices.tolist()
 
     def _drill(self) -> None:
+        """Trace the focused channel: the channels below that fed it come first, then those
+        above it feeds (a new focus cancels a trace under way)."""
+        if self._drilling is not None:
+            self._drilling.cancel()
         c = self.focus
         if c is None:
+            self._drilling = None
             self.drill = {}
             return
+        self._drilling = self._launch(lambda: self._trace(c), f"tracing channel {c}…")
+
+    def _trace(self, c: int) -> Iterator[Part]:
         s, image, layer = self.session, self.image, self.layer
-
-        def work() -> tuple[dict, Wanted]:
-            below, above = neighbours(s, layer)
-            found, wanted = {"channel": c, "layer": layer}, []
-            if below is not None:
-                fed = attribution.channel(s, image, below, attribution.Hidden(layer, lambda h: h[:, c].flatten(1).sum(1)))
-                found["below"] = _strongest(below, fed, wanted)
-            if above is not None:
-                feeds = attribution.layer_to_layer(s, image, layer, above, "channels", only=[c])[:, 0]
-                found["above"] = _strongest(above, feeds, wanted)
-            return found, wanted
-
-        def done(result: tuple[dict, Wanted], generation: int) -> None:
-            if generation == self._generation and self.focus == c:
-                self.drill = result[0]
-                self.stream_icons(result[1], generation)
-
-        self.in_background(work, done, label=f"tracing channel {c}…")
+        below, above = neighbours(s, layer)
+        found: dict = {"channel": c, "layer": layer}
+        if below is not None:
+            yield f"channels of {below} that fed channel {c}"
+            wanted: Wanted = []
+            fed = attribution.channel(s, image, below, attribution.Hidden(layer, lambda h: h[:, c].flatten(1).sum(1)))
+            found["below"] = _strongest(below, fed, wanted)
+            yield {"drill": dict(found)}, wanted
+        if above is not None:
+            yield f"channels of {above} that channel {c} feeds"
+            wanted = []
+            feeds = attribution.layer_to_layer(s, image, layer, above, "channels", only=[c])[:, 0]
+            found["above"] = _strongest(above, feeds, wanted)
+            yield {"drill": dict(found)}, wanted
+        if below is None and above is None:
+            yield {"drill": found}, []
 
     def on_goto(self, content: dict) -> None:
         """A channel of the drill-down was clicked: show its layer, with it in focus."""
