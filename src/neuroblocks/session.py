@@ -105,7 +105,7 @@ class Session:
         display_channels: Sequence[int] | None = None,
         decorrelation: torch.Tensor | np.ndarray | None = None,
         cache_bytes: int = 512 * 2**20,
-        memory_budget: int = 256 * 2**20,
+        memory_budget: int = 128 * 2**20,
         layouts: Mapping[str, str | lay.LayerLayout] | None = None,
         logits: Callable[[object], torch.Tensor] | None = None,
     ) -> None:

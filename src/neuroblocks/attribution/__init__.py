@@ -21,7 +21,6 @@ from ..images import ImageLike
 from ..session import Session
 from . import atoms as _atoms
 from . import tokens
-from .budget import batch_size
 from .gradient import above_fn, activations_and_gradient
 from .integrated import integrated_gradient
 from .jacobian import attribution_matrix
@@ -133,7 +132,8 @@ def layer_to_layer(
     n_higher = _atoms.of_kind(atoms, tuple(above.shape), higher).count
     lower_atoms = _some(_atoms.of_kind(atoms, tuple(a.shape), lower), a, only)
     f = above_fn(session.above(image, lower), relax, lambda p: measure(tokens.of_pass(p.activations, p.prefixes, higher)), (higher,))
-    return attribution_matrix(f, a, lower_atoms, n_higher, mode=mode, batch=batch_size(session, lower, batch))
+    key = (id(session.model), lower, higher, atoms, relax)
+    return attribution_matrix(f, a, lower_atoms, n_higher, mode=mode, batch=batch, budget=session.memory_budget, key=key)
 
 
 def to_classes(
@@ -154,11 +154,12 @@ def to_classes(
     activations' projection on one, e.g. a neuron group's direction). `only` keeps just those
     atoms (rows), `classes` just those logits (columns), in the order given: a view's legend
     first ranks the classes the model predicts. A token layer's positions are its patches,
-    row-major, then its prefix tokens. `batch`: tangents per pass (default: from the session's
-    `memory_budget`)."""
+    row-major, then its prefix tokens. `batch`: tangents per pass (default: as many as fit the
+    session's `memory_budget`)."""
     a = tokens.activations(session, image, layer)
     kind = _some(_directions(atoms, a, layer) if isinstance(atoms, torch.Tensor) else _atoms.of_kind(atoms, tuple(a.shape), layer), a, only)
     picks = None if classes is None else torch.as_tensor([session.class_index(c) for c in classes], dtype=torch.long)
     f = above_fn(session.above(image, layer), relax, lambda p: p.logits if picks is None else p.logits[:, picks.to(p.logits.device)])
     n = len(session.labels) if picks is None else len(picks)
-    return attribution_matrix(f, a, kind, n, mode=mode, batch=batch_size(session, layer, batch)).T
+    key = (id(session.model), layer, "logits", relax)
+    return attribution_matrix(f, a, kind, n, mode=mode, batch=batch, budget=session.memory_budget, key=key).T

@@ -14,7 +14,7 @@ fast path off); a kernel that still has none makes "auto" fall back to reverse m
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from contextlib import contextmanager
 
 import torch
@@ -23,15 +23,20 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..work import progress
 from .atoms import Channels, Directions, Positions
+from .budget import batch_for
 
 
-def _reverse(f, a, atoms, n_outputs: int, batch: int) -> torch.Tensor:
+def _reverse(f, a, atoms, n_outputs: int, batch: int | None, budget: int, key: Hashable | None) -> torch.Tensor:
+    def pass_of(picks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        copies = a.expand(len(picks), *a.shape).clone().requires_grad_()
+        return copies, f(copies)[torch.arange(len(picks)), picks].sum()
+
+    batch = batch or batch_for(lambda n: pass_of(torch.arange(n, device=a.device)), n_outputs, budget, key and (*key, "reverse"))
     rows = []
     for start in range(0, n_outputs, batch):
         picks = torch.arange(start, min(start + batch, n_outputs), device=a.device)
-        copies = a.expand(len(picks), *a.shape).clone().requires_grad_()
-        out = f(copies)
-        (grads,) = torch.autograd.grad(out[torch.arange(len(picks)), picks].sum(), copies)
+        copies, total = pass_of(picks)
+        (grads,) = torch.autograd.grad(total, copies)
         rows.append(atoms.reduce(a, grads))
         progress(start + len(picks), n_outputs)
     return torch.cat(rows)
@@ -62,23 +67,29 @@ def _dual_batch(f, a: torch.Tensor, tangents: torch.Tensor) -> torch.Tensor:
         return fwAD.unpack_dual(f(dual)).tangent
 
 
-def _forward(f, a, atoms, batch: int) -> torch.Tensor:
-    cols = []
-    step = _shared_primal
+def _jvps(f, a: torch.Tensor, tangents: torch.Tensor, how: list) -> torch.Tensor:
+    """One batch of JVPs by `how[0]`, which turns to `_dual_batch` for good once vmap fails."""
+    try:
+        return how[0](f, a, tangents)
+    except RuntimeError as e:
+        if how[0] is _dual_batch or "vmap" not in str(e):
+            raise
+        how[0] = _dual_batch
+        return _dual_batch(f, a, tangents)
+
+
+def _forward(f, a, atoms, batch: int | None, budget: int, key: Hashable | None) -> torch.Tensor:
+    cols, how = [], [_shared_primal]
     with torch.no_grad(), _plain_attention(), warnings.catch_warnings():
         # torch's forward-mode decompositions warn, on first use, about torch's own use of
         # torch.jit.script, and vmap about ops it batches in a loop: nothing a user can act on.
         warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
         warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented the batching rule", category=UserWarning)
+        first = lambda n: _jvps(f, a, atoms.tangents(a, torch.arange(n, device=a.device)), how)  # noqa: E731  a pass of the first n
+        batch = batch or batch_for(first, atoms.count, budget, key and (*key, "forward"))
         for start in range(0, atoms.count, batch):
             tangents = atoms.tangents(a, torch.arange(start, min(start + batch, atoms.count), device=a.device))
-            try:
-                cols.append(step(f, a, tangents))
-            except RuntimeError as e:
-                if step is _dual_batch or "vmap" not in str(e):
-                    raise
-                step = _dual_batch
-                cols.append(step(f, a, tangents))
+            cols.append(_jvps(f, a, tangents, how))
             progress(start + len(tangents), atoms.count)
     return torch.cat(cols).T
 
@@ -99,24 +110,29 @@ def attribution_matrix(
     n_outputs: int,
     *,
     mode: str = "auto",
-    batch: int = 32,
+    batch: int | None = None,
+    budget: int = 128 * 2**20,
+    key: tuple | None = None,
 ) -> torch.Tensor:
     """(n_outputs, atoms) matrix: entry (m, p) is atom p's attribution to output m of f.
 
     f maps a batch of activations (N, *a.shape) to (N, n_outputs). mode: "auto" (fewer
-    passes), "forward" (one JVP per atom) or "reverse" (one VJP per output).
+    passes; forward on a tie, as its passes share the network's own), "forward" (one JVP per
+    atom) or "reverse" (one VJP per output). batch: tangents (or outputs) per pass; by default
+    as many as fit in `budget` bytes (see `budget`); `key` names f for reusing that measurement.
     """
     chosen = mode
     if mode == "auto":
-        mode = "forward" if atoms.count < n_outputs else "reverse"
+        mode = "forward" if atoms.count <= n_outputs else "reverse"
+    if mode not in ("forward", "reverse"):
+        raise ValueError(f"mode is 'auto', 'forward' or 'reverse', not {mode!r}")
+    if batch is not None and batch < 1:
+        raise ValueError(f"batch is a count of tangents per pass, at least 1; got {batch}")
     if mode == "forward":
         try:
-            return _forward(f, a, atoms, batch)
+            return _forward(f, a, atoms, batch, budget, key)
         except NotImplementedError as e:
             if chosen != "auto" or "forward AD" not in str(e):
                 raise
             _warn_fallback(str(e).splitlines()[0])
-            mode = "reverse"
-    if mode == "reverse":
-        return _reverse(f, a, atoms, n_outputs, batch)
-    raise ValueError(f"mode is 'auto', 'forward' or 'reverse', not {mode!r}")
+    return _reverse(f, a, atoms, n_outputs, batch, budget, key)

@@ -95,5 +95,5 @@ def build_groups(
     spatial_t = torch.from_numpy(np.ascontiguousarray(spatial[:, order].T)).to(a).reshape(k, h, w)
     channels_t = torch.from_numpy(np.ascontiguousarray(directions[order])).to(a)
     above = session.above(image, layer)
-    to_classes = attribution_matrix(lambda x: above(x).logits, a, group_atoms(spatial_t, channels_t), len(session.labels)).T
+    to_classes = attribution_matrix(lambda x: above(x).logits, a, group_atoms(spatial_t, channels_t), len(session.labels), budget=session.memory_budget).T
     return Groups(layer=layer, spatial=spatial_t, channels=channels_t, to_classes=to_classes, colors=hues(k), **about)
