@@ -19,6 +19,8 @@ import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from . import threads
+
 _current = threading.local()
 _queues: weakref.WeakSet[WorkQueue] = weakref.WeakSet()
 
@@ -99,8 +101,6 @@ class WorkQueue:
         fail: Callable[[BaseException], None],
         label: str = "computing…",
     ) -> Job:
-        from .widgets import threads  # started as the views' other threads are, stopped at exit
-
         with self._cond:
             job = Job(owner, steps, deliver, report, fail, order=next(self._ticks), stopping=self._stop, label=label)
             self._jobs.append(job)

@@ -15,7 +15,7 @@ from ..featurevis import objectives
 from ..featurevis.objectives import Objective
 from ..featurevis.render import Cancelled
 from ..session import Session
-from . import threads
+from .. import threads
 from .base import Part, View, describe
 from .payload import png
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from ..featurevis.objectives import Objective
 from ..featurevis.render import Cancelled, Progress
 from ..session import Session
-from . import threads
+from .. import threads
 from .payload import png
 
 

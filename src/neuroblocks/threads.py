@@ -1,4 +1,4 @@
-"""Background threads of the views, stopped cleanly when Python exits.
+"""Background threads (the work queue's, renders), stopped cleanly when Python exits.
 
 Renders run in daemon threads so they never keep a kernel alive, but a daemon thread still
 inside torch when the interpreter finalises aborts the process; at exit each is cancelled and
