@@ -54,16 +54,14 @@ class Job:
         return self.finished.wait(timeout)
 
 
-def progress(done: int | None = None, total: int | None = None, label: str | None = None) -> None:
-    """Called from long loops: tell the job's owner how far it is (`label` names a new stage),
-    and stop a cancelled job. Does nothing outside a job (a script's synchronous call)."""
+def progress(done: int, total: int) -> None:
+    """Called from long loops: tell the job's owner how far its step is, and stop a cancelled
+    job. Does nothing outside a job (a script's synchronous call)."""
     job: Job | None = getattr(_current, "job", None)
     if job is None:
         return
     if job.cancelled.is_set() or job.stopping.is_set():
         raise Cancelled
-    if label is not None:
-        job.label = label
     job.report(job.label, done, total)
 
 
@@ -71,7 +69,7 @@ class WorkQueue:
     """One session's background jobs, run a step at a time, most recently touched owner first."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._jobs: list[Job] = []
         self._interest: dict[int, int] = {}  # id(owner) → tick of its last touch
         self._ticks = itertools.count(1)
@@ -81,12 +79,12 @@ class WorkQueue:
 
     def touch(self, owner: object) -> None:
         """The user is looking at `owner`: its jobs go first from the next step on."""
-        with self._cond:
+        with self._lock:
             self._interest[id(owner)] = next(self._ticks)
 
     def forget(self, owner: object) -> None:
         """`owner` is gone: cancel its jobs and drop its place in the order."""
-        with self._cond:
+        with self._lock:
             for job in self._jobs:
                 if job.owner is owner:
                     job.cancel()
@@ -101,19 +99,18 @@ class WorkQueue:
         fail: Callable[[BaseException], None],
         label: str = "computing…",
     ) -> Job:
-        with self._cond:
+        with self._lock:
             job = Job(owner, steps, deliver, report, fail, order=next(self._ticks), stopping=self._stop, label=label)
             self._jobs.append(job)
             if self._worker is None or not self._worker.is_alive():
                 self._worker = threads.start(self._run, "neuroblocks-work", self._stop)
-            self._cond.notify_all()
         report(label, None, None)
         return job
 
     def cancel_all(self, timeout: float = 60) -> bool:
         """Cancel every job and wait (up to `timeout` s) for the step under way to stop; True
         when the queue is idle. Views keep what they show."""
-        with self._cond:
+        with self._lock:
             for job in self._jobs:
                 job.cancel()
             worker = self._worker
@@ -123,12 +120,12 @@ class WorkQueue:
 
     def pending(self) -> int:
         """Jobs not yet finished, all owners."""
-        with self._cond:
+        with self._lock:
             return len(self._jobs)
 
     def _next(self) -> Job | None:
         """The job to step next: its owner touched last, then the oldest job."""
-        with self._cond:
+        with self._lock:
             if not self._jobs:
                 self._worker = None
                 return None
@@ -156,7 +153,7 @@ class WorkQueue:
                 _current.job = None
 
     def _end(self, job: Job) -> None:
-        with self._cond:
+        with self._lock:
             self._jobs.remove(job)
         job.steps.close()
         job.report("", None, None)  # nothing more is coming
