@@ -42,10 +42,17 @@ def prefix_tokens(session: Session, image: ImageLike, layer: str, target: Target
     return tokens.prefix(a * g, session.layout(layer))
 
 
-def spatial(session: Session, image: ImageLike, layer: str, target: TargetLike, *, relax: bool = False, smoothing: bool = False) -> torch.Tensor:
-    """Attribution of every position, summed over channels: (H, W)."""
+def spatial(
+    session: Session, image: ImageLike, layer: str, target: TargetLike, *, relax: bool = False, smoothing: bool = False, prefix: bool = False
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Attribution of every position, summed over channels: (H, W). With `prefix=True`, also
+    each prefix token's, from the same gradient pass: ((H, W), (P,)), P = 0 for a grid layer."""
     _atoms.Positions(session.layer_shape(layer), layer)  # refuses layers without positions, before any work
-    return neuron(session, image, layer, target, relax=relax, smoothing=smoothing).sum(0)
+    if not prefix:
+        return neuron(session, image, layer, target, relax=relax, smoothing=smoothing).sum(0)
+    a, g = activations_and_gradient(session, image, layer, target, relax=relax, smoothing=smoothing, all_tokens=True)
+    layout = session.layout(layer)
+    return tokens.patches(a * g, layout).sum(0), tokens.prefix(a * g, layout).sum(1)
 
 
 def channel(

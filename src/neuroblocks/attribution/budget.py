@@ -6,8 +6,8 @@ matrix's own pass on one and on two items, under a dispatch mode that sees every
 operations allocate; the difference is one item's. Forward mode frees each intermediate as it
 goes, so an item costs a few copies (primal, tangent, temporaries) of its largest tensor;
 reverse mode also keeps what backward needs, the tensors saved for it, which saved-tensor hooks
-count (those the pass made: the model's weights, shared by the batch, are left out). The batch is the largest that fits the budget, at most 32, past which
-passes get no faster on a CPU.
+count (those the pass made: the model's weights, shared by the batch, are left out). The batch
+is the largest that fits the budget, at most 32, past which passes get no faster on a CPU.
 """
 
 from __future__ import annotations
@@ -82,8 +82,8 @@ def item_bytes(run: Callable[[int], object]) -> int:
 
 def batch_for(run: Callable[[int], object], count: int, budget: int, key: Hashable | None = None) -> int:
     """Items per pass for `count` items in all: as many as fit in `budget` bytes, at most MOST.
-    `key` names what was measured (the model, the layer, the outputs, the mode), so the next
-    matrix of the same kind reuses the measurement instead of two more passes."""
+    `key` names what was measured (the model, the layer, the outputs, the input's shape, the
+    mode), so the next matrix of the same kind reuses the measurement instead of two more passes."""
     if count <= 1:
         return 1
     cost = _measured.get(key) if key is not None else None

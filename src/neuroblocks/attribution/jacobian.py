@@ -31,7 +31,7 @@ def _reverse(f, a, atoms, n_outputs: int, batch: int | None, budget: int, key: H
         copies = a.expand(len(picks), *a.shape).clone().requires_grad_()
         return copies, f(copies)[torch.arange(len(picks)), picks].sum()
 
-    batch = batch or batch_for(lambda n: pass_of(torch.arange(n, device=a.device)), n_outputs, budget, key and (*key, "reverse"))
+    batch = batch or batch_for(lambda n: pass_of(torch.arange(n, device=a.device)), n_outputs, budget, key and (*key, tuple(a.shape), "reverse"))
     rows = []
     for start in range(0, n_outputs, batch):
         picks = torch.arange(start, min(start + batch, n_outputs), device=a.device)
@@ -86,7 +86,7 @@ def _forward(f, a, atoms, batch: int | None, budget: int, key: Hashable | None) 
         warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
         warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented the batching rule", category=UserWarning)
         first = lambda n: _jvps(f, a, atoms.tangents(a, torch.arange(n, device=a.device)), how)  # noqa: E731  a pass of the first n
-        batch = batch or batch_for(first, atoms.count, budget, key and (*key, "forward"))
+        batch = batch or batch_for(first, atoms.count, budget, key and (*key, tuple(a.shape), "forward"))
         for start in range(0, atoms.count, batch):
             tangents = atoms.tangents(a, torch.arange(start, min(start + batch, atoms.count), device=a.device))
             cols.append(_jvps(f, a, tangents, how))

@@ -52,16 +52,16 @@ class SpatialAttribution(View):
     def _check(self) -> None:
         super()._check()
         s = self.session
-        check_order(s, check_positions(s, self.layer), check_positions(s, self.upper))
-        for c in self.classes:
-            s.class_index(c)
+        check_order(s, check_positions(s, self.layer), check_positions(s, self.upper))  # classes: resolved by __init__
 
     def _compute(self) -> Iterator[Part]:
         s, image, lower, upper = self.session, self.image, self.layer, self.upper
         classes = [s.class_index(c) for c in self.classes]
         yield f"class maps of {lower} and {upper}"
-        maps = {name: torch.stack([attribution.spatial(s, image, name, c) for c in classes]) for name in (lower, upper)}
-        prefix = {name: torch.stack([attribution.prefix_tokens(s, image, name, c).sum(1) for c in classes]) for name in (lower, upper) if s.prefix_tokens(name)}
+        # One gradient pass per class and layer gives its map and its prefix tokens' values.
+        both = {name: [attribution.spatial(s, image, name, c, prefix=True) for c in classes] for name in (lower, upper)}
+        maps = {name: torch.stack([grid for grid, _ in found]) for name, found in both.items()}
+        prefix = {name: torch.stack([tokens for _, tokens in found]) for name, found in both.items() if s.prefix_tokens(name)}
         yield {
             "picture": self.picture_of(image),
             "lower_maps": array(maps[lower]),
