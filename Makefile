@@ -31,7 +31,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install --quiet -e '.[test,demo,atlas,timm,transformers]'
+	$(PY) -m pip install --quiet -e '.[test,demo,atlas,timm,transformers,ray]'
 	touch $@
 
 js/node_modules/.package-lock.json: js/package.json js/package-lock.json

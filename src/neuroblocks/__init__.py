@@ -1,6 +1,6 @@
 """neuroblocks: linked widgets for the building blocks of interpretability, on any PyTorch model."""
 
-from . import atlas, attribution, compare, dissection, factorization, featurevis, shapes, widgets, work
+from . import atlas, attribution, compare, dissection, factorization, featurevis, scale, shapes, widgets, work
 from .factorization import factorize, factorize_layers
 from .errors import AttributionError, ImageError, NeuroblocksError, UnknownClassError, UnknownLayerError, WeightsUnavailableError
 from .images import load_image
@@ -62,6 +62,7 @@ __all__ = [
     "factorize",
     "factorize_layers",
     "load_image",
+    "scale",
     "shapes",
     "work",
 ]

@@ -21,6 +21,7 @@ from torchvision import models as tvm
 from torchvision.models import _api  # where WeightsEnum fetches its state dicts
 
 from .errors import NeuroblocksError, WeightsUnavailableError, closest
+from .scale.recipe import Recipe
 from .session import Session
 from .shapes import model as shapes_model
 from .shapes import vit as shapes_vit
@@ -168,10 +169,13 @@ def load_session(name: str, weights: str | Path | None = None, fallback: str | N
         raise ValueError(f"unknown model {name!r}; close names: {', '.join(closest(key, known))}; or 'timm:<name>'; or wrap your own module with Session(model)")
     try:
         if key.startswith("timm:"):
-            return _timm(name, weights, device)
-        return _shapes(key, weights, device) if key in _SHAPES else _torchvision(key, weights, device)
+            session = _timm(name, weights, device)
+        else:
+            session = _shapes(key, weights, device) if key in _SHAPES else _torchvision(key, weights, device)
     except WeightsUnavailableError as e:
         if fallback is None:
             raise
         warnings.warn(f"{e}\nFalling back to {fallback!r}.", stacklevel=3)
         return load_session(fallback, device=device)
+    session.recipe = Recipe.load(name, weights)
+    return session

@@ -141,6 +141,9 @@ class Session:
         #: Icon size (px) and steps the views use unless told otherwise; a small model on small
         #: images (the shapes model) is better served by smaller, quicker icons.
         self.icon_defaults = {"size": 64, "steps": 256}
+        #: How another process builds this session (a `neuroblocks.scale.Recipe`): set by
+        #: `Session.load`; dataset jobs on Ray need it (or one of their own) for their workers.
+        self.recipe = None
 
     @classmethod
     def load(cls, name: str, weights: str | Path | None = None, fallback: str | None = None, device: str | None = None) -> Session:

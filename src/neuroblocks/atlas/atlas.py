@@ -13,6 +13,7 @@ import torch
 from ..featurevis import objectives
 from ..featurevis.objectives import Objective
 from ..images import ImageLike
+from ..scale.progress import Cancel, Watcher
 from ..session import Session
 from .cells import Cells, grid as cut
 from .layout import Layout, Side
@@ -80,18 +81,22 @@ def atlas(
     threshold: int = 5,
     seed: int = 0,
     batch: int = 32,
+    engine: object = "local",
+    progress: Watcher | None = None,
+    cancel: Cancel = None,
 ) -> Atlas:
     """The atlas of `layer` over `dataset` (images; (image, masks) as dissection takes; (image,
     label) as ImageFolder gives; or DataLoader batches): up to `samples` vectors, `per_image`
     from each image, laid out with UMAP (seeded) and cut into the `grid` resolutions (g×g grids),
     keeping cells with more than `threshold` vectors. `classes` makes a class atlas: in each
-    image, the positions that speak most for those classes (positive attribution only)."""
+    image, the positions that speak most for those classes (positive attribution only). The
+    sampling is a dataset job: engine, progress and cancel as for `dissection.dissect`."""
     wanted = None if classes is None else [session.class_index(c) for c in classes]
     if wanted is not None and not wanted:
         raise AtlasError("classes is empty: name at least one class for a class atlas, or pass None for a plain atlas")
     if not grid or any(int(g) < 1 for g in grid):
         raise AtlasError(f"grid is the resolutions g of g×g grids (each ≥ 1), e.g. (20, 40, 80); got {tuple(grid)}")
-    found = sample(session, layer, dataset, samples=samples, per_image=per_image, classes=wanted, seed=seed, batch=batch)
+    found = sample(session, layer, dataset, samples=samples, per_image=per_image, classes=wanted, seed=seed, batch=batch, engine=engine, progress=progress, cancel=cancel)
     vectors = found.vectors.numpy()
     layout = Layout(vectors, seed=seed)
     resolutions = {}

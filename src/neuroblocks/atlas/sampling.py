@@ -3,22 +3,27 @@ came from, a patch of its image around it, the concepts under it when the datase
 its attribution to every class in its own image (activation × gradient of each logit at that
 position: `attribution.to_classes` of the picked positions, the network below the layer replayed).
 
-A plain atlas takes `per_image` random positions of every image (seeded). A class atlas keeps,
-in every image, the positions with the highest positive attribution to the chosen classes, so
-its vectors are those that speak for them.
+A plain atlas takes `per_image` random positions of every image (seeded by the seed and the
+image's index, so any shard of the dataset picks the same ones). A class atlas keeps, in every
+image, the positions with the highest positive attribution to the chosen classes, so its
+vectors are those that speak for them. Samples of shards concatenate (`Samples.merge`), so the
+sampling runs in this process or on Ray workers (`engine=`) alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
 
 import torch
 
 from ..attribution import to_classes
-from ..dissection.data import _items, _with_masks, in_lists
+from ..dissection.data import numbered
+from ..items import in_lists
 from ..dissection.dataset_examples import as_uint8, crop_around
 from ..errors import NeuroblocksError
+from ..scale import runner
+from ..scale.progress import Cancel, Watcher
 from ..session import Session
 
 PATCH = 48  # side of the stored patches, px
@@ -50,18 +55,20 @@ class Samples:
     def __len__(self) -> int:
         return len(self.vectors)
 
+    def merge(self, other: Samples) -> Samples:
+        """Both shards' samples, in dataset order; concept columns aligned by name."""
+        first, second = (self, other) if self.images[:1].tolist() <= other.images[:1].tolist() else (other, self)
+        concepts = tuple(sorted({*first.concepts, *second.concepts}))
+        present = [torch.zeros(len(part), len(concepts), dtype=torch.bool) for part in (first, second)]
+        for out, part in zip(present, (first, second)):
+            for k, name in enumerate(part.concepts):
+                out[:, concepts.index(name)] = part.present[:, k]
+        joined = {f.name: torch.cat([getattr(first, f.name), getattr(second, f.name)]) for f in fields(self) if f.name not in ("layer", "concepts", "present")}
+        return Samples(self.layer, concepts=concepts, present=torch.cat(present), **joined)
 
-def _items_with_masks(data: Iterable) -> Iterator[tuple[object, dict]]:
-    """(image, masks) for every image of `data`: items are images, (image, masks) as dissection
-    takes them, (image, label) as ImageFolder gives, or DataLoader batches of those. The data
-    is read once, so a generator will do."""
-    for item in _items(data):
-        image, masks = _with_masks(item)
-        if isinstance(image, torch.Tensor) and image.dim() == 4:
-            for i, one in enumerate(image):
-                yield one, {k: torch.as_tensor(v)[i] for k, v in masks.items()}
-        else:
-            yield image, masks
+    def head(self, count: int) -> Samples:
+        """The first `count` samples."""
+        return Samples(self.layer, concepts=self.concepts, **{f.name: getattr(self, f.name)[:count] for f in fields(self) if f.name not in ("layer", "concepts")})
 
 
 def _class_scores(session: Session, images: torch.Tensor, layer: str, a: torch.Tensor, prefix: torch.Tensor | None, classes: Sequence[int]) -> torch.Tensor:
@@ -91,12 +98,13 @@ def _under(masks: dict, concepts: Sequence[str], ys: torch.Tensor, xs: torch.Ten
     return found
 
 
-def _pick(scores: torch.Tensor, per_image: int, generator: torch.Generator, by_score: bool) -> list[torch.Tensor]:
-    """Flat position indices per image: random ones, or the best-scoring positive ones."""
+def _pick(scores: torch.Tensor, per_image: int, seed: int, indices: Sequence[int], by_score: bool) -> list[torch.Tensor]:
+    """Flat position indices per image: random ones (seeded by `seed` and the image's dataset
+    index), or the best-scoring positive ones."""
     n, h, w = scores.shape
     k = min(per_image, h * w)
     if not by_score:
-        return [torch.randperm(h * w, generator=generator)[:k] for _ in range(n)]
+        return [torch.randperm(h * w, generator=torch.Generator().manual_seed(seed * 2**32 + i))[:k] for i in indices]
     top, where = scores.flatten(1).topk(k, dim=1)
     return [idx[value > 0] for value, idx in zip(top, where)]
 
@@ -112,51 +120,80 @@ def sample(
     seed: int = 0,
     batch: int = 32,
     patch_cells: float = 3.0,
+    engine: object = "local",
+    progress: Watcher | None = None,
+    cancel: Cancel = None,
 ) -> Samples:
     """Read `data` (up to `samples` vectors) at `layer`; see the module docstring. A patch spans
-    `patch_cells` cells of the layer's grid around its position."""
+    `patch_cells` cells of the layer's grid around its position. engine, progress and cancel as
+    for `dissection.dissect`."""
     layer = session.check_layer(layer)
     if len(session.layer_shape(layer)) != 3:
         raise AtlasError(f"layer {layer!r} has no positions (shape {session.layer_shape(layer)}); an atlas samples a layer with a spatial grid")
     if per_image < 1:
         raise AtlasError(f"per_image is the number of vectors taken from each image (≥ 1), not {per_image}")
-    generator = torch.Generator().manual_seed(seed)
-    parts: dict[str, list] = {name: [] for name in ("vectors", "images", "positions", "grids", "patches", "scores", "classes", "present")}
-    concepts: tuple[str, ...] | None = None
-    seen = taken = 0
-    for chunk in in_lists(_items_with_masks(data), batch):
-        pictures = [session.image(image) for image, _ in chunk]
-        if len({tuple(p.shape) for p in pictures}) > 1:
-            raise AtlasError("the dataset's images have different sizes; give the Session an input_size so that they are read at one size")
-        images = torch.stack(pictures).to(session.device)
-        with torch.no_grad():
-            read = session.forward(images, capture=[layer], stop=True)
-        a = read.activations[layer].float()
-        scores = _class_scores(session, images, layer, a, read.prefixes.get(layer), classes) if classes else torch.zeros(a.shape[0], *a.shape[2:])
-        h, w = a.shape[2:]
-        display = session.display(images).cpu()
-        if concepts is None:
-            concepts = tuple(sorted(chunk[0][1]))
-        picks = _pick(scores.cpu(), per_image, generator, bool(classes))
-        parts["classes"].append(_to_classes(session, images, layer, picks))
-        for i, flat in enumerate(picks):
-            if not len(flat):
-                continue
-            ys, xs = flat // w, flat % w
-            centres = torch.stack([((ys + 0.5) * images.shape[2] / h).long(), ((xs + 0.5) * images.shape[3] / w).long()], 1)
-            parts["vectors"].append(a[i, :, ys, xs].T.cpu())
-            parts["images"].append(torch.full((len(flat),), seen + i))
-            parts["positions"].append(torch.stack([ys, xs], 1))
-            parts["grids"].append(torch.tensor([[h, w]]).expand(len(flat), 2))
-            side = min(1.0, patch_cells / min(h, w))
-            parts["patches"].append(as_uint8(crop_around(display[i].expand(len(flat), -1, -1, -1), centres, side, PATCH)))
-            parts["scores"].append(scores[i].cpu().flatten()[flat])
-            parts["present"].append(_under(chunk[i][1], concepts, ys, xs, (h, w)))
-            taken += len(flat)
-        seen += len(chunk)
-        if samples is not None and taken >= samples:
-            break
-    if not taken:
+    job = _Sample(layer, per_image, None if classes is None else tuple(classes), seed, batch, patch_cells, samples)
+    with runner(engine, session, progress, cancel) as run:
+        found = run(job, data, "atlas sampling")
+    if found is None or not len(found):
         raise AtlasError("no vectors were sampled: the dataset is empty" + (", or no position has a positive attribution to the classes" if classes else ""))
-    joined = {name: torch.cat(values)[:samples] for name, values in parts.items()}
-    return Samples(layer, concepts=concepts or (), **joined)
+    return found if samples is None else found.head(samples)
+
+
+@dataclass(frozen=True)
+class _Sample:
+    layer: str
+    per_image: int
+    classes: tuple[int, ...] | None
+    seed: int
+    batch: int
+    patch_cells: float
+    samples: int | None
+
+    def enough(self, partial: Samples) -> bool:
+        return self.samples is not None and len(partial) >= self.samples
+
+    def map(self, session: Session, items: Iterable, start: int, tick: Callable[[int], None]) -> Samples:
+        layer, classes = self.layer, self.classes
+        parts: dict[str, list] = {name: [] for name in ("vectors", "images", "positions", "grids", "patches", "scores", "classes", "present")}
+        concepts: tuple[str, ...] | None = None
+        taken = 0
+        for chunk in in_lists(numbered(items, start), self.batch):
+            pictures = [session.image(image) for _, image, _ in chunk]
+            if len({tuple(p.shape) for p in pictures}) > 1:
+                raise AtlasError("the dataset's images have different sizes; give the Session an input_size so that they are read at one size")
+            images = torch.stack(pictures).to(session.device)
+            with torch.no_grad():
+                read = session.forward(images, capture=[layer], stop=True)
+            a = read.activations[layer].float()
+            scores = _class_scores(session, images, layer, a, read.prefixes.get(layer), classes) if classes else torch.zeros(a.shape[0], *a.shape[2:])
+            h, w = a.shape[2:]
+            display = session.display(images).cpu()
+            if concepts is None:
+                concepts = tuple(sorted(chunk[0][2]))
+                empty = (a.new_zeros(0, a.shape[1]).cpu(), torch.zeros(0, dtype=torch.long), torch.zeros(0, 2, dtype=torch.long), torch.zeros(0, 2, dtype=torch.long),
+                         torch.zeros(0, PATCH, PATCH, 3, dtype=torch.uint8), torch.zeros(0), torch.zeros(0, len(session.labels)), torch.zeros(0, len(concepts), dtype=torch.bool))
+                for values, none in zip(parts.values(), empty):  # so that a shard with no vector still has its shapes
+                    values.append(none)
+            picks = _pick(scores.cpu(), self.per_image, self.seed, [index for index, _, _ in chunk], bool(classes))
+            parts["classes"].append(_to_classes(session, images, layer, picks))
+            for i, flat in enumerate(picks):
+                if not len(flat):
+                    continue
+                ys, xs = flat // w, flat % w
+                centres = torch.stack([((ys + 0.5) * images.shape[2] / h).long(), ((xs + 0.5) * images.shape[3] / w).long()], 1)
+                parts["vectors"].append(a[i, :, ys, xs].T.cpu())
+                parts["images"].append(torch.full((len(flat),), chunk[i][0]))
+                parts["positions"].append(torch.stack([ys, xs], 1))
+                parts["grids"].append(torch.tensor([[h, w]]).expand(len(flat), 2))
+                side = min(1.0, self.patch_cells / min(h, w))
+                parts["patches"].append(as_uint8(crop_around(display[i].expand(len(flat), -1, -1, -1), centres, side, PATCH)))
+                parts["scores"].append(scores[i].cpu().flatten()[flat])
+                parts["present"].append(_under(chunk[i][2], concepts, ys, xs, (h, w)))
+                taken += len(flat)
+            tick(len(chunk))
+            if self.samples is not None and taken >= self.samples:
+                break
+        if concepts is None:
+            return None  # an empty shard (only the local engine sees one)
+        return Samples(layer, concepts=concepts, **{name: torch.cat(values) for name, values in parts.items()})

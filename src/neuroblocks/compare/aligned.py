@@ -24,7 +24,7 @@ import torch
 from ..atlas import Atlas, Layout, Samples, Side
 from ..atlas.cells import grid as cut
 from ..atlas.sampling import PATCH
-from ..dissection.data import in_lists
+from ..items import in_lists
 from ..dissection.dataset_examples import as_uint8, crop_around
 from ..session import Session
 from .correlation import common_grid

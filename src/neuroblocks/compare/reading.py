@@ -12,7 +12,8 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 
-from ..dissection.data import DissectionDataError, _items, in_lists
+from ..dissection.data import DissectionDataError
+from ..items import in_lists, items_of
 from ..session import Session
 
 Activations = dict[str, torch.Tensor]
@@ -22,7 +23,7 @@ def images(data: Iterable) -> Iterator[object]:
     """Every image of `data`, one at a time, as the user holds it."""
     if iter(data) is data:
         raise DissectionDataError("the dataset is a one-shot iterator, but both models read it: pass a list, a Dataset or a DataLoader")
-    for item in _items(data):
+    for item in items_of(data):
         image = item[0] if isinstance(item, (tuple, list)) else item
         if isinstance(image, torch.Tensor) and image.dim() == 4:
             yield from image

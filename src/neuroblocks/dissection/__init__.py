@@ -2,12 +2,13 @@
 Ablation lives on the Session (`session.ablate`)."""
 
 from .baselines import concentration
-from .data import DissectionDataError, ShapesConcepts, concepts
+from .data import BadItem, DissectionDataError, ShapesConcepts, concepts
 from .dataset_examples import Examples, dataset_examples
 from .dissect import Dissection, dissect
 from .units import random_directions
 
 __all__ = [
+    "BadItem",
     "Dissection",
     "DissectionDataError",
     "Examples",

@@ -57,18 +57,60 @@ def family(concept: str) -> str:
     return concept.split(":", 1)[0] if ":" in concept else concept
 
 
-def batches(data: Iterable, channels: int = 3) -> Iterator[Batch]:
-    """Every item of `data` as a batch (images (N, channels, H, W) in [0, 1], {concept: (N, H, W) bool}),
-    each image read as `load_image` reads it for a model of `channels` inputs."""
-    if iter(data) is data:
-        raise DissectionDataError("the dataset is a one-shot iterator, but dissection reads it twice: pass a list, a Dataset or a DataLoader")
-    for item in _items(data):
+class BadItem(DissectionDataError):
+    """An item of the dataset that cannot be read; `index` is its place in the dataset."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"item {index} of the dataset cannot be used: {reason}")
+        self.index, self.reason = index, reason
+
+    def __reduce__(self):  # raised on a worker, re-raised here
+        return BadItem, (self.index, self.reason)
+
+
+def numbered(items: Iterable, start: int = 0) -> Iterator[tuple[int, object, dict]]:
+    """(dataset index, image, masks) for every image of `items` (the dataset from item `start`
+    on): single examples as they are, batches (4-D images) image by image."""
+    index = start
+    for item in items:
         images, masks = _with_masks(item)
-        if isinstance(images, torch.Tensor) and images.dim() == 4:  # each image read as load_image reads it
-            yield torch.stack([load_image(image, channels=channels) for image in images]), {k: torch.as_tensor(v).bool() for k, v in masks.items()}
+        if isinstance(images, torch.Tensor) and images.dim() == 4:
+            for i, image in enumerate(images):
+                yield index, image, {k: torch.as_tensor(v)[i] for k, v in masks.items()}
+                index += 1
         else:
-            image = load_image(images, channels=channels)
-            yield image[None], {k: torch.as_tensor(np.asarray(v)).bool()[None] for k, v in masks.items()}
+            yield index, images, masks
+            index += 1
+
+
+def batches(items: Iterable, channels: int = 3, size: int = 32, start: int = 0) -> Iterator[tuple[int, torch.Tensor, dict[str, torch.Tensor]]]:
+    """(index of the first image, images (N, channels, H, W) in [0, 1], {concept: (N, H, W) bool})
+    for runs of up to `size` consecutive images of one size, each read as `load_image` reads it
+    for a model of `channels` inputs. A concept missing from an image is absent from it. An item
+    that cannot be read raises `BadItem` with its index."""
+    run: list[tuple[int, torch.Tensor, dict]] = []
+    for index, image, masks in numbered(items, start):
+        try:
+            picture = load_image(image, channels=channels)
+            read = {k: torch.as_tensor(np.asarray(v)).bool() for k, v in masks.items()}
+        except (NeuroblocksError, TypeError, ValueError, OSError) as e:
+            raise BadItem(index, str(e)) from e
+        for concept, m in read.items():
+            if tuple(m.shape) != tuple(picture.shape[1:]):
+                raise BadItem(index, f"mask of {concept!r} has shape {tuple(m.shape)} but its image is {tuple(picture.shape[1:])}: masks must be the images' height and width (one per image)")
+        if run and (len(run) == size or run[0][1].shape != picture.shape):
+            yield _collated(run)
+            run = []
+        run.append((index, picture, read))
+    if run:
+        yield _collated(run)
+
+
+def _collated(run: list[tuple[int, torch.Tensor, dict]]) -> tuple[int, torch.Tensor, dict[str, torch.Tensor]]:
+    names = sorted({k for _, _, masks in run for k in masks})
+    empty = torch.zeros(run[0][1].shape[1:], dtype=torch.bool)
+    masks = {k: torch.stack([m.get(k, empty) for _, _, m in run]) for k in names}
+    return run[0][0], torch.stack([picture for _, picture, _ in run]), masks
 
 
 def _with_masks(item: object) -> tuple[object, dict]:
@@ -78,32 +120,3 @@ def _with_masks(item: object) -> tuple[object, dict]:
     if isinstance(item, (tuple, list)) and len(item) == 2:
         return item[0], item[1] if isinstance(item[1], dict) else {}
     return item, {}
-
-
-def in_lists(items: Iterable, size: int) -> Iterator[list]:
-    """`items` in lists of `size` (the last may be shorter), in order, read once."""
-    chunk: list = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _items(data: Iterable) -> Iterable:
-    """A map-style Dataset is read by index over its length: iterating it directly runs until
-    `__getitem__` raises IndexError, which many datasets never do."""
-    indexed = isinstance(data, torch.utils.data.Dataset) and not isinstance(data, torch.utils.data.IterableDataset)
-    return (data[i] for i in range(len(data))) if indexed and hasattr(data, "__len__") else data
-
-
-def check_masks(images: torch.Tensor, masks: dict[str, torch.Tensor]) -> None:
-    """Masks must cover their images pixel for pixel."""
-    for concept, m in masks.items():
-        if tuple(m.shape) != (images.shape[0], *images.shape[2:]):
-            raise DissectionDataError(
-                f"mask of {concept!r} has shape {tuple(m.shape)} but its images are {tuple(images.shape[2:])}: "
-                "masks must be the images' height and width (one per image)"
-            )

@@ -1,15 +1,18 @@
 """Dataset examples (SPEC §6): for each unit (or direction, or neuron group), the images of a
 dataset that activate it most, with a crop around where it fires hardest and its upsampled map
-on that crop, streamed with a running top-k so memory does not grow with the dataset."""
+on that crop, streamed with a running top-k so memory does not grow with the dataset. The top-k
+of shards merge (`Best`), so the job runs in this process or on Ray workers alike (`engine=`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from ..scale import runner
+from ..scale.progress import Cancel, Watcher
 from ..session import Session
 from .data import DissectionDataError, batches
 from .units import unit_maps, upsampled
@@ -50,42 +53,82 @@ def as_uint8(pictures: torch.Tensor) -> torch.Tensor:
     return (pictures.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
 
 
+@dataclass
+class Best:
+    """A partial result: each unit's k best images so far (as in `Examples`, maps not yet scaled),
+    ordered by score, then by dataset index, so merges in any order agree."""
+
+    scores: torch.Tensor
+    images: torch.Tensor
+    crops: torch.Tensor
+    regions: torch.Tensor
+    k: int
+
+    def merge(self, other: Best) -> Best:
+        scores, images = torch.cat([self.scores, other.scores], 1), torch.cat([self.images, other.images], 1)
+        by_index = images.argsort(dim=1, stable=True)
+        by_score = scores.gather(1, by_index).argsort(dim=1, descending=True, stable=True)
+        pick = by_index.gather(1, by_score)[:, : self.k]
+        crops, regions = torch.cat([self.crops, other.crops], 1), torch.cat([self.regions, other.regions], 1)
+        return Best(
+            scores.gather(1, pick),
+            images.gather(1, pick),
+            crops.gather(1, pick[..., None, None, None].expand(-1, -1, THUMB, THUMB, 3)),
+            regions.gather(1, pick[..., None, None].expand(-1, -1, THUMB, THUMB)),
+            self.k,
+        )
+
+
+@dataclass(frozen=True)
+class _FindExamples:
+    layer: str
+    directions: torch.Tensor | None
+    k: int
+    crop: float
+    batch: int
+
+    def map(self, session: Session, items: Iterable, start: int, tick: Callable[[int], None]) -> Best | None:
+        best = None
+        for first, images, _ in batches(items, session.channels, self.batch, start):
+            maps = upsampled(unit_maps(session, self.layer, images, self.directions), tuple(images.shape[2:]))
+            n, units, h, w = maps.shape
+            peak, where = maps.flatten(2).max(2)  # (n, units)
+            top, row = peak.T.topk(min(self.k, n), dim=1)  # this batch's best per unit: only these are cropped
+            u = torch.arange(units)[:, None].expand_as(row).reshape(-1)
+            flat = where[row.reshape(-1), u]
+            centres = torch.stack([flat // w, flat % w], 1)
+            crops = as_uint8(crop_around(session.display(images[row.reshape(-1)]), centres, self.crop))
+            regions = crop_around(maps[row.reshape(-1), u][:, None], centres, self.crop)[:, 0]
+            found = Best(top.cpu(), row.cpu() + first, crops.reshape(units, -1, THUMB, THUMB, 3).cpu(), regions.reshape(units, -1, THUMB, THUMB).cpu(), self.k)
+            best = found if best is None else best.merge(found)
+            tick(n)
+        return best
+
+    def enough(self, partial: Best) -> bool:
+        return False
+
+
 def dataset_examples(
-    session: Session, layer: str, data: Iterable, k: int = 8, *, directions: torch.Tensor | None = None, crop: float = 0.5
+    session: Session,
+    layer: str,
+    data: Iterable,
+    k: int = 8,
+    *,
+    directions: torch.Tensor | None = None,
+    crop: float = 0.5,
+    batch: int = 32,
+    engine: object = "local",
+    progress: Watcher | None = None,
+    cancel: Cancel = None,
 ) -> Examples:
     """The top-k images of `data` for each unit of `layer` (or each of `directions` (K, C); pass a
-    neuron group's `channels` to get its examples), with crops of `crop` × the image side."""
+    neuron group's `channels` to get its examples), with crops of `crop` × the image side;
+    `batch` images per forward pass; engine, progress and cancel as for `dissect`."""
     layer = session.check_layer(layer)
-    best = None
-    seen = 0
-    for images, _ in batches(data, session.channels):
-        maps = upsampled(unit_maps(session, layer, images, directions), tuple(images.shape[2:]))
-        n, units, h, w = maps.shape
-        peak, where = maps.flatten(2).max(2)  # (n, units)
-        # Candidates: what is kept so far, then this batch; keep the k best per unit.
-        scores = peak.T
-        index = torch.arange(seen, seen + n).expand(units, n)
-        if best is not None:
-            scores, index = torch.cat([best[0], scores], 1), torch.cat([best[1], index], 1)
-        top, pick = scores.topk(min(k, scores.shape[1]), dim=1)
-        new = pick >= (0 if best is None else best[0].shape[1])
-        crops = torch.zeros(units, top.shape[1], THUMB, THUMB, 3, dtype=torch.uint8)
-        regions = torch.zeros(units, top.shape[1], THUMB, THUMB)
-        if best is not None:
-            old = ~new
-            kept = pick.clamp(max=best[0].shape[1] - 1)
-            crops[old] = best[2].gather(1, kept[..., None, None, None].expand(-1, -1, THUMB, THUMB, 3))[old]
-            regions[old] = best[3].gather(1, kept[..., None, None].expand(-1, -1, THUMB, THUMB))[old]
-        u, j = new.nonzero(as_tuple=True)
-        if len(u):
-            row = pick[u, j] - (0 if best is None else best[0].shape[1])
-            flat = where[row, u]
-            centres = torch.stack([flat // w, flat % w], 1)
-            crops[u, j] = as_uint8(crop_around(session.display(images[row]), centres, crop))
-            regions[u, j] = crop_around(maps[row, u][:, None], centres, crop)[:, 0]
-        best = (top, index.gather(1, pick), crops, regions)
-        seen += n
+    d = None if directions is None else directions.detach().float().cpu()
+    with runner(engine, session, progress, cancel) as run:
+        best = run(_FindExamples(layer, d, k, crop, batch), data, "dataset examples")
     if best is None:
         raise DissectionDataError("the dataset is empty: dataset examples need images")
-    scale = best[0][:, :1].clamp(min=1e-12)[..., None, None]
-    return Examples(layer, best[0], best[1], best[2], (best[3] / scale).clamp(0, 1), None if directions is None else directions.detach().float().cpu())
+    scale = best.scores[:, :1].clamp(min=1e-12)[..., None, None]
+    return Examples(layer, best.scores, best.images, best.crops, (best.regions / scale).clamp(0, 1), d)

@@ -4,25 +4,29 @@ and label the unit with its best concept where the IoU reaches 0.04.
 
 Two streaming passes over the dataset: the first finds the thresholds (`TopQuantile`, memory
 bounded whatever the dataset's size), the second counts intersections and unions. Nothing per
-image is kept.
+image is kept. Each pass is a dataset job (`scale.job`): its shards' summaries and counts merge,
+so the passes run in this process or on Ray workers (`engine=`) with the same result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 import torch
 
+from ..scale import runner
+from ..scale.progress import Cancel, Watcher
 from ..session import Session
-from .data import DissectionDataError, batches, check_masks, family
+from .data import DissectionDataError, batches, family
 from .quantiles import TopQuantile
 from .units import unit_maps, upsampled
 
 
 @dataclass(frozen=True)
 class Dissection:
-    """iou: (units, concepts). thresholds: (units,). exact: the thresholds are exact quantiles."""
+    """iou: (units, concepts). thresholds: (units,). exact: the thresholds are exact quantiles;
+    rank_bound: otherwise, how far (in values) their true rank may lie from the tail's."""
 
     layer: str
     concepts: list[str]
@@ -31,6 +35,7 @@ class Dissection:
     images: int
     exact: bool
     min_iou: float
+    rank_bound: int = 0
 
     @property
     def best(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,17 +65,87 @@ class Dissection:
         return float(self.best[0].mean())
 
 
-def _pass(session: Session, layer: str, data: Iterable, directions):
-    """(batch maps at mask resolution (N, U, H, W), masks) for each batch, with checks."""
-    for images, masks in batches(data, session.channels):
+def _maps(session: Session, job, items: Iterable, start: int):
+    """(upsampled maps (N, U, H, W), masks, images N) of each batch, at the masks' resolution."""
+    for _, images, masks in batches(items, session.channels, job.batch, start):
         if not masks:
             raise DissectionDataError(
                 "dissection needs concept masks: items (image, {concept: mask}) or batches of them; these items have none "
                 "(images, or an ImageFolder's (image, label)): dataset_examples and atlas read those"
             )
-        check_masks(images, masks)
-        maps = unit_maps(session, layer, images, directions)
+        maps = unit_maps(session, job.layer, images, job.directions)
         yield upsampled(maps, tuple(images.shape[2:])), masks
+
+
+@dataclass
+class Tails:
+    """Pass 1's partial result: the units' top-tail summary, images seen, pixels per concept."""
+
+    quantile: TopQuantile | None = None
+    images: int = 0
+    pixels: dict[str, int] = field(default_factory=dict)
+
+    def merge(self, other: Tails) -> Tails:
+        quantile = other.quantile if self.quantile is None else self.quantile if other.quantile is None else self.quantile.merge(other.quantile)
+        pixels = {c: self.pixels.get(c, 0) + other.pixels.get(c, 0) for c in {**self.pixels, **other.pixels}}
+        return Tails(quantile, self.images + other.images, pixels)
+
+
+@dataclass
+class Overlaps:
+    """Pass 2's partial result: per unit and concept, pixels above threshold and in the mask
+    (inter), and per unit pixels above threshold (fired)."""
+
+    inter: torch.Tensor
+    fired: torch.Tensor
+
+    def merge(self, other: Overlaps) -> Overlaps:
+        return Overlaps(self.inter + other.inter, self.fired + other.fired)
+
+
+@dataclass(frozen=True)
+class _FindTails:
+    layer: str
+    directions: torch.Tensor | None
+    tail: float
+    capacity: int
+    batch: int
+
+    def map(self, session: Session, items: Iterable, start: int, tick: Callable[[int], None]) -> Tails:
+        found = Tails()
+        for maps, masks in _maps(session, self, items, start):
+            summary = TopQuantile.of(maps.transpose(0, 1).reshape(maps.shape[1], -1), self.tail, self.capacity)
+            found = found.merge(Tails(summary, maps.shape[0], {c: int(m.sum()) for c, m in masks.items()}))
+            tick(maps.shape[0])
+        return Tails(found.quantile and found.quantile.to("cpu"), found.images, found.pixels)
+
+    def enough(self, partial: Tails) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class _CountOverlaps:
+    layer: str
+    directions: torch.Tensor | None
+    thresholds: torch.Tensor
+    concepts: tuple[str, ...]
+    batch: int
+
+    def map(self, session: Session, items: Iterable, start: int, tick: Callable[[int], None]) -> Overlaps:
+        units, names = len(self.thresholds), self.concepts
+        found = Overlaps(torch.zeros(units, len(names), dtype=torch.float64), torch.zeros(units, dtype=torch.float64))
+        thresholds = self.thresholds.to(session.device)
+        for maps, masks in _maps(session, self, items, start):
+            # Counts below 2^24 are exact in float32 (fast on a GPU); they add up in float64.
+            exact = torch.float32 if maps[0, 0].numel() * maps.shape[0] < 2**24 else torch.float64
+            on = (maps > thresholds[None, :, None, None]).transpose(0, 1).reshape(units, -1).to(exact)
+            m = torch.stack([masks.get(c, torch.zeros(maps.shape[0], *maps.shape[2:], dtype=torch.bool)) for c in names], dim=-1).to(on)
+            found = found.merge(Overlaps((on @ m.reshape(-1, len(names))).double().cpu(), on.sum(1).double().cpu()))
+            tick(maps.shape[0])
+        return found
+
+    def enough(self, partial: Overlaps) -> bool:
+        return False
 
 
 def dissect(
@@ -82,31 +157,31 @@ def dissect(
     tail: float = 0.005,
     min_iou: float = 0.04,
     capacity: int = 4096,
+    batch: int = 32,
+    engine: object = "local",
+    progress: Watcher | None = None,
+    cancel: Cancel = None,
 ) -> Dissection:
     """Dissect `layer`'s units (or `directions` (K, C) in its activation space) over `data`
-    (see `dissection.data` for the forms it takes)."""
+    (see `dissection.data` for the forms it takes), `batch` images per forward pass.
+
+    engine: "local" (this process), "ray", or a `neuroblocks.scale.RayEngine(...)`;
+    progress: called with a `scale.Progress` as shards and batches finish; cancel: an Event
+    (or a function) that stops the job, raising `work.Cancelled`."""
     layer = session.check_layer(layer)
-    quantile, count, concepts = None, 0, {}
-    for maps, masks in _pass(session, layer, data, directions):
-        quantile = quantile or TopQuantile(maps.shape[1], tail, capacity)
-        quantile.update(maps.transpose(0, 1).reshape(maps.shape[1], -1))
-        count += maps.shape[0]
-        for concept, m in masks.items():
-            concepts[concept] = concepts.get(concept, 0) + int(m.sum())
-    if count == 0:
-        raise DissectionDataError("the dataset is empty: dissection needs images with concept masks")
-    empty = [c for c, pixels in concepts.items() if pixels == 0]
-    if empty:
-        raise DissectionDataError(f"concept {empty[0]!r} has no pixels in any image: its IoU would mean nothing; drop it or check its masks")
-    names = sorted(concepts)
-    thresholds = quantile.threshold()
-    inter = torch.zeros(len(thresholds), len(names), dtype=torch.float64)
-    fired = torch.zeros(len(thresholds), dtype=torch.float64)
-    for maps, masks in _pass(session, layer, data, directions):
-        on = (maps > thresholds[None, :, None, None]).transpose(0, 1).reshape(len(thresholds), -1).double()
-        m = torch.stack([masks.get(c, torch.zeros(maps.shape[0], *maps.shape[2:], dtype=torch.bool)) for c in names], dim=-1)
-        inter += on @ m.reshape(-1, len(names)).double()
-        fired += on.sum(1)
-    area = torch.tensor([concepts[c] for c in names], dtype=torch.float64)
-    iou = inter / (fired[:, None] + area[None] - inter).clamp(min=1)
-    return Dissection(layer, names, iou.float(), thresholds, count, quantile.exact, min_iou)
+    if iter(data) is data:
+        raise DissectionDataError("the dataset is a one-shot iterator, but dissection reads it twice: pass a list, a Dataset or a DataLoader")
+    d = None if directions is None else directions.detach().float().cpu()
+    with runner(engine, session, progress, cancel) as run:
+        found = run(_FindTails(layer, d, tail, capacity, batch), data, "dissection pass 1/2 (thresholds)")
+        if found is None or found.images == 0:
+            raise DissectionDataError("the dataset is empty: dissection needs images with concept masks")
+        empty = [c for c, pixels in found.pixels.items() if pixels == 0]
+        if empty:
+            raise DissectionDataError(f"concept {empty[0]!r} has no pixels in any image: its IoU would mean nothing; drop it or check its masks")
+        names = tuple(sorted(found.pixels))
+        thresholds = found.quantile.threshold()
+        counts = run(_CountOverlaps(layer, d, thresholds, names, batch), data, "dissection pass 2/2 (overlaps)")
+    area = torch.tensor([found.pixels[c] for c in names], dtype=torch.float64)
+    iou = counts.inter / (counts.fired[:, None] + area[None] - counts.inter).clamp(min=1)
+    return Dissection(layer, list(names), iou.float(), thresholds, found.images, found.quantile.exact, min_iou, found.quantile.rank_bound)

@@ -125,6 +125,12 @@ class IconService:
             self._remember(key, icon)
         return icon
 
+    def store(self, key: str, icon: np.ndarray) -> None:
+        """Keep an icon rendered elsewhere (a worker of a dataset job) under its key."""
+        if self._cached(key, icon.shape[0]) is None:
+            self._remember(key, icon)
+            self._write_disk(key, icon)
+
     def cached(self, objective: Objective, size: int, steps: int, seed: int = 0) -> np.ndarray | None:
         """The icon if a cache (memory or disk) holds it, without rendering."""
         return self._cached(self.key(objective, size, steps, seed), size)

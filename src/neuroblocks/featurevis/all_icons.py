@@ -1,0 +1,77 @@
+"""Rendering the icons of every unit of chosen layers ahead of time (what the unit browser and
+the atlas read, and for a large model hours of work): a dataset job sharded by units, whose
+icons land in the icon cache that every view reads, here and on disk."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..items import in_lists
+from ..scale import runner
+from ..scale.progress import Cancel, Watcher
+from ..session import Session
+from . import objectives
+
+
+@dataclass
+class Icons:
+    """A partial result: rendered icons by cache key."""
+
+    icons: dict[str, np.ndarray]
+
+    def merge(self, other: Icons) -> Icons:
+        return Icons({**self.icons, **other.icons})
+
+
+@dataclass(frozen=True)
+class _Render:
+    size: int
+    steps: int
+    seed: int
+    batch: int  # icons per render (the icon service's batch)
+
+    def map(self, session: Session, items: Iterable, start: int, tick: Callable[[int], None]) -> Icons:
+        found: dict[str, np.ndarray] = {}
+        service = session._icon_service()
+        for chunk in in_lists(items, self.batch):
+            for layer in dict.fromkeys(layer for layer, _ in chunk):
+                channels = [c for name, c in chunk if name == layer]
+                icons = session.icons(layer, channels, self.size, self.steps, seed=self.seed)
+                for c, icon in zip(channels, icons):
+                    found[service.key(objectives.channel(layer, c), self.size, self.steps, self.seed)] = icon
+            tick(len(chunk))
+        return Icons(found)
+
+    def enough(self, partial: Icons) -> bool:
+        return False
+
+
+def render_icons(
+    session: Session,
+    layers: str | Sequence[str],
+    *,
+    size: int | None = None,
+    steps: int | None = None,
+    seed: int = 0,
+    engine: object = "local",
+    progress: Watcher | None = None,
+    cancel: Cancel = None,
+) -> int:
+    """Render the icon of every channel of `layers` (at the views' size and steps unless given)
+    into the session's icon cache; icons already cached are not rendered again. Returns the
+    number of icons now cached. engine, progress and cancel as for `dissection.dissect`."""
+    names = [session.check_layer(layer) for layer in ([layers] if isinstance(layers, str) else layers)]
+    size = size or session.icon_defaults["size"]
+    steps = steps or session.icon_defaults["steps"]
+    service = session._icon_service()
+    units = [(layer, c) for layer in names for c in range(session.layer_shape(layer)[0])]
+    todo = [(layer, c) for layer, c in units if service.cached(objectives.channel(layer, c), size, steps, seed) is None]
+    if todo:
+        with runner(engine, session, progress, cancel) as run:
+            rendered = run(_Render(size, steps, seed, service.batch), todo, "icons")
+        for key, icon in rendered.icons.items():
+            service.store(key, icon)
+    return len(units)
