@@ -185,6 +185,21 @@ def test_icons_rendered_on_ray_land_in_the_cache_every_view_reads(shapes_session
     assert int(abs(local.astype(int) - icons[:3].astype(int)).max()) <= 1, "the workers drew the same pictures"
 
 
+def test_a_ray_data_dataset_is_mapped_by_ray_data_with_the_same_result(shapes_session, idle, scenes):
+    items = [(scenes[i][0].permute(1, 2, 0).numpy(), {c: m.numpy() for c, m in scenes[i][1].items()}) for i in range(96)]
+    rows = ray.data.from_items([{"index": i, "image": image, "masks": masks} for i, (image, masks) in enumerate(items)])
+    seen = []
+    on_ray = D.dissect(shapes_session, "conv3", rows, capacity=16384, engine=RayEngine(workers=2, shard_size=32), progress=seen.append)
+    local = D.dissect(shapes_session, "conv3", items, capacity=16384)
+    assert on_ray.images == 96 and torch.equal(on_ray.thresholds, local.thresholds) and torch.equal(on_ray.iou, local.iou)
+    assert seen[-1].images_done == 96 and seen[-1].shards_done == 3
+    examples = D.dataset_examples(shapes_session, "conv3", rows.random_shuffle(seed=1), k=3, engine="ray")  # any order of rows
+    here = D.dataset_examples(shapes_session, "conv3", items, k=3)
+    assert torch.equal(examples.images, here.images) and torch.equal(examples.crops, here.crops)
+    with pytest.raises(nb.NeuroblocksError, match="need the columns 'index' and 'image'"):
+        D.dataset_examples(shapes_session, "conv3", ray.data.from_items([{"image": image} for image, _ in items[:4]]), engine="ray")
+
+
 class _Dying(torch.utils.data.Dataset):
     """Shapes scenes whose item `at` kills the process reading it, once (a marker file remembers)."""
 

@@ -10,7 +10,7 @@ so the passes run in this process or on Ray workers (`engine=`) with the same re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -169,7 +169,7 @@ def dissect(
     progress: called with a `scale.Progress` as shards and batches finish; cancel: an Event
     (or a function) that stops the job, raising `work.Cancelled`."""
     layer = session.check_layer(layer)
-    if iter(data) is data:
+    if isinstance(data, Iterator):  # a generator, or iter(...) of something
         raise DissectionDataError("the dataset is a one-shot iterator, but dissection reads it twice: pass a list, a Dataset or a DataLoader")
     d = None if directions is None else directions.detach().float().cpu()
     with runner(engine, session, progress, cancel) as run:

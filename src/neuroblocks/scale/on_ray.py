@@ -3,8 +3,9 @@ built from a picklable `Recipe`, their partial results merged here in shard orde
 
 What is sent: the recipe once per worker; the job (layer, thresholds, …) with each shard; a
 list's slice with its shard, or a Dataset object once (workers index it, so an ImageFolder's
-files must be readable where they run). A worker that dies has its shard mapped again by a new
-one; a shard that raises (a bad item) stops the job with the item's index and reason.
+files must be readable where they run). A `ray.data.Dataset` goes to Ray Data (`ray_data`).
+A worker that dies has its shard mapped again by a new one; a shard that raises (a bad item)
+stops the job with the item's index and reason.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..errors import NeuroblocksError
 from ..session import Session
 from .job import Partial, ShardJob
 from .progress import Cancel, Tracker, Watcher
+from .ray_data import run_dataset
 from .recipe import Recipe
 
 
@@ -81,8 +83,7 @@ class RayEngine:
 
     # -- workers ---------------------------------------------------------------------------
 
-    def _start(self, session: Session, count: int, tracker: Tracker) -> list:
-        ray = _ray()
+    def _recipe(self, session: Session) -> Recipe:
         recipe = self.recipe or session.recipe
         if recipe is None:
             raise NeuroblocksError(
@@ -90,7 +91,14 @@ class RayEngine:
                 "pass RayEngine(recipe=neuroblocks.scale.Recipe(make_session)) with a function that returns the Session, "
                 "or make the session with Session.load(...)"
             )
-        gpus = self.num_gpus if self.num_gpus is not None else (1 if ray.cluster_resources().get("GPU", 0) else 0)
+        return recipe
+
+    def _gpus(self) -> float:
+        return self.num_gpus if self.num_gpus is not None else (1 if _ray().cluster_resources().get("GPU", 0) else 0)
+
+    def _start(self, session: Session, count: int, tracker: Tracker) -> list:
+        ray = _ray()
+        recipe, gpus = self._recipe(session), self._gpus()
         actor = ray.remote(num_cpus=self.num_cpus, num_gpus=gpus)(_Worker)
         started = [actor.remote(recipe) for _ in range(count)]
         asked, since = [a.identity.remote() for a in started], time.monotonic()
@@ -151,6 +159,14 @@ class RayEngine:
         ray = _ray()
         if not ray.is_initialized():
             ray.init()
+        if type(data).__module__.startswith("ray.data"):  # a ray.data.Dataset (Ray Data imported only then)
+            size = math.ceil((self.shard_size or 256) / job.batch) * job.batch
+            # Ray Data also runs tasks of its own (reads, shuffles): by default one CPU is left to them.
+            workers = self._count() if self.workers is not None or self._gpus() else max(1, self._count() - 1)
+            return run_dataset(
+                data, job, label, session=session, recipe=self._recipe(session), workers=workers, num_cpus=self.num_cpus,
+                num_gpus=self._gpus(), batch_size=size, watcher=watcher, cancel=cancel,
+            )
         if not (hasattr(data, "__len__") and hasattr(data, "__getitem__")) or isinstance(data, torch.utils.data.IterableDataset):
             raise NeuroblocksError(
                 f"engine='ray' splits the dataset by index, and a {type(data).__name__} has none: pass a list or a map-style Dataset "

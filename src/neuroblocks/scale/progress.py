@@ -13,7 +13,8 @@ from .. import work
 
 @dataclass(frozen=True)
 class Progress:
-    """One report: shards and images done of all, seconds since the pass began."""
+    """One report: shards and images done of all (shards 0, images None: not known ahead),
+    seconds since the pass began."""
 
     label: str
     shards_done: int
@@ -29,7 +30,8 @@ class Progress:
 
     def __str__(self) -> str:
         of = f"/{self.images:,}" if self.images is not None else ""
-        return f"{self.label}: shard {self.shards_done}/{self.shards}, {self.images_done:,}{of} images, {self.rate:,.0f} images/s"
+        shards = f"/{self.shards}" if self.shards else ""  # 0: not known ahead (Ray Data's batches)
+        return f"{self.label}: shard {self.shards_done}{shards}, {self.images_done:,}{of} images, {self.rate:,.0f} images/s"
 
 
 Watcher = Callable[[Progress], None]
