@@ -59,6 +59,19 @@ def test_merged_quantile_summaries_keep_their_stated_rank_bound(capacity):
         assert int(errors.max()) <= merged.rank_bound
 
 
+def test_streaming_selects_only_what_it_keeps_and_equals_merging_whole_sorted_batches():
+    """`update` selects the top of each batch instead of sorting it: the summary is the same as
+    merging each whole batch's exact summary (a sort of everything)."""
+    g = torch.Generator().manual_seed(3)
+    batches = [torch.randn(4, 3000, generator=g) * (1 + i % 3) for i in range(40)]
+    streamed, merged = TopQuantile(4, 0.01, 256), TopQuantile(4, 0.01, 256)
+    for b in batches:
+        streamed.update(b)
+        merged = merged.merge(TopQuantile.of(b, 0.01, 256))
+        assert torch.equal(streamed.top, merged.top) and (streamed.weight, streamed.error) == (merged.weight, merged.error)
+    assert streamed.weight >= 8 and torch.equal(streamed.threshold(), merged.threshold())
+
+
 def test_merged_exact_summaries_give_the_exact_quantile_and_a_lopsided_merge_says_what_to_do():
     g = torch.Generator().manual_seed(2)
     a, b = torch.rand(3, 3000, generator=g), torch.rand(3, 5000, generator=g)

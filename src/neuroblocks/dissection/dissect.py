@@ -114,8 +114,10 @@ class _FindTails:
     def map(self, session: Session, items: Iterable, start: int, tick: Callable[[int], None]) -> Tails:
         found = Tails()
         for maps, masks in _maps(session, self, items, start):
-            summary = TopQuantile.of(maps.transpose(0, 1).reshape(maps.shape[1], -1), self.tail, self.capacity)
-            found = found.merge(Tails(summary, maps.shape[0], {c: int(m.sum()) for c, m in masks.items()}))
+            if found.quantile is None:
+                found.quantile = TopQuantile(maps.shape[1], self.tail, self.capacity).to(maps.device)
+            found.quantile.update(maps.transpose(0, 1).reshape(maps.shape[1], -1))
+            found = found.merge(Tails(None, maps.shape[0], {c: int(m.sum()) for c, m in masks.items()}))
             tick(maps.shape[0])
         return Tails(found.quantile and found.quantile.to("cpu"), found.images, found.pixels)
 

@@ -41,11 +41,17 @@ class TopQuantile:
         self._compactions = 0  # alternates the offset of successive compactions
 
     @classmethod
-    def of(cls, values: torch.Tensor, tail: float = 0.005, capacity: int = 4096) -> TopQuantile:
-        """The exact summary of `values` (units, k) before any truncation."""
+    def of(cls, values: torch.Tensor, tail: float = 0.005, capacity: int = 4096, keep: int | None = None) -> TopQuantile:
+        """The exact summary of `values` (units, k), keeping the `keep` largest of each unit
+        (all by default) and the largest one dropped as its floor."""
         summary = cls(values.shape[0], tail, capacity)
-        summary.top = values.detach().float().sort(dim=1, descending=True).values  # sorted where the values are (a GPU's)
+        values = values.detach().float()  # kept where the values are (a GPU's)
         summary.floor = summary.floor.to(values.device)
+        if keep is not None and keep < values.shape[1]:  # a partial selection, not a sort of everything
+            found = values.topk(keep + 1, dim=1).values
+            summary.top, summary.floor = found[:, :keep], found[:, keep]
+        else:
+            summary.top = values.sort(dim=1, descending=True).values
         summary.n = values.shape[1]
         return summary
 
@@ -56,8 +62,17 @@ class TopQuantile:
         return moved
 
     def update(self, values: torch.Tensor) -> None:
-        """values: (units, k), any k."""
-        self._absorb(TopQuantile.of(values, self.tail, self.capacity))
+        """values: (units, k), any k. Only what the buffer can keep after the merge is selected
+        (a partial selection, not a sort): at most `capacity` values of the merged weight, and,
+        when the weight stays and the buffer is full, only down to the buffer's last value,
+        since anything lower falls off its end (the batch's values keep their ranks)."""
+        n, weight = self.n + values.shape[1], self.weight
+        while math.ceil(self.tail * n) > self.capacity * weight // 2:
+            weight *= 2
+        keep = self.capacity * weight
+        if weight == self.weight and self.top.shape[1] >= self.capacity:
+            keep = min(keep, int((values >= self.top[:, -1:].to(values.device)).sum(1).max()))
+        self._absorb(TopQuantile.of(values, self.tail, self.capacity, keep=keep))
 
     def merge(self, other: TopQuantile) -> TopQuantile:
         """The summary of both datasets (a new object; neither is changed)."""
