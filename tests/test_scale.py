@@ -115,6 +115,23 @@ def test_partial_results_merge_in_any_order_to_the_whole(shapes_session):
         assert torch.equal(m.vectors, whole.vectors) and torch.equal(m.images, whole.images) and torch.equal(m.present, whole.present)
 
 
+def test_a_job_in_the_background_shows_progress_gives_its_result_and_cancels(shapes_session):
+    scenes = D.ShapesConcepts(64)
+    job = nb.scale.in_background(D.dissect, shapes_session, "conv3", scenes, batch=8)
+    found = job.result(timeout=120)
+    assert torch.equal(found.iou, D.dissect(shapes_session, "conv3", scenes, batch=8).iou)
+    assert job.progress.images_done == 64 and job._bar.bar_style == "success" and job._text.value.startswith("done in")
+    assert "application/vnd.jupyter.widget-view+json" in job._repr_mimebundle_()
+    slow = threading.Event()
+    job = nb.scale.in_background(D.dissect, shapes_session, "conv3", D.ShapesConcepts(4000), batch=8)
+    while job.progress is None:
+        slow.wait(0.05)
+    job._button.click()  # the Cancel button
+    with pytest.raises(nb.work.Cancelled):
+        job.result(timeout=60)
+    assert job._text.value == "cancelled" and job.progress.images_done < 4000
+
+
 # -- on a local Ray cluster -----------------------------------------------------------------------
 
 
