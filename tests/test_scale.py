@@ -201,6 +201,20 @@ def test_dataset_examples_and_atlas_samples_on_ray_equal_the_in_process_ones(sha
     assert sampled.concepts == here.concepts and len(sampled) == 3 * 64
 
 
+def test_an_image_folder_is_indexed_by_the_workers_as_in_process(shapes_session, engine, scenes, tmp_path):
+    import torchvision
+    from PIL import Image
+
+    for i in range(40):
+        folder = tmp_path / f"class{i % 3}"
+        folder.mkdir(exist_ok=True)
+        Image.fromarray((scenes[i][0].permute(1, 2, 0).numpy() * 255).round().astype("uint8")).save(folder / f"{i:03d}.png")
+    photos = torchvision.datasets.ImageFolder(str(tmp_path))
+    on_ray = D.dataset_examples(shapes_session, "conv3", photos, k=3, engine=engine, batch=8)
+    local = D.dataset_examples(shapes_session, "conv3", photos, k=3, batch=8)
+    assert torch.equal(on_ray.images, local.images) and torch.equal(on_ray.crops, local.crops) and on_ray.images.max() < 40
+
+
 def test_icons_rendered_on_ray_land_in_the_cache_every_view_reads(shapes_session, engine, monkeypatch, tmp_path):
     layer, channels = "conv1", shapes_session.layer_shape("conv1")[0]
     cached = nb.featurevis.render_icons(shapes_session, layer, size=24, steps=6, seed=5, engine=engine)

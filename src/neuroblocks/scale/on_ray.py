@@ -24,7 +24,7 @@ from ..session import Session
 from .job import Partial, ShardJob
 from .progress import Cancel, Tracker, Watcher
 from .ray_data import run_dataset
-from .recipe import Recipe
+from .recipe import Recipe, check_same_model
 
 
 def _ray():
@@ -59,9 +59,9 @@ class RayEngine:
     the Session (default: the session's own, set by `Session.load`); shard_size: images per
     shard (default: about four shards per worker, a multiple of the job's batch); retries: new
     workers a shard may need after its worker died; start_timeout: seconds to wait for the
-    cluster to place the workers (their resources may be held by other engines). Ray is started (`ray.init()`) unless it
-    runs already, e.g. connected to a cluster with `ray.init(address=…)`. The workers stay up
-    between jobs until `close()`."""
+    cluster to place the workers (their resources may be held by other engines). Ray is
+    started (`ray.init()`) unless it runs already, e.g. connected to a cluster with
+    `ray.init(address=…)`. The workers stay up between jobs until `close()`."""
 
     def __init__(
         self,
@@ -116,11 +116,7 @@ class RayEngine:
                 raise NeuroblocksError(f"the recipe failed on a Ray worker: {e}") from None
             for pid, fingerprint in found:
                 self.pids.add(pid)
-                if fingerprint != session.fingerprint:
-                    raise NeuroblocksError(
-                        f"the workers' model (weights {fingerprint}) is not this session's ({session.fingerprint}): the recipe must build "
-                        "the same weights (a random model differs on every worker: save its weights and load the file, or seed its factory)"
-                    )
+                check_same_model(fingerprint, session.fingerprint)
         except BaseException:
             for a in started:
                 ray.kill(a)

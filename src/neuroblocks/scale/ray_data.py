@@ -19,7 +19,7 @@ from ..errors import NeuroblocksError
 from ..session import Session
 from .job import Partial, ShardJob
 from .progress import Cancel, Tracker, Watcher
-from .recipe import Recipe
+from .recipe import Recipe, check_same_model
 
 
 class _Batches:
@@ -31,8 +31,7 @@ class _Batches:
         if ray.get_gpu_ids():
             os.environ.setdefault("NEUROBLOCKS_DEVICE", "cuda")
         self.session, self.job = recipe.build(), job
-        if self.session.fingerprint != fingerprint:
-            raise NeuroblocksError(f"the workers' model (weights {self.session.fingerprint}) is not this session's ({fingerprint}): the recipe must build the same weights")
+        check_same_model(self.session.fingerprint, fingerprint)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One row: the batch's pickled partial result, its image count, and an error of ours

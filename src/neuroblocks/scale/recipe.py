@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import NeuroblocksError
 from ..session import Session
 
 
@@ -38,3 +39,13 @@ class Recipe:
         if not isinstance(session, Session):
             raise TypeError(f"the recipe's function {getattr(self.factory, '__name__', self.factory)!r} returned a {type(session).__name__}, not a Session")
         return session
+
+
+def check_same_model(worker: str, session: str) -> None:
+    """A worker's Session must hold the driver's weights (fingerprints), or its partial results
+    would belong to another model."""
+    if worker != session:
+        raise NeuroblocksError(
+            f"the workers' model (weights {worker}) is not this session's ({session}): the recipe must build the same weights "
+            "(a random model differs on every worker: save its weights and load the file, or seed its factory)"
+        )
