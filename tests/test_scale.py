@@ -115,6 +115,14 @@ def test_partial_results_merge_in_any_order_to_the_whole(shapes_session):
         assert torch.equal(m.vectors, whole.vectors) and torch.equal(m.images, whole.images) and torch.equal(m.present, whole.present)
 
 
+def test_local_progress_counts_images_whatever_holds_them(shapes_session):
+    scenes = D.ShapesConcepts(24)
+    for data, total in ((torch.utils.data.DataLoader(scenes, batch_size=10), 24), (scenes, 24), ((scenes[i] for i in range(24)), None)):
+        seen = []
+        D.dataset_examples(shapes_session, "conv3", data, k=1, batch=8, progress=seen.append)
+        assert seen[-1].images == total and seen[-1].images_done == 24 and seen[-1].shards_done == 1
+
+
 def test_a_job_in_the_background_shows_progress_gives_its_result_and_cancels(shapes_session):
     scenes = D.ShapesConcepts(64)
     job = nb.scale.in_background(D.dissect, shapes_session, "conv3", scenes, batch=8)

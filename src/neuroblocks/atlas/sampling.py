@@ -19,9 +19,9 @@ import torch
 
 from ..attribution import to_classes
 from ..dissection.data import numbered
-from ..items import in_lists
 from ..dissection.dataset_examples import as_uint8, crop_around
 from ..errors import NeuroblocksError
+from ..items import in_lists
 from ..scale import runner
 from ..scale.progress import Cancel, Watcher
 from ..session import Session
