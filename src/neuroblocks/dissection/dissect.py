@@ -112,14 +112,15 @@ class _FindTails:
     batch: int
 
     def map(self, session: Session, items: Iterable, start: int, tick: Callable[[int], None]) -> Tails:
-        found = Tails()
+        quantile, images, pixels = None, 0, {}
         for maps, masks in _maps(session, self, items, start):
-            if found.quantile is None:
-                found.quantile = TopQuantile(maps.shape[1], self.tail, self.capacity).to(maps.device)
-            found.quantile.update(maps.transpose(0, 1).reshape(maps.shape[1], -1))
-            found = found.merge(Tails(None, maps.shape[0], {c: int(m.sum()) for c, m in masks.items()}))
+            quantile = quantile or TopQuantile(maps.shape[1], self.tail, self.capacity).to(maps.device)
+            quantile.update(maps.transpose(0, 1).reshape(maps.shape[1], -1))
+            images += maps.shape[0]
+            for c, m in masks.items():
+                pixels[c] = pixels.get(c, 0) + int(m.sum())
             tick(maps.shape[0])
-        return Tails(found.quantile and found.quantile.to("cpu"), found.images, found.pixels)
+        return Tails(quantile and quantile.to("cpu"), images, pixels)
 
     def enough(self, partial: Tails) -> bool:
         return False

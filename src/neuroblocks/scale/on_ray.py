@@ -158,7 +158,9 @@ class RayEngine:
         if type(data).__module__.startswith("ray.data"):  # a ray.data.Dataset (Ray Data imported only then)
             size = math.ceil((self.shard_size or 256) / job.batch) * job.batch
             # Ray Data also runs tasks of its own (reads, shuffles): by default one CPU is left to them.
-            workers = self._count() if self.workers is not None or self._gpus() else max(1, self._count() - 1)
+            workers = self._count()
+            if self.workers is None and not self._gpus():
+                workers = max(1, workers - 1)
             return run_dataset(
                 data, job, label, session=session, recipe=self._recipe(session), workers=workers, num_cpus=self.num_cpus,
                 num_gpus=self._gpus(), batch_size=size, watcher=watcher, cancel=cancel,
