@@ -29,17 +29,18 @@ def rel_err(ours: torch.Tensor, reference: torch.Tensor) -> float:
 
 def _hf_vit() -> nb.Session:
     config = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64, num_labels=6)
-    return nb.Session(ViTForImageClassification(config).eval(), input_size=32)
+    return nb.Session(ViTForImageClassification(config).eval(), input_size=32, attribution_rule="gradient")
 
 
 def _timm_registers() -> nb.Session:
     model = VisionTransformer(img_size=48, patch_size=8, embed_dim=48, depth=3, num_heads=2, reg_tokens=4, num_classes=6)
-    return nb.Session(model.eval(), input_size=48)
+    return nb.Session(model.eval(), input_size=48, attribution_rule="gradient")
 
 
 def _live(model: torch.nn.Module, size: int) -> nb.Session:
-    """A random model as `Session.load(..., weights="random")` makes it (torchvision starts a ViT's head at zero)."""
-    return nb.Session(_live_heads(model).eval(), input_size=size)
+    """A random model as `Session.load(..., weights="random")` makes it (torchvision starts a ViT's
+    head at zero), with the plain gradient that Captum takes."""
+    return nb.Session(_live_heads(model).eval(), input_size=size, attribution_rule="gradient")
 
 
 # The architectures as their builders make them, with 10 classes (all-class attribution is then

@@ -99,6 +99,13 @@ def _fits(hw: tuple[int, int], size: tuple[int, int]) -> bool:
     return 0 < h <= ih and 0 < w <= iw and abs(h * iw - w * ih) <= max(ih, iw)
 
 
+def _strided(hw: tuple[int, int], size: tuple[int, int]) -> bool:
+    """Is (h, w) the input's sides divided by one integer stride (rounded either way), as a
+    feature map's are? A window partition's (windows, window tokens) is not."""
+    (h, w), (ih, iw) = hw, size
+    return any(h in (ih // s, -(-ih // s)) and w in (iw // s, -(-iw // s)) for s in range(1, max(ih, iw) + 1))
+
+
 def patch_grid(patches: int, size: tuple[int, int]) -> tuple[int, int] | None:
     """(H, W) when `patches` tokens tile an input of `size` (H, W) with its exact aspect ratio."""
     for h in range(1, int(patches**0.5 * max(1.0, size[0] / size[1]) ** 0.5) + 2):
@@ -137,13 +144,15 @@ def infer(module: nn.Module, shape: tuple[int, ...], size: tuple[int, int], othe
             return LayerLayout("channels_first", shape, how=f"inferred from inputs {size[0]}×{size[1]} and {other[1][0]}×{other[1][1]}")
         if moved == [0] or moved == [0, 1]:
             return LayerLayout("channels_last", shape, how=f"inferred from inputs {size[0]}×{size[1]} and {other[1][0]}×{other[1][1]}")
-    first, last = _fits(shape[1:], size), _fits(shape[:2], size)
+    first, last = (_fits(hw, size) and _strided(hw, size) for hw in (shape[1:], shape[:2]))
     if first and not last:
         return LayerLayout("channels_first", shape, how="inferred from the grid's fit to the input")
     if last and not first:
         return LayerLayout("channels_last", shape, how="inferred from the grid's fit to the input")
     if first and isinstance(module, _CHANNELS_FIRST):
         return LayerLayout("channels_first", shape, how=f"a {type(module).__name__} output")
+    if not first and not last:
+        return LayerLayout("other", shape)
     return f"its shape {shape} at a {size[0]}×{size[1]} input reads as a grid either way"
 
 

@@ -31,6 +31,7 @@ from .work import WorkQueue
 _LOGITS = "<logits>"
 _PREFIX = "<prefix>"
 _PROBE_SIDE = 224  # probe size for models that take any input size
+_PROBE_BATCH = 2  # a layer's output has one row per image: modules whose first dimension is not this are not layers
 
 
 def default_device() -> torch.device:
@@ -84,6 +85,8 @@ class Session:
     cache_bytes: memory for cached activations and logits.
     memory_budget: bytes one attribution pass may use for its batch of tangents (the views'
         all-class and layer-to-layer matrices): a smaller budget, smaller batches, lower peaks.
+    attribution_rule: "conservative" (LayerNorm's scale and attention's softmax weights held
+        constant in derivatives) or "gradient" (the plain derivative); see `attribution.rules`.
     layouts: {layer name or pattern: "channels_first" | "channels_last" | "tokens:P" | "vectors"}
         for layers whose layout the shapes cannot tell (`session.layout(layer)` says what was read).
     logits: for a model whose output is not the logits tensor, a function from its output to the
@@ -106,6 +109,7 @@ class Session:
         decorrelation: torch.Tensor | np.ndarray | None = None,
         cache_bytes: int = 512 * 2**20,
         memory_budget: int = 128 * 2**20,
+        attribution_rule: str = "conservative",
         layouts: Mapping[str, str | lay.LayerLayout] | None = None,
         logits: Callable[[object], torch.Tensor] | None = None,
     ) -> None:
@@ -125,6 +129,7 @@ class Session:
         self._lock = threading.RLock()
         self._cache = TensorLRU(cache_bytes)
         self._shapes: dict[str, tuple[int, ...]] | None = None
+        self._internal: dict[str, tuple[int, ...]] = {}  # modules that run once but are not layers (see `_probe`)
         self._layout_hints = dict(layouts or {})
         self._logits_fn = logits
         self._structured: frozenset[str] = frozenset()  # layers whose output is a structure holding their tensor
@@ -138,6 +143,10 @@ class Session:
         #: Bytes an attribution pass may use for its batch of tangents (the all-class and
         #: layer-to-layer matrices pick their batch size from it; see attribution.budget).
         self.memory_budget = memory_budget
+        #: How attribution's derivatives pass normalisation and attention (`attribution.rules`):
+        #: "conservative" holds LayerNorm's scale and softmax weights constant, "gradient" is the
+        #: plain derivative; every attribution, view and factorization uses it unless told `rule=`.
+        self.attribution_rule = attribution_rule
         #: Icon size (px) and steps the views use unless told otherwise; a small model on small
         #: images (the shapes model) is better served by smaller, quicker icons.
         self.icon_defaults = {"size": 64, "steps": 256}
@@ -149,7 +158,7 @@ class Session:
     def load(cls, name: str, weights: str | Path | None = None, fallback: str | None = None, device: str | None = None) -> Session:
         """A session over a named model: "shapes", "shapes-gray" (its 1-channel twin),
         "shapes-seed1" (trained from another seed), "shapes-vit" (a small vision transformer of
-        the same world), "googlenet" or any torchvision classifier (ViT, Swin, ConvNeXt, MaxViT
+        the same world), "shapes-vit-ln" (the same with a ViT's final LayerNorm), "googlenet" or any torchvision classifier (ViT, Swin, ConvNeXt, MaxViT
         included), or "timm:<name>" for any timm model (needs `neuroblocks[timm]`).
 
         weights: None for the model's default pretrained weights (downloaded once, when online),
@@ -225,9 +234,11 @@ class Session:
     # -- layers -----------------------------------------------------------------------------
 
     def _shapes_at(self, h: int, w: int, structured: set[str] | None = None) -> tuple[dict[str, tuple[int, ...]], torch.Tensor]:
-        """One pass with every module hooked at an h×w input: the per-image output shapes of
-        the modules that run exactly once and output a tensor (or a structure holding one: those
-        are added to `structured`), in execution order; the logits."""
+        """One pass with every module hooked, at a batch of two h×w inputs: the per-image output
+        shapes of the modules that run exactly once and output a batch of tensors (or a structure
+        holding one: those are added to `structured`), in execution order; the logits. A module
+        whose output's first dimension is not the batch (a transformer's window partition, folding
+        windows into the batch; a relative-position table computed from no input) is not a layer."""
         structured = set() if structured is None else structured
         calls: dict[str, int] = {}
         shapes: dict[str, tuple[int, ...] | None] = {}
@@ -237,7 +248,7 @@ class Session:
             def record(module, inputs, output):
                 calls[name] = calls.get(name, 0) + 1
                 tensor = fw.primary(output)
-                shapes[name] = tuple(tensor.shape[1:]) if tensor is not None else None
+                shapes[name] = tuple(tensor.shape[1:]) if tensor is not None and tensor.dim() > 0 and tensor.shape[0] == _PROBE_BATCH else None
                 if tensor is not None and tensor is not output:
                     structured.add(name)
 
@@ -257,7 +268,7 @@ class Session:
                     handles.append(module.register_forward_hook(hook(name)))
                     handles.append(module.register_forward_pre_hook(enter(name)))
             with torch.no_grad():
-                logits = self.logits_of(self.model(self._model_input(torch.zeros(1, self.channels, h, w, device=self.device))))
+                logits = self.logits_of(self.model(self._model_input(torch.zeros(_PROBE_BATCH, self.channels, h, w, device=self.device))))
         finally:
             for handle in handles:
                 handle.remove()
@@ -293,9 +304,12 @@ class Session:
                     found[name] = lay.stated(stated, shape, name, (h, w))
                 else:
                     found[name] = lay.infer(self._modules[name], shape, (h, w), (other[name], taller) if name in other else None)
-            self._layouts = found
+            # Not grids, tokens or vectors: a window partition's (windows, window tokens, C) and the
+            # attention computed on it are internal steps, not layers a block can read.
+            self._internal = {n: native[n] for n, v in found.items() if isinstance(v, lay.LayerLayout) and v.kind == "other"}
+            self._layouts = {n: v for n, v in found.items() if n not in self._internal}
             self._structured = frozenset(structured)
-            self._shapes = {n: (v.shape if isinstance(v, lay.LayerLayout) else native[n]) for n, v in found.items()}
+            self._shapes = {n: (v.shape if isinstance(v, lay.LayerLayout) else native[n]) for n, v in self._layouts.items()}
             return self._shapes
 
     @property
@@ -353,6 +367,11 @@ class Session:
         shapes = self._probe()
         if layer in shapes:
             return layer
+        if layer in self._internal:
+            raise UnknownLayerError(
+                f"{layer!r} is an internal step, not a layer: its output {self._internal[layer]} per image is no grid, token or vector layout "
+                f"(e.g. windows × window tokens × features); close layers: {', '.join(closest(layer, shapes))}"
+            )
         if layer in self._modules and layer:
             raise UnknownLayerError(f"layer {layer!r} cannot be hooked: it runs more than once per pass or outputs no tensor; close layers: {', '.join(closest(layer, shapes))}")
         raise UnknownLayerError(f"unknown layer {layer!r}; close names: {', '.join(closest(layer, shapes))} (session.layers lists all {len(shapes)})")

@@ -1,8 +1,9 @@
-"""Swap a function of `torch.nn.functional` for a variant, in one thread, for one block.
+"""Swap a function of `torch.nn.functional` (or of `torch`, or a `torch.Tensor` method) for a
+variant, in one thread, for one block.
 
-Max-pool relaxation and redirected ReLU gradients must reach every layer of any model without
-per-model code; every `nn.MaxPool2d` and `nn.ReLU` calls through `torch.nn.functional`, so the
-swap happens there. The variant is installed once while any thread uses it and is active only in
+Max-pool relaxation, redirected ReLU gradients and attribution's conservative rule must reach
+every layer of any model without per-model code; every `nn.MaxPool2d`, `nn.ReLU` and
+`nn.LayerNorm` calls through `torch.nn.functional` or `torch`, so the swap happens there. The variant is installed once while any thread uses it and is active only in
 threads inside the block, so other threads keep the original.
 """
 
@@ -16,11 +17,13 @@ import torch.nn.functional as F
 
 
 class FunctionalSwap:
-    """`with swap.active():` makes `F.<name>` behave as `variant(original, *args, **kwargs)`."""
+    """`with swap.active():` makes `owner.<name>` (default `F.<name>`) behave as
+    `variant(original, *args, **kwargs)`."""
 
-    def __init__(self, name: str, variant: Callable) -> None:
-        self.name, self.variant = name, variant
-        self.original = getattr(F, name)
+    def __init__(self, name: str, variant: Callable, owner: object = F) -> None:
+        self.name, self.variant, self.owner = name, variant, owner
+        self.original = getattr(owner, name)
+        self._own = name in vars(owner)  # a class's inherited method is restored by deleting the swap
         self._depth = threading.local()
         self._lock = threading.Lock()
         self._users = 0
@@ -39,7 +42,7 @@ class FunctionalSwap:
             return
         with self._lock:
             if self._users == 0:
-                setattr(F, self.name, self._dispatch)
+                setattr(self.owner, self.name, self._dispatch)
             self._users += 1
         self._depth.n = getattr(self._depth, "n", 0) + 1
         try:
@@ -49,4 +52,10 @@ class FunctionalSwap:
             with self._lock:
                 self._users -= 1
                 if self._users == 0:
-                    setattr(F, self.name, self.original)
+                    self._restore()
+
+    def _restore(self) -> None:
+        if self._own:
+            setattr(self.owner, self.name, self.original)
+        else:
+            delattr(self.owner, self.name)

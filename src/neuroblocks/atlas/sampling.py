@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from ..attribution import to_classes
+from ..attribution import rules, to_classes
 from ..dissection.data import numbered
 from ..dissection.dataset_examples import as_uint8, crop_around
 from ..errors import NeuroblocksError
@@ -73,9 +73,10 @@ class Samples:
 
 def _class_scores(session: Session, images: torch.Tensor, layer: str, a: torch.Tensor, prefix: torch.Tensor | None, classes: Sequence[int]) -> torch.Tensor:
     """(N, H, W): each position's attribution (activation × gradient) to the classes' summed
-    logits; a token layer's prefix tokens (N, P, C) are kept as they were."""
+    logits; a token layer's prefix tokens (N, P, C) are kept as they were. Derivatives follow
+    the session's attribution rule, as `to_classes` does."""
     leaf = a.clone().requires_grad_()
-    with torch.enable_grad():
+    with torch.enable_grad(), rules.applied(session.attribution_rule):
         logits = session.forward(images, replace={layer: leaf}, replace_prefixes=None if prefix is None else {layer: prefix}).logits
         (grad,) = torch.autograd.grad(logits[:, list(classes)].sum(), leaf)
     return (leaf.detach() * grad).sum(1)

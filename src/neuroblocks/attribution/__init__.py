@@ -6,8 +6,10 @@ the logits (N, classes) → (N,), or `Hidden(layer, fn)` for a quantity on a hig
 A token layer's patch tokens are positions; its prefix tokens (class, register) have their own
 `prefix_tokens` attribution, are counted in `channel`, and are the last position atoms of
 `to_classes` and `layer_to_layer` (see `tokens`).
-Options: `relax=True` relaxes max-pool gradients; `smoothing=True` smooths gradient maps
-(cosmetic); `channel(..., steps=N)` integrates the gradient along the path from zero.
+Options: `rule=` "conservative" (default: normalisation scales and softmax weights held
+constant, see `rules`) or "gradient" (the plain derivative, as Captum takes it); `relax=True`
+relaxes max-pool gradients; `smoothing=True` smooths gradient maps (cosmetic);
+`channel(..., steps=N)` integrates the gradient along the path from zero.
 """
 
 from __future__ import annotations
@@ -20,37 +22,47 @@ from ..errors import AttributionError
 from ..images import ImageLike
 from ..session import Session
 from . import atoms as _atoms
-from . import tokens
+from . import rules, tokens
 from .gradient import above_fn, activations_and_gradient
 from .integrated import integrated_gradient
 from .jacobian import attribution_matrix
 from .targets import Hidden, TargetLike, check_order
 
-__all__ = ["Hidden", "channel", "group", "layer_to_layer", "neuron", "prefix_tokens", "spatial", "to_classes"]
+__all__ = ["Hidden", "channel", "group", "layer_to_layer", "neuron", "prefix_tokens", "rules", "spatial", "to_classes"]
 
 
-def neuron(session: Session, image: ImageLike, layer: str, target: TargetLike, *, relax: bool = False, smoothing: bool = False) -> torch.Tensor:
+def neuron(
+    session: Session, image: ImageLike, layer: str, target: TargetLike, *, relax: bool = False, smoothing: bool = False, rule: str | None = None
+) -> torch.Tensor:
     """Attribution of every neuron: activation × gradient, shaped like the layer (C, H, W)."""
-    a, g = activations_and_gradient(session, image, layer, target, relax=relax, smoothing=smoothing)
+    a, g = activations_and_gradient(session, image, layer, target, relax=relax, smoothing=smoothing, rule=rule)
     return a * g
 
 
-def prefix_tokens(session: Session, image: ImageLike, layer: str, target: TargetLike, *, relax: bool = False) -> torch.Tensor:
+def prefix_tokens(session: Session, image: ImageLike, layer: str, target: TargetLike, *, relax: bool = False, rule: str | None = None) -> torch.Tensor:
     """Attribution of every neuron of a token layer's prefix tokens, (P, C): `.sum(1)` gives each
     token's, to show beside `spatial`'s patch grid. (0, C) for a layer without prefix tokens."""
-    a, g = activations_and_gradient(session, image, layer, target, relax=relax, all_tokens=True)
+    a, g = activations_and_gradient(session, image, layer, target, relax=relax, all_tokens=True, rule=rule)
     return tokens.prefix(a * g, session.layout(layer))
 
 
 def spatial(
-    session: Session, image: ImageLike, layer: str, target: TargetLike, *, relax: bool = False, smoothing: bool = False, prefix: bool = False
+    session: Session,
+    image: ImageLike,
+    layer: str,
+    target: TargetLike,
+    *,
+    relax: bool = False,
+    smoothing: bool = False,
+    prefix: bool = False,
+    rule: str | None = None,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Attribution of every position, summed over channels: (H, W). With `prefix=True`, also
     each prefix token's, from the same gradient pass: ((H, W), (P,)), P = 0 for a grid layer."""
     _atoms.Positions(session.layer_shape(layer), layer)  # refuses layers without positions, before any work
     if not prefix:
-        return neuron(session, image, layer, target, relax=relax, smoothing=smoothing).sum(0)
-    a, g = activations_and_gradient(session, image, layer, target, relax=relax, smoothing=smoothing, all_tokens=True)
+        return neuron(session, image, layer, target, relax=relax, smoothing=smoothing, rule=rule).sum(0)
+    a, g = activations_and_gradient(session, image, layer, target, relax=relax, smoothing=smoothing, all_tokens=True, rule=rule)
     layout = session.layout(layer)
     return tokens.patches(a * g, layout).sum(0), tokens.prefix(a * g, layout).sum(1)
 
@@ -65,6 +77,7 @@ def channel(
     smoothing: bool = False,
     steps: int | None = None,
     baseline: ImageLike | None = None,
+    rule: str | None = None,
 ) -> torch.Tensor:
     """Attribution of every channel, summed over positions (a token layer's prefix tokens too): (C,).
 
@@ -72,17 +85,25 @@ def channel(
     image's activations) instead of taking it at the activations.
     """
     if steps is None:
-        a, g = activations_and_gradient(session, image, layer, target, relax=relax, smoothing=smoothing, all_tokens=True)
+        a, g = activations_and_gradient(session, image, layer, target, relax=relax, smoothing=smoothing, all_tokens=True, rule=rule)
     else:
-        a, g = integrated_gradient(session, image, layer, target, steps, baseline=baseline, relax=relax)
+        a, g = integrated_gradient(session, image, layer, target, steps, baseline=baseline, relax=relax, rule=rule)
     return (a * g).flatten(1).sum(1) if a.dim() > 1 else a * g
 
 
 def group(
-    session: Session, image: ImageLike, layer: str, target: TargetLike, spatial_factors: torch.Tensor, channel_factors: torch.Tensor, *, relax: bool = False
+    session: Session,
+    image: ImageLike,
+    layer: str,
+    target: TargetLike,
+    spatial_factors: torch.Tensor,
+    channel_factors: torch.Tensor,
+    *,
+    relax: bool = False,
+    rule: str | None = None,
 ) -> torch.Tensor:
     """Attribution of each group (spatial factor (k, H, W) × channel direction (k, C)): (k,)."""
-    _, g = activations_and_gradient(session, image, layer, target, relax=relax)
+    _, g = activations_and_gradient(session, image, layer, target, relax=relax, rule=rule)
     return _atoms.groups(spatial_factors.to(g), channel_factors.to(g)).reduce(None, g[None])[0]
 
 
@@ -123,6 +144,7 @@ def layer_to_layer(
     relax: bool = False,
     mode: str = "auto",
     batch: int | None = None,
+    rule: str | None = None,
 ) -> torch.Tensor:
     """(higher atoms, lower atoms): row i is what fed higher atom i, column j what lower atom j feeds.
 
@@ -138,9 +160,9 @@ def layer_to_layer(
     a, above = tokens.activations(session, image, lower), tokens.activations(session, image, higher)
     n_higher = _atoms.of_kind(atoms, tuple(above.shape), higher).count
     lower_atoms = _some(_atoms.of_kind(atoms, tuple(a.shape), lower), a, only)
-    f = above_fn(session.above(image, lower), relax, lambda p: measure(tokens.of_pass(p.activations, p.prefixes, higher)), (higher,))
-    key = (id(session.model), lower, higher, atoms, relax)
-    return attribution_matrix(f, a, lower_atoms, n_higher, mode=mode, batch=batch, budget=session.memory_budget, key=key)
+    f = above_fn(session.above(image, lower), relax, lambda p: measure(tokens.of_pass(p.activations, p.prefixes, higher)), (higher,), rule)
+    key = (id(session.model), lower, higher, atoms, relax, rule or session.attribution_rule)
+    return attribution_matrix(f, a, lower_atoms, n_higher, mode=mode, batch=batch, budget=session.memory_budget, key=key, lock=session._lock)
 
 
 def to_classes(
@@ -154,6 +176,7 @@ def to_classes(
     relax: bool = False,
     mode: str = "auto",
     batch: int | None = None,
+    rule: str | None = None,
 ) -> torch.Tensor:
     """(atoms, classes): each atom's attribution to every logit, from one batched JVP per atom
     or one VJP per class, whichever is fewer; only the network above the layer runs. `atoms`
@@ -166,7 +189,7 @@ def to_classes(
     a = tokens.activations(session, image, layer)
     kind = _some(_directions(atoms, a, layer) if isinstance(atoms, torch.Tensor) else _atoms.of_kind(atoms, tuple(a.shape), layer), a, only)
     picks = None if classes is None else torch.as_tensor([session.class_index(c) for c in classes], dtype=torch.long)
-    f = above_fn(session.above(image, layer), relax, lambda p: p.logits if picks is None else p.logits[:, picks.to(p.logits.device)])
+    f = above_fn(session.above(image, layer), relax, lambda p: p.logits if picks is None else p.logits[:, picks.to(p.logits.device)], (), rule)
     n = len(session.labels) if picks is None else len(picks)
-    key = (id(session.model), layer, "logits", relax)
-    return attribution_matrix(f, a, kind, n, mode=mode, batch=batch, budget=session.memory_budget, key=key).T
+    key = (id(session.model), layer, "logits", relax, rule or session.attribution_rule)
+    return attribution_matrix(f, a, kind, n, mode=mode, batch=batch, budget=session.memory_budget, key=key, lock=session._lock).T

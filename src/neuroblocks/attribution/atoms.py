@@ -44,7 +44,8 @@ class Channels:
         return t
 
     def reduce(self, a: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
-        return (a * grads).flatten(2).sum(2)
+        products = a * grads
+        return products.flatten(2).sum(2) if products.dim() > 2 else products  # a flat layer's features are its channels
 
 
 class Directions:

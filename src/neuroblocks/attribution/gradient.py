@@ -15,39 +15,57 @@ from ..errors import AttributionError
 from ..forward import Pass
 from ..images import ImageLike
 from ..session import Above, Session
-from . import tokens
+from . import rules, tokens
 from .relaxation import relaxed_max_pool
 from .smoothing import smooth
 from .targets import TargetLike, resolve
 
 
-def above_fn(above: Above, relax: bool, read: Callable[[Pass], torch.Tensor], capture: tuple[str, ...] = ()) -> Callable[[torch.Tensor], torch.Tensor]:
+def above_fn(
+    above: Above, relax: bool, read: Callable[[Pass], torch.Tensor], capture: tuple[str, ...] = (), rule: str | None = None
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """Batch of activations of `above.layer` (a token layer's as one row, see `tokens`) →
     `read(pass)`, running only the network above it (up to the captured layers when there are
-    any), with relaxed max pools if asked."""
+    any), with relaxed max pools if asked, its derivatives following `rule` (default: the
+    session's `attribution_rule`; see `rules`). The rule holds while the network runs, not while
+    `read` computes the target from its pass."""
     layout = above.session.layout(above.layer)
+    rule = rules.check(above.session.attribution_rule if rule is None else rule)
+
+    def run(x: torch.Tensor) -> Pass:
+        with rules.applied(rule):
+            if layout.tokens:
+                grid, prefix = tokens.split(x, layout)
+                return above(grid, prefix=prefix, capture=capture, stop=bool(capture))
+            return above(x, capture=capture, stop=bool(capture))
 
     def f(x: torch.Tensor) -> torch.Tensor:
         with relaxed_max_pool(relax):
-            if layout.tokens:
-                grid, prefix = tokens.split(x, layout)
-                return read(above(grid, prefix=prefix, capture=capture, stop=bool(capture)))
-            return read(above(x, capture=capture, stop=bool(capture)))
+            return read(run(x))
 
     return f
 
 
 def activations_and_gradient(
-    session: Session, image: ImageLike, layer: str, target: TargetLike, *, relax: bool = False, smoothing: bool = False, all_tokens: bool = False
+    session: Session,
+    image: ImageLike,
+    layer: str,
+    target: TargetLike,
+    *,
+    relax: bool = False,
+    smoothing: bool = False,
+    all_tokens: bool = False,
+    rule: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(activations, gradient of the target), both shaped like one image's output of `layer`
-    as the blocks see it; with `all_tokens` a token layer's come as one row of every token (see `tokens`)."""
+    as the blocks see it; with `all_tokens` a token layer's come as one row of every token (see
+    `tokens`). `rule`: see `rules` (default: the session's)."""
     layer = session.check_layer(layer)
     resolved = resolve(session, target, layer)
     layout = session.layout(layer)
     a = tokens.activations(session, image, layer)
     leaf = a[None].clone().requires_grad_()
-    value = above_fn(session.above(image, layer), relax, resolved, resolved.layers)(leaf)
+    value = above_fn(session.above(image, layer), relax, resolved, resolved.layers, rule)(leaf)
     (grad,) = torch.autograd.grad(value.sum(), leaf, allow_unused=True)  # unused: no path at all
     if grad is None or not grad.any():
         raise AttributionError(

@@ -23,6 +23,7 @@ def integrated_gradient(
     *,
     baseline: ImageLike | None = None,
     relax: bool = False,
+    rule: str | None = None,
     batch: int = 25,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(activations − baseline activations, gradient averaged at n/steps along the path, n = 1…steps),
@@ -34,7 +35,7 @@ def integrated_gradient(
     a = tokens.activations(session, image, layer)
     start_point = torch.zeros_like(a) if baseline is None else tokens.activations(session, baseline, layer)
     delta = a - start_point
-    f = above_fn(session.above(image, layer), relax, resolved, resolved.layers)
+    f = above_fn(session.above(image, layer), relax, resolved, resolved.layers, rule)
     total = torch.zeros_like(a)
     for first in range(1, steps + 1, batch):
         alphas = torch.arange(first, min(first + batch, steps + 1), dtype=a.dtype, device=a.device) / steps

@@ -9,13 +9,21 @@ Python loop runs once per batch, not once per atom or output. Fused attention ke
 derivative (PyTorch's flash attention on the CPU, nn.MultiheadAttention's fast path), so forward
 mode runs attention as plain operations (the "math" backend of scaled_dot_product_attention, the
 fast path off); a kernel that still has none makes "auto" fall back to reverse mode, warning once.
+
+Forward mode is process-wide state in PyTorch: one dual level for the whole process, and
+`torch.func.jvp`'s nesting count a module global. Two threads in forward mode at once (a view
+computing its legend in the work queue's thread while a notebook cell asks for another matrix)
+enter and delete each other's level, and one of them fails with "Trying to access a forward AD
+level with an invalid index". So each batch of JVPs holds one process-wide lock, taken after
+the caller's own lock (the session's: an ablation holds it across a user's calls).
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable, Hashable
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import torch
 import torch.autograd.forward_ad as fwAD
@@ -67,29 +75,34 @@ def _dual_batch(f, a: torch.Tensor, tangents: torch.Tensor) -> torch.Tensor:
         return fwAD.unpack_dual(f(dual)).tangent
 
 
-def _jvps(f, a: torch.Tensor, tangents: torch.Tensor, how: list) -> torch.Tensor:
-    """One batch of JVPs by `how[0]`, which turns to `_dual_batch` for good once vmap fails."""
-    try:
-        return how[0](f, a, tangents)
-    except RuntimeError as e:
-        if how[0] is _dual_batch or "vmap" not in str(e):
-            raise
-        how[0] = _dual_batch
-        return _dual_batch(f, a, tangents)
+_FORWARD_AD = threading.Lock()  # see the module's docstring
 
 
-def _forward(f, a, atoms, batch: int | None, budget: int, key: Hashable | None) -> torch.Tensor:
+def _jvps(f, a: torch.Tensor, tangents: torch.Tensor, how: list, lock: AbstractContextManager) -> torch.Tensor:
+    """One batch of JVPs by `how[0]`, which turns to `_dual_batch` for good once vmap fails;
+    no other thread is in forward mode meanwhile."""
+    with lock, _FORWARD_AD, _plain_attention():
+        try:
+            return how[0](f, a, tangents)
+        except RuntimeError as e:
+            if how[0] is _dual_batch or "vmap" not in str(e):
+                raise
+            how[0] = _dual_batch
+            return _dual_batch(f, a, tangents)
+
+
+def _forward(f, a, atoms, batch: int | None, budget: int, key: Hashable | None, lock: AbstractContextManager) -> torch.Tensor:
     cols, how = [], [_shared_primal]
-    with torch.no_grad(), _plain_attention(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings():
         # torch's forward-mode decompositions warn, on first use, about torch's own use of
         # torch.jit.script, and vmap about ops it batches in a loop: nothing a user can act on.
         warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
         warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented the batching rule", category=UserWarning)
-        first = lambda n: _jvps(f, a, atoms.tangents(a, torch.arange(n, device=a.device)), how)  # noqa: E731  a pass of the first n
+        first = lambda n: _jvps(f, a, atoms.tangents(a, torch.arange(n, device=a.device)), how, lock)  # noqa: E731  a pass of the first n
         batch = batch or batch_for(first, atoms.count, budget, key and (*key, tuple(a.shape), "forward"))
         for start in range(0, atoms.count, batch):
             tangents = atoms.tangents(a, torch.arange(start, min(start + batch, atoms.count), device=a.device))
-            cols.append(_jvps(f, a, tangents, how))
+            cols.append(_jvps(f, a, tangents, how, lock))
             progress(start + len(tangents), atoms.count)
     return torch.cat(cols).T
 
@@ -113,6 +126,7 @@ def attribution_matrix(
     batch: int | None = None,
     budget: int = 128 * 2**20,
     key: tuple | None = None,
+    lock: AbstractContextManager | None = None,
 ) -> torch.Tensor:
     """(n_outputs, atoms) matrix: entry (m, p) is atom p's attribution to output m of f.
 
@@ -120,6 +134,7 @@ def attribution_matrix(
     passes; forward on a tie, as its passes share the network's own), "forward" (one JVP per
     atom) or "reverse" (one VJP per output). batch: tangents (or outputs) per pass; by default
     as many as fit in `budget` bytes (see `budget`); `key` names f for reusing that measurement.
+    lock: held around each forward-mode batch, before the process-wide one (pass the session's).
     """
     chosen = mode
     if mode == "auto":
@@ -130,7 +145,7 @@ def attribution_matrix(
         raise ValueError(f"batch is a count of tangents per pass, at least 1; got {batch}")
     if mode == "forward":
         try:
-            return _forward(f, a, atoms, batch, budget, key)
+            return _forward(f, a, atoms, batch, budget, key, lock if lock is not None else nullcontext())
         except NotImplementedError as e:
             if chosen != "auto" or "forward AD" not in str(e):
                 raise

@@ -15,6 +15,7 @@ import torch
 from sklearn.decomposition import non_negative_factorization
 
 from ..attribution.atoms import groups as group_atoms
+from ..attribution import rules
 from ..attribution.jacobian import attribution_matrix
 from ..session import Session
 
@@ -95,5 +96,10 @@ def build_groups(
     spatial_t = torch.from_numpy(np.ascontiguousarray(spatial[:, order].T)).to(a).reshape(k, h, w)
     channels_t = torch.from_numpy(np.ascontiguousarray(directions[order])).to(a)
     above = session.above(image, layer)
-    to_classes = attribution_matrix(lambda x: above(x).logits, a, group_atoms(spatial_t, channels_t), len(session.labels), budget=session.memory_budget).T
+
+    def logits(x: torch.Tensor) -> torch.Tensor:
+        with rules.applied(session.attribution_rule):
+            return above(x).logits
+
+    to_classes = attribution_matrix(logits, a, group_atoms(spatial_t, channels_t), len(session.labels), budget=session.memory_budget, lock=session._lock).T
     return Groups(layer=layer, spatial=spatial_t, channels=channels_t, to_classes=to_classes, colors=hues(k), **about)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from .world import CLASSES, SIZE, scene
 #: Scene seeds at and above this are never trained on; evaluation draws from them.
 HELD_OUT_SEED = 10_000_000
 #: The architectures and their peak learning rates (a transformer wants a gentler one).
-ARCHS = {"cnn": (ShapesNet, 3e-3), "vit": (ShapesViT, 1e-3)}
+ARCHS = {"cnn": (ShapesNet, 3e-3), "vit": (ShapesViT, 1e-3), "vit-ln": (partial(ShapesViT, final_norm=True), 1e-3)}
 #: Side of the shapes models' evidence maps at the training size.
 EVIDENCE_GRID = SIZE // 8
 #: Final weight of the penalty on mean class evidence outside the class's object.
@@ -127,7 +128,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--channels", type=int, choices=(1, 3), default=3, help="3: RGB scenes; 1: their luminance")
     parser.add_argument("--seed", type=int, default=0, help="initialisation and batch order (the scenes stay the same)")
-    parser.add_argument("--arch", choices=sorted(ARCHS), default="cnn", help="cnn: ShapesNet; vit: ShapesViT")
+    parser.add_argument("--arch", choices=sorted(ARCHS), default="cnn", help="cnn: ShapesNet; vit: ShapesViT; vit-ln: ShapesViT with a final LayerNorm")
     args = parser.parse_args()
     torch.set_num_threads(2)
     start = time.perf_counter()

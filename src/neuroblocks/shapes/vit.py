@@ -11,9 +11,10 @@ part in attention, so views have a prefix token to show.
 The evidence is a plain linear map of each token, signed: behind the CNN's ReLU it died within
 a hundred steps (a young transformer's tokens barely differ, so every class's evidence is pushed
 down everywhere at once), and training did not recover; the off-object penalty is on its size.
-There is no LayerNorm before the head: a token's activation × gradient through one sums to
-almost nothing over its features (LayerNorm ignores a token's scale), so with it the last
-block's spatial attribution was ~1e-7 noise, not the evidence it is now.
+`final_norm=True` puts the LayerNorm before the head that real ViTs have (`shapes-vit-ln`): a
+token's plain activation × gradient through it sums to almost nothing over its features
+(LayerNorm ignores a token's scale), which is what attribution's conservative rule is for
+(`attribution.rules`); the model without it keeps the plain gradient's ground truth.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from .world import CLASSES, SIZE
 
 #: The trained weights shipped inside the package (`python -m neuroblocks.shapes.train --arch vit`).
 WEIGHTS_VIT = Path(__file__).with_name("shapesvit.pt")
+#: The same with a final LayerNorm (`--arch vit-ln`).
+WEIGHTS_VIT_LN = Path(__file__).with_name("shapesvit_ln.pt")
 PATCH = 8
 
 
@@ -62,9 +65,10 @@ class Block(nn.Module):
 
 class ShapesViT(EvidenceHead):
     """stem (dim×8×8) → [class token; 64 patch tokens] + positions → blocks.0 … blocks.3
-    (each 65 tokens × dim) → classmap (65 × classes) → patch evidence averaged → fc."""
+    (each 65 tokens × dim) → [norm, with `final_norm`] → classmap (65 × classes) → patch
+    evidence averaged → fc."""
 
-    def __init__(self, n_classes: int = len(CLASSES), channels: int = 3, dim: int = 64, depth: int = 4, heads: int = 4) -> None:
+    def __init__(self, n_classes: int = len(CLASSES), channels: int = 3, dim: int = 64, depth: int = 4, heads: int = 4, final_norm: bool = False) -> None:
         super().__init__(n_classes, channels)
         grid = SIZE // PATCH
         self.stem = nn.Sequential(
@@ -75,19 +79,20 @@ class ShapesViT(EvidenceHead):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.randn(1, 1 + grid * grid, dim) * 0.02)
         self.blocks = nn.Sequential(*[Block(dim, heads, 2 * dim) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim) if final_norm else nn.Identity()
         self.classmap = nn.Linear(dim, n_classes)
 
     def evidence(self, x: torch.Tensor) -> torch.Tensor:
         patches = self.stem(x)
         n, dim, h, w = patches.shape
         tokens = torch.cat([self.cls_token.expand(n, -1, -1), patches.flatten(2).transpose(1, 2)], dim=1) + self.pos_embed
-        scores = self.classmap(self.blocks(tokens))
+        scores = self.classmap(self.norm(self.blocks(tokens)))
         return scores[:, 1:].transpose(1, 2).reshape(n, -1, h, w)
 
 
 def pretrained_vit(weights: str | Path = WEIGHTS_VIT) -> ShapesViT:
-    """ShapesViT with trained weights, in eval mode."""
+    """ShapesViT with trained weights (with the final LayerNorm if the file has one), in eval mode."""
     state = torch.load(weights, map_location="cpu", weights_only=True)
-    model = ShapesViT(channels=state["stem.0.weight"].shape[1])
+    model = ShapesViT(channels=state["stem.0.weight"].shape[1], final_norm="norm.weight" in state)
     model.load_state_dict(state)
     return model.eval()
