@@ -113,6 +113,8 @@ class Session:
         layouts: Mapping[str, str | lay.LayerLayout] | None = None,
         logits: Callable[[object], torch.Tensor] | None = None,
     ) -> None:
+        from .attribution import rules  # attribution builds on the session: imported when one is made
+
         if not isinstance(model, nn.Module):
             raise TypeError(f"Session wraps a torch.nn.Module, not a {type(model).__name__}")
         self.device = _usable(torch.device(device) if device is not None else default_device())
@@ -146,7 +148,7 @@ class Session:
         #: How attribution's derivatives pass normalisation and attention (`attribution.rules`):
         #: "conservative" holds LayerNorm's scale and softmax weights constant, "gradient" is the
         #: plain derivative; every attribution, view and factorization uses it unless told `rule=`.
-        self.attribution_rule = attribution_rule
+        self.attribution_rule = rules.check(attribution_rule)
         #: Icon size (px) and steps the views use unless told otherwise; a small model on small
         #: images (the shapes model) is better served by smaller, quicker icons.
         self.icon_defaults = {"size": 64, "steps": 256}
@@ -158,8 +160,9 @@ class Session:
     def load(cls, name: str, weights: str | Path | None = None, fallback: str | None = None, device: str | None = None) -> Session:
         """A session over a named model: "shapes", "shapes-gray" (its 1-channel twin),
         "shapes-seed1" (trained from another seed), "shapes-vit" (a small vision transformer of
-        the same world), "shapes-vit-ln" (the same with a ViT's final LayerNorm), "googlenet" or any torchvision classifier (ViT, Swin, ConvNeXt, MaxViT
-        included), or "timm:<name>" for any timm model (needs `neuroblocks[timm]`).
+        the same world), "shapes-vit-ln" (the same with a ViT's final LayerNorm), "googlenet" or
+        any torchvision classifier (ViT, Swin, ConvNeXt, MaxViT included), or "timm:<name>" for
+        any timm model (needs `neuroblocks[timm]`).
 
         weights: None for the model's default pretrained weights (downloaded once, when online),
         a local file, a torchvision weights name such as "IMAGENET1K_V1", or "random" for a

@@ -62,6 +62,17 @@ def _plain_attention():
         torch.backends.mha.set_fastpath_enabled(fast)
 
 
+@contextmanager
+def _quiet():
+    """torch's forward-mode decompositions warn, on first use, about torch's own use of
+    torch.jit.script, and vmap about ops it batches in a loop: nothing a user can act on.
+    (The warning filters are process-wide too: they are set under the forward-mode lock.)"""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
+        warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented the batching rule", category=UserWarning)
+        yield
+
+
 def _shared_primal(f, a: torch.Tensor, tangents: torch.Tensor) -> torch.Tensor:
     """JVPs of one batch of tangents with the network's own pass run once (vmap over jvp)."""
     return torch.func.vmap(lambda t: torch.func.jvp(lambda x: f(x[None])[0], (a,), (t,))[1])(tangents)
@@ -81,7 +92,7 @@ _FORWARD_AD = threading.Lock()  # see the module's docstring
 def _jvps(f, a: torch.Tensor, tangents: torch.Tensor, how: list, lock: AbstractContextManager) -> torch.Tensor:
     """One batch of JVPs by `how[0]`, which turns to `_dual_batch` for good once vmap fails;
     no other thread is in forward mode meanwhile."""
-    with lock, _FORWARD_AD, _plain_attention():
+    with lock, _FORWARD_AD, _plain_attention(), _quiet():
         try:
             return how[0](f, a, tangents)
         except RuntimeError as e:
@@ -93,11 +104,7 @@ def _jvps(f, a: torch.Tensor, tangents: torch.Tensor, how: list, lock: AbstractC
 
 def _forward(f, a, atoms, batch: int | None, budget: int, key: Hashable | None, lock: AbstractContextManager) -> torch.Tensor:
     cols, how = [], [_shared_primal]
-    with torch.no_grad(), warnings.catch_warnings():
-        # torch's forward-mode decompositions warn, on first use, about torch's own use of
-        # torch.jit.script, and vmap about ops it batches in a loop: nothing a user can act on.
-        warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
-        warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented the batching rule", category=UserWarning)
+    with torch.no_grad():
         first = lambda n: _jvps(f, a, atoms.tangents(a, torch.arange(n, device=a.device)), how, lock)  # noqa: E731  a pass of the first n
         batch = batch or batch_for(first, atoms.count, budget, key and (*key, tuple(a.shape), "forward"))
         for start in range(0, atoms.count, batch):
