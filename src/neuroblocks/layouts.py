@@ -5,9 +5,10 @@ output may be channels-first (N, C, H, W: convolutions), channels-last (N, H, W,
 the linear layers inside ConvNeXt blocks), tokens (N, L, C: a vision transformer's P prefix
 tokens then its H×W patch tokens) or vectors (N, C). Which one is inferred from the shapes the
 layer has at two input sizes (the dimensions that follow the input's height are the grid's), or,
-where the model takes one size only, from one: a grid's sides keep the input's aspect ratio and do
-not exceed it, and where both readings fit, a convolution's (or pool's, or norm's) output is
-channels-first by PyTorch's convention. A layer none of this settles is an error that says how
+where the model takes one size only, from one: a grid's sides keep the input's aspect ratio, do
+not exceed it and are the input's sides over one integer stride (a window partition's windows ×
+window tokens are not: such a layer is "other", an internal step), and where both readings
+fit, a convolution's (or pool's, or norm's) output is channels-first by PyTorch's convention. A layer none of this settles is an error that says how
 to state its layout, `Session(..., layouts={"features.*": "channels_last"})`, never a guess.
 
 A token layer is seen as its patch grid, (C, H, W), with its P prefix tokens (class,

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from sklearn.decomposition import non_negative_factorization
 
-from ..attribution.atoms import groups as group_atoms
 from ..attribution import rules
+from ..attribution.atoms import groups as group_atoms
 from ..attribution.jacobian import attribution_matrix
 from ..session import Session
 
