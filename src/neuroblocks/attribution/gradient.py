@@ -32,16 +32,12 @@ def above_fn(
     layout = above.session.layout(above.layer)
     rule = rules.check(above.session.attribution_rule if rule is None else rule)
 
-    def run(x: torch.Tensor) -> Pass:
-        with rules.applied(rule):
-            if layout.tokens:
-                grid, prefix = tokens.split(x, layout)
-                return above(grid, prefix=prefix, capture=capture, stop=bool(capture))
-            return above(x, capture=capture, stop=bool(capture))
-
     def f(x: torch.Tensor) -> torch.Tensor:
+        grid, prefix = tokens.split(x, layout) if layout.tokens else (x, None)
         with relaxed_max_pool(relax):
-            return read(run(x))
+            with rules.applied(rule):
+                p = above(grid, prefix=prefix, capture=capture, stop=bool(capture))
+            return read(p)
 
     return f
 

@@ -30,7 +30,6 @@ from ..errors import AttributionError
 from ..swap import FunctionalSwap
 
 RULES = ("conservative", "gradient")
-DEFAULT = "conservative"
 
 
 def check(rule: str) -> str:
@@ -47,8 +46,7 @@ def _derivative_of(exact: torch.Tensor, surrogate: torch.Tensor) -> torch.Tensor
 def _scaled(x: torch.Tensor, dims: tuple[int, ...], eps: float, centred: bool = True) -> torch.Tensor:
     """x (centred) over `dims`, divided by its spread there held constant."""
     centre = x - x.mean(dims, keepdim=True) if centred else x
-    spread = (centre * centre).mean(dims, keepdim=True) if centred else (x * x).mean(dims, keepdim=True)
-    return centre * torch.rsqrt(spread + eps).detach()
+    return centre * torch.rsqrt((centre * centre).mean(dims, keepdim=True) + eps).detach()
 
 
 def _layer_norm(original, input, normalized_shape, weight=None, bias=None, eps=1e-5, *rest, **kwargs):
@@ -100,7 +98,8 @@ _SWAPS = (
 @contextmanager
 def applied(rule: str):
     """Within this block (and this thread), derivatives follow `rule`."""
+    held = check(rule) == "conservative"
     with ExitStack() as stack:
         for swap in _SWAPS:
-            stack.enter_context(swap.active(check(rule) == "conservative"))
+            stack.enter_context(swap.active(held))
         yield
