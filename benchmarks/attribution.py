@@ -1,8 +1,9 @@
 """Attribution of every position to every class: neuroblocks vs a per-class loop with Captum,
-measured in the same run, at GoogLeNet's inception4d (14×14 positions) or, with `--model
-vit_b_16`, at ViT-B/16's encoder_layer_6 (197 tokens: 196 patches and the class token).
+measured in the same run, at GoogLeNet's inception4d (14×14 positions), MobileNetV2's
+features.14.conv.0 (14×14) or, with `--model vit_b_16`, at ViT-B/16's encoder_layer_6 (197
+tokens: 196 patches and the class token).
 
-    .venv/bin/python benchmarks/attribution.py [--model googlenet|vit_b_16] [--classes 1000] [--weights PATH] [--device cpu]
+    .venv/bin/python benchmarks/attribution.py [--model googlenet|mobilenet_v2|vit_b_16] [--classes 1000] [--weights PATH|IMAGENET1K_V1] [--device cpu]
 
 Each method runs in its own process, so its peak memory (resident set size) is its own. Prints
 both times, the ratio, peak memory above the loaded model, how far the two results differ, and
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 PHOTO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dog_cat.jpg"
-LAYERS = {"googlenet": "inception4d", "vit_b_16": "encoder.layers.encoder_layer_6"}
+LAYERS = {"googlenet": "inception4d", "mobilenet_v2": "features.14.conv.0", "vit_b_16": "encoder.layers.encoder_layer_6"}
 
 
 def _session(model: str, weights: str | None, device: str):
@@ -90,9 +91,9 @@ def measure(fn, *args):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=sorted(LAYERS), default="googlenet")
-    parser.add_argument("--layer", default=None, help="default: inception4d, or encoder_layer_6 of vit_b_16")
+    parser.add_argument("--layer", default=None, help="default: inception4d, features.14.conv.0 of mobilenet_v2, or encoder_layer_6 of vit_b_16")
     parser.add_argument("--classes", type=int, default=1000, help="classes in the Captum loop (ours always does all)")
-    parser.add_argument("--weights", default=None, help="the model's .pth file (default: random weights)")
+    parser.add_argument("--weights", default=None, help="the model's .pth file or torchvision weights name (default: random weights)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     layer = args.layer or LAYERS[args.model]

@@ -1,8 +1,9 @@
-"""Feature-visualization icons for N channels of GoogLeNet's inception4d: neuroblocks vs Lucent's
-`render_vis` (one channel at a time, and batched), and vs a bare truncated forward+backward.
+"""Feature-visualization icons for N channels of GoogLeNet's inception4d (or MobileNetV2's
+features.14.conv.0): neuroblocks vs Lucent's `render_vis` (one channel at a time, and batched),
+and vs a bare truncated forward+backward.
 
     make bench-deps        # Lucent 0.1.8 with today's kornia (Lucent pins kornia<=0.4.1)
-    .venv/bin/python benchmarks/featurevis.py [--channels 8] [--size 128] [--steps 512] [--weights PATH] [--device cuda]
+    .venv/bin/python benchmarks/featurevis.py [--model googlenet|mobilenet_v2] [--channels 8] [--size 128] [--steps 512] [--weights PATH|IMAGENET1K_V1] [--device cuda]
 
 Same settings for both: 128 px, 512 Adam steps at lr 0.05, the same parameterisation and
 transforms. Lucent upsamples images under 224 px to 224 before the model (its default); that
@@ -56,20 +57,25 @@ def bare_step_ms(session: nb.Session, layer: str, n: int, side: int, repeat: int
     return (time.perf_counter() - start) / repeat / n * 1000
 
 
+LAYERS = {"googlenet": "inception4d", "mobilenet_v2": "features.14.conv.0"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layer", default="inception4d")
+    parser.add_argument("--model", choices=sorted(LAYERS), default="googlenet")
+    parser.add_argument("--layer", default=None, help="default: inception4d, or features.14.conv.0 of mobilenet_v2")
     parser.add_argument("--channels", type=int, default=8)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=512)
-    parser.add_argument("--weights", default=None, help="a GoogLeNet .pth file (default: random weights)")
+    parser.add_argument("--weights", default=None, help="the model's .pth file or torchvision weights name (default: random weights)")
     parser.add_argument("--device", default=None, help="where the sessions run (cuda, mps, …; default: NEUROBLOCKS_DEVICE, else cpu)")
     args = parser.parse_args()
     torch.manual_seed(0)
-    session = nb.Session.load("googlenet", weights=args.weights or "random", device=args.device)
-    model, layer, channels, n, steps = session.model, args.layer, list(range(args.channels)), args.channels, args.steps
+    session = nb.Session.load(args.model, weights=args.weights or "random", device=args.device)
+    model, layer, channels, n, steps = session.model, args.layer or LAYERS[args.model], list(range(args.channels)), args.channels, args.steps
+    theirs = layer.replace(".", "_")  # Lucent names a submodule by its path joined with "_"
     objectives, param, render = lucent()
-    print(f"GoogLeNet ({args.weights or 'random weights'}), {layer}, {n} channels, {args.size} px, {steps} steps, device {session.device}, torch threads {torch.get_num_threads()}")
+    print(f"{args.model} ({args.weights or 'random weights'}), {layer}, {n} channels, {args.size} px, {steps} steps, device {session.device}, torch threads {torch.get_num_threads()}")
 
     rows = []
     start = time.perf_counter()
@@ -77,11 +83,11 @@ def main() -> None:
     rows.append(("neuroblocks render (batched)", time.perf_counter() - start, ours))
 
     start = time.perf_counter()
-    one = [render.render_vis(model, f"{layer}:{c}", param_f=lambda: param.image(args.size), thresholds=(steps,), progress=False, show_image=False)[-1][0] for c in channels]
+    one = [render.render_vis(model, f"{theirs}:{c}", param_f=lambda: param.image(args.size), thresholds=(steps,), progress=False, show_image=False)[-1][0] for c in channels]
     rows.append(("Lucent render_vis, one at a time", time.perf_counter() - start, np.stack(one)))
 
     start = time.perf_counter()
-    batched_objective = sum(objectives.channel(layer, c, batch=i) for i, c in enumerate(channels))
+    batched_objective = sum(objectives.channel(theirs, c, batch=i) for i, c in enumerate(channels))
     batched = render.render_vis(model, batched_objective, param_f=lambda: param.image(args.size, batch=n), thresholds=(steps,), progress=False, show_image=False)[-1]
     rows.append(("Lucent render_vis, batched", time.perf_counter() - start, batched))
 

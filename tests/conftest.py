@@ -1,5 +1,6 @@
 """Shared fixtures: real models (the bundled shapes model, randomly initialised torchvision
-GoogLeNet and ResNet18) and the article's photo from ../shared/data."""
+GoogLeNet and ResNet18, MobileNetV2 with torchvision's ImageNet weights) and the article's photo
+from ../shared/data, with the regions its animals cover."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ import neuroblocks as nb
 ROOT = Path(__file__).resolve().parents[1]
 DOG_CAT = ROOT.parent / "shared" / "data" / "dog_cat.jpg"
 CLOSED_PORT = "http://127.0.0.1:9"
+#: torchvision's MobileNetV2 IMAGENET1K_V1 file, put in the project's torch hub cache by `make weights`.
+MOBILENET = Path(os.environ.get("TORCH_HOME") or ROOT / ".torch").resolve() / "hub" / "checkpoints" / "mobilenet_v2-b0353104.pth"
+#: The animals of the article's photo (550×367), as (x0, y0, x1, y1) boxes in photo pixels, drawn
+#: by hand over it: the puppy's head and its body, the kitten (tail left out).
+DOG_BOXES = [(130, 55, 318, 195), (50, 150, 340, 325)]
+CAT_BOXES = [(350, 158, 445, 325)]
 
 
 _BEFORE = pytest.StashKey[set]()
@@ -57,7 +64,9 @@ def pytest_addoption(parser) -> None:
 
 
 def pytest_configure(config) -> None:
-    """--device reaches every Session through NEUROBLOCKS_DEVICE, kernels started by the tests included."""
+    """--device reaches every Session through NEUROBLOCKS_DEVICE, kernels started by the tests
+    included; so does the project's torch hub cache (where `make weights` puts real weights)."""
+    os.environ.setdefault("TORCH_HOME", str(ROOT / ".torch"))
     if config.getoption("--device"):
         os.environ["NEUROBLOCKS_DEVICE"] = config.getoption("--device")
 
@@ -90,6 +99,28 @@ def private_icon_cache(tmp_path_factory):
 def dog_cat() -> Path:
     assert DOG_CAT.is_file(), f"the article's photo is expected at {DOG_CAT} (../shared/data beside the checkout)"
     return DOG_CAT
+
+
+def region(boxes: list[tuple[int, int, int, int]], size: tuple[int, int] = (367, 550)):
+    """A boolean (H, W) mask of the photo covering `boxes`."""
+    import numpy as np
+
+    mask = np.zeros(size, bool)
+    for x0, y0, x1, y1 in boxes:
+        mask[y0:y1, x0:x1] = True
+    return mask
+
+
+@pytest.fixture(scope="session")
+def mobilenet_file() -> Path:
+    assert MOBILENET.is_file(), f"torchvision's MobileNetV2 weights are expected at {MOBILENET}: run `make weights`"
+    return MOBILENET
+
+
+@pytest.fixture(scope="session")
+def mobilenet(mobilenet_file) -> nb.Session:
+    """MobileNetV2 with its real ImageNet weights, loaded the way a user's would be."""
+    return nb.Session.load("mobilenet_v2", weights=mobilenet_file)
 
 
 @pytest.fixture(scope="session")

@@ -56,7 +56,8 @@ def test_fallback_warns_and_serves_the_shapes_model(offline):
 
 def test_local_weights_file_is_built_with_torchvisions_recipe(offline, googlenet_file):
     path, state = googlenet_file
-    session = nb.Session.load("googlenet", weights=path)
+    with pytest.warns(UserWarning, match="none of torchvision's files for googlenet: built, preprocessed and labelled as GoogLeNet_Weights.IMAGENET1K_V1"):
+        session = nb.Session.load("googlenet", weights=path)
     assert _same_weights(session, state)
     assert session.model.transform_input, "the pretrained recipe's input transform is on"
     assert session.labels[208] == "Labrador retriever" and session.input_size == 224
@@ -72,7 +73,7 @@ def test_weights_in_torch_hub_cache_are_picked_up_offline(offline, googlenet_fil
 
 def test_wrong_or_missing_weight_files(offline, tmp_path):
     torch.save(tvm.resnet18(weights=None).state_dict(), tmp_path / "resnet.pth")
-    with pytest.raises(nb.WeightsUnavailableError, match="does not hold weights for torchvision's googlenet"):
+    with pytest.raises(nb.WeightsUnavailableError, match="does not hold weights for torchvision's googlenet"), pytest.warns(UserWarning, match="none of torchvision's files"):
         nb.Session.load("googlenet", weights=tmp_path / "resnet.pth")
     with pytest.raises(nb.WeightsUnavailableError, match="no weights file at .*nowhere.pth"):
         nb.Session.load("googlenet", weights=tmp_path / "nowhere.pth")

@@ -1,11 +1,13 @@
-"""The article's setting, or the offline stand-in: what the bundled notebooks open.
+"""The article's setting, or the closest one at hand: what the bundled notebooks open.
 
-With a photo (a path or URL) and GoogLeNet's ImageNet weights at hand (downloaded once when
-online, or already in torchvision's cache, or a local file), the notebooks show the article's
-own figures: GoogLeNet, the dog-and-cat photo, mixed4d (inception4d) and mixed5a (inception5a),
-"Labrador retriever" against "tiger cat". Otherwise they use the bundled shapes model on a
-two-object scene, and say so. `transformer` does the same for a vision transformer, with the
-bundled shapes ViT offline.
+The model: Lucid's InceptionV1, the article's own network, when its weights and the graph's
+labels are at hand (`inception5h.pth` with `imagenet_comp_graph_label_strings.txt` beside it,
+passed as `weights=` or in torch's hub cache), with the article's mixed4d, mixed5a and mixed4a;
+else MobileNetV2 with torchvision's ImageNet weights (IMAGENET1K_V1, from torch's hub cache, which
+`make weights` fills offline, or downloaded once when online) at its suggested layers; else the
+bundled shapes model on a two-object scene. The photo: yours (the article's dog and cat), else
+scikit-image's "chelsea", a tabby cat (a real photo that ships with it). Every note says which.
+`transformer` does the same for a vision transformer, with the bundled shapes ViT offline.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import shapes
+import torch
+
+from . import inceptionv1, shapes
 from .errors import ImageError, WeightsUnavailableError
 from .images import ImageLike, load_image
 from .session import Session
@@ -36,12 +40,28 @@ class Example:
     note: str
 
 
-def _article(photo: ImageLike, weights: str | Path | None) -> Example:
-    session = Session.load("googlenet", weights=weights)
-    return Example(
-        session, load_image(photo), "inception4d", "inception5a", "inception4a", ARTICLE_CLASSES, True,
-        "GoogLeNet with ImageNet weights on your photo: layers as in the article (mixed4d = inception4d).",
-    )
+def packaged_photo():
+    """scikit-image's "chelsea" (a tabby cat, 451×300), or None without scikit-image."""
+    try:
+        from skimage import data
+    except ImportError:
+        return None
+    return data.chelsea()
+
+
+def _inceptionv1(weights: str | Path | None) -> Session:
+    """InceptionV1 from `weights` or the hub cache, only with the graph's labels beside them."""
+    path = Path(weights).expanduser() if weights is not None else Path(torch.hub.get_dir(), "checkpoints", "inception5h.pth")
+    if not path.is_file():
+        raise WeightsUnavailableError(f"no inception5h.pth at {path}")
+    if inceptionv1.labels_beside(path) is None:
+        raise WeightsUnavailableError(f"no {inceptionv1.LABELS_FILE} beside {path}")
+    return Session.load("inceptionv1", weights=path)
+
+
+def _classes(session: Session, image, given_photo: bool) -> tuple[str, str]:
+    """The article's two classes on your photo, else the two the model scores highest."""
+    return ARTICLE_CLASSES if given_photo else tuple(name for name, _ in session.predict(image, 2))
 
 
 def _stand_in(name: str, layers: tuple[str, str, str], seed: int, why: str, instead: str) -> Example:
@@ -55,21 +75,40 @@ def _stand_in(name: str, layers: tuple[str, str, str], seed: int, why: str, inst
     )
 
 
-def _shapes(seed: int, why: str) -> Example:
-    instead = "conv3 plays the article's mixed4d. Give a photo (and be online once, or pass weights=) for GoogLeNet."
-    return _stand_in("shapes", ("conv3", "conv4", "conv2"), seed, why, instead)
-
-
 def load(photo: ImageLike | None = None, weights: str | Path | None = None, seed: int = 1) -> Example:
-    """GoogLeNet on `photo` when both can be had, else the shapes model on scene `seed`."""
-    if photo is None:
-        return _shapes(seed, "no photo given")
+    """InceptionV1 (weights: its `inception5h.pth`), else MobileNetV2 with ImageNet weights, on
+    `photo` or a photo scikit-image ships; else the shapes model on scene `seed`."""
+    given = photo is not None
+    image = photo if given else packaged_photo()
+    why = []
     try:
-        return _article(photo, weights)
+        if image is None:
+            raise ImageError("no photo given, and scikit-image (which ships one) is not installed")
+        image = load_image(image)
+        where = "your photo" if given else "scikit-image's photo of a tabby cat (chelsea)"
+        try:
+            session = _inceptionv1(weights)
+            classes = _classes(session, image, given)
+            return Example(
+                session, image, "mixed4d", "mixed5a", "mixed4a", classes, True,
+                f"Lucid's InceptionV1, the article's network, on {where}: layers as in the article; classes {classes[0]} and {classes[1]}.",
+            )
+        except WeightsUnavailableError as e:
+            why.append(f"InceptionV1: {e}")
+        session = Session.load("mobilenet_v2", weights="IMAGENET1K_V1")
+        lower, layer, upper = session.suggested_layers(3)
+        classes = _classes(session, image, given)
+        return Example(
+            session, image, layer, upper, lower, classes, True,
+            f"MobileNetV2 with torchvision's ImageNet weights on {where} ({why[0]}): {layer} plays the article's mixed4d, "
+            f"{upper} its mixed5a (session.suggested_layers()); classes {classes[0]} and {classes[1]}.",
+        )
     except WeightsUnavailableError as e:
-        return _shapes(seed, f"GoogLeNet's weights are not available: {str(e).split('.')[0]}")
+        reason = f"MobileNetV2's weights are not available: {str(e).split('.')[0]}"
     except ImageError as e:
-        return _shapes(seed, f"the photo could not be read: {e}")
+        reason = f"the photo could not be read: {e}"
+    instead = "conv3 plays the article's mixed4d. Run `make weights` (or be online once) for MobileNetV2 on a real photo."
+    return _stand_in("shapes", ("conv3", "conv4", "conv2"), seed, reason, instead)
 
 
 def _blocks(session: Session) -> list[str]:

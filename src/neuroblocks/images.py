@@ -10,17 +10,18 @@ import io
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Literal, Union
+from typing import Union
 
 import numpy as np
 import torch
 import torchvision.transforms.functional as TF
 from PIL import Image, UnidentifiedImageError
 
+from . import framing
+from .framing import Fit
 from .errors import ImageError
 
 ImageLike = Union[str, Path, Image.Image, np.ndarray, torch.Tensor]
-Fit = Literal["crop", "stretch"]
 _URL_TIMEOUT_S = 30
 
 
@@ -187,24 +188,49 @@ def _mismatch(channels: int, bands: int, shape: str = "") -> ImageError:
     )
 
 
-def _resize(image: torch.Tensor, size: tuple[int, int], fit: Fit) -> torch.Tensor:
-    h, w = image.shape[-2:]
-    if (h, w) == size:
+def _resize(image: torch.Tensor | Image.Image, size: tuple[int, int], fit: Fit, resize: int | None = None, interpolation: str = "bilinear") -> torch.Tensor | Image.Image:
+    """`image` (a tensor, or a PIL image resized by Pillow as torchvision's presets do) at `size`;
+    see `framing.scaled` for the sizes."""
+    h, w = TF.get_dimensions(image)[1:]
+    if (h, w) == size and not resize:
         return image
-    if fit == "stretch":
-        return TF.resize(image, list(size), antialias=True)
-    if fit != "crop":
+    if fit not in ("crop", "stretch"):
         raise ValueError(f"fit is 'crop' or 'stretch', not {fit!r}")
-    scale = max(size[0] / h, size[1] / w)
-    covering = [max(size[0], round(h * scale)), max(size[1], round(w * scale))]
-    return TF.center_crop(TF.resize(image, covering, antialias=True), list(size))
+    scaled = framing.scaled((h, w), size, fit, resize)
+    image = TF.resize(image, list(scaled), TF.InterpolationMode(interpolation), antialias=True) if scaled != (h, w) else image
+    return TF.center_crop(image, list(size)) if scaled != size else image
 
 
-def load_image(x: ImageLike, size: int | tuple[int, int] | None = None, fit: Fit = "crop", channels: int = 3) -> torch.Tensor:
+def _eight_bit(x: ImageLike) -> Image.Image | None:
+    """A path, URL or PIL image of 8-bit gray or colour without alpha, as the PIL image to
+    resize: torchvision's eval presets resize photos with Pillow, so doing the same gives their
+    exact input. Anything else (alpha, 16-bit, arrays, tensors) is resized as a float tensor."""
+    if isinstance(x, (str, Path)):
+        text = str(x)
+        if text.startswith(("http://", "https://")):
+            x = _fetch(text)
+        else:
+            path = Path(text).expanduser()
+            if not path.is_file():
+                raise ImageError(f"no image file at {path}; check the path (relative paths start at {Path.cwd()})")
+            x = _open_pil(path, str(path))
+    if not isinstance(x, Image.Image) or "transparency" in x.info:
+        return None
+    if x.mode in ("RGB", "L"):
+        return x
+    return x.convert("RGB") if x.mode in ("P", "CMYK", "YCbCr", "LAB", "HSV") else None
+
+
+def load_image(
+    x: ImageLike, size: int | tuple[int, int] | None = None, fit: Fit = "crop", channels: int = 3, resize: int | None = None, interpolation: str = "bilinear"
+) -> torch.Tensor:
     """Any image input → float32 tensor (channels, H, W) in [0, 1].
 
     `size` (side or (height, width)) resizes: `fit="crop"` scales the image to cover it and crops
-    the centre, `fit="stretch"` scales each axis to fit exactly. For `channels` 3 (RGB) grayscale is
+    the centre, `fit="stretch"` scales each axis to fit exactly. `resize` (with "crop") scales the
+    short side to that many pixels first, as torchvision's eval presets do (256 before a 224 crop);
+    8-bit photos are then resized by Pillow, as those presets do; `interpolation` is "bilinear" or
+    "bicubic". For `channels` 3 (RGB) grayscale is
     repeated; for 1 colour becomes luminance (BT.601, as Pillow's "L"); for both transparency is
     composited over white. Other counts take arrays or tensors with exactly that many channels,
     every band kept as data. Unsigned integers (8- and 16-bit files and arrays) are scaled by their
@@ -212,11 +238,16 @@ def load_image(x: ImageLike, size: int | tuple[int, int] | None = None, fit: Fit
     """
     if not isinstance(channels, int) or channels < 1:
         raise ValueError(f"channels is a positive number of input channels, not {channels!r}")
+    target = None if size is None else (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    photo = _eight_bit(x) if target is not None else None
+    if photo is not None:
+        if 0 in photo.size:
+            raise ImageError(f"the image is empty (size {photo.size})")
+        x, target = _resize(photo, target, fit, resize, interpolation), None
     bands, alpha = _to_bands(x, channels)
     if bands.shape[0] == 0 or bands.shape[1] == 0:
         raise ImageError(f"the image is empty (shape {bands.shape})")
     image = _to_channels(torch.from_numpy(np.ascontiguousarray(bands)).permute(2, 0, 1), alpha, channels).contiguous()
-    if size is not None:
-        target = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-        image = _resize(image, target, fit).clamp(0.0, 1.0)
+    if target is not None:
+        image = _resize(image, target, fit, resize, interpolation).clamp(0.0, 1.0)
     return image

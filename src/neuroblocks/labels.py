@@ -38,11 +38,18 @@ class Labels:
             return i
         hits = self._by_key.get(normalize(name))
         if hits is None:
-            near = closest(normalize(name), self._by_key)
+            near = self.near(name)
             raise UnknownClassError(f"unknown class {name!r}; close labels: {', '.join(repr(self.names[self._by_key[k][0]]) for k in near)}")
         if len(hits) > 1:
             raise UnknownClassError(f"class name {name!r} is ambiguous: it labels indices {', '.join(map(str, hits))}; pass the index instead")
         return hits[0]
+
+    def near(self, name: str, n: int = 5) -> list[str]:
+        """The `n` label keys closest to `name`: those it begins or names a word of first
+        ("Labrador" → "labrador retriever"), shortest first, then by similarity."""
+        key = normalize(name)
+        worded = sorted((k for k in self._by_key if k.startswith(key) or key in k.split()), key=len)
+        return list(dict.fromkeys([*worded, *closest(key, self._by_key)]))[:n]
 
     def name(self, index: int) -> str:
         return self.names[self.index(index)]

@@ -1,5 +1,5 @@
-"""Named models: the bundled shapes models (RGB, grayscale, a second seed, a ViT), every
-torchvision classifier and, with timm installed, every timm model as "timm:<name>", with their weights.
+"""Named models: the bundled shapes models (RGB, grayscale, a second seed, a ViT), Lucid's
+InceptionV1 (the article's network), every torchvision classifier and, with timm installed, every timm model as "timm:<name>", with their weights.
 
 Pretrained weights come through torchvision's own download and cache, so a file already in
 torch's hub cache is used offline. A local file is fed to torchvision's own builder in place of
@@ -9,6 +9,7 @@ stay torchvision's concern.
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import threading
 import urllib.error
@@ -17,9 +18,11 @@ from pathlib import Path
 
 import torch
 import torchvision
+import torchvision.transforms.functional as TF
 from torchvision import models as tvm
 from torchvision.models import _api  # where WeightsEnum fetches its state dicts
 
+from . import inceptionv1
 from .errors import NeuroblocksError, WeightsUnavailableError, closest
 from .scale.recipe import Recipe
 from .session import Session
@@ -32,7 +35,7 @@ _FETCH_LOCK = threading.Lock()  # swapping torchvision's fetch function is proce
 
 def names() -> list[str]:
     """Every name `Session.load` accepts (timm's are "timm:<name>", any of `timm.list_models()`)."""
-    return [*_SHAPES, *tvm.list_models(module=tvm)]
+    return [*_SHAPES, "inceptionv1", *tvm.list_models(module=tvm)]
 
 
 #: The bundled models: name → (a random model, the weights loader, the bundled weights, the training option that remakes them).
@@ -78,16 +81,69 @@ def _from_local_file(name: str, enum: tvm.WeightsEnum, path: Path) -> torch.nn.M
             _api.load_state_dict_from_url = original
 
 
+def _cached(enum: tvm.WeightsEnum) -> Path:
+    """Where torchvision's download keeps `enum`'s file (torch's hub cache, under $TORCH_HOME)."""
+    return Path(torch.hub.get_dir(), "checkpoints", Path(enum.url).name)
+
+
 def _download(name: str, enum: tvm.WeightsEnum) -> torch.nn.Module:
     try:
         return tvm.get_model(name, weights=enum)
     except (urllib.error.URLError, OSError, RuntimeError) as e:
-        cached = Path(torch.hub.get_dir(), "checkpoints", Path(enum.url).name)
+        at_hand = [other.name for other in type(enum) if other is not enum and _cached(other).is_file()]
+        offline = f"weights={at_hand[0]!r} is in your cache and loads offline; " if at_hand else ""
         raise WeightsUnavailableError(
-            f"could not get {name}'s pretrained weights ({e}). Download {enum.url} on a machine that is online, "
-            f"then pass weights='/path/to/{cached.name}', or copy the file to {cached}; "
+            f"could not get {name}'s {enum.name} weights ({e}). {offline}Download {enum.url} on a machine that is online, "
+            f"then pass weights='/path/to/{_cached(enum).name}', or copy the file to {_cached(enum)}; "
             f"or use weights='random', or fallback='shapes' to continue with the bundled offline model."
         ) from e
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def matching_weights(name: str, path: Path) -> tvm.WeightsEnum | None:
+    """The torchvision weights enum whose file `path` is: by torchvision's file name
+    (`<arch>-<first hex digits of its SHA-256>.pth`), else by the file's digest against those
+    prefixes; None for a file torchvision does not publish (a fine-tuned model)."""
+    enums = list(tvm.get_model_weights(name))
+    by_name = {Path(e.url).name: e for e in enums}
+    if path.name in by_name:
+        return by_name[path.name]
+    digest = _sha256(path)
+    return next((e for e in enums if digest.startswith(Path(e.url).stem.rsplit("-", 1)[-1])), None)
+
+
+def _inceptionv1(weights: str | Path | None, device: str | None) -> Session:
+    """Lucid's InceptionV1 with the published `inception5h.pth` (downloaded once into torch's hub
+    cache, or a local file), its labels when the graph's label file lies beside the weights."""
+    model = inceptionv1.InceptionV1()
+    path = None
+    if weights != "random":
+        if weights is None:
+            path = Path(torch.hub.get_dir(), "checkpoints", "inception5h.pth")
+            try:
+                state = torch.hub.load_state_dict_from_url(inceptionv1.URL, file_name=path.name, map_location="cpu")
+            except (urllib.error.URLError, OSError, RuntimeError) as e:
+                raise WeightsUnavailableError(
+                    f"could not get InceptionV1's weights ({e}). Download {inceptionv1.URL} on a machine that is online, then pass "
+                    f"weights='/path/to/inception5h.pth', or copy the file to {path}; or use weights='random', or fallback='mobilenet_v2'."
+                ) from e
+        else:
+            path = Path(weights).expanduser()
+            if not path.is_file():
+                raise WeightsUnavailableError(f"no weights file at {path}; pass the path of inception5h.pth ({inceptionv1.URL})")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            model.load_state_dict(inceptionv1.from_lucent(state))
+        except (RuntimeError, ValueError) as e:
+            raise WeightsUnavailableError(f"{path} does not hold Lucid's InceptionV1 (inception5h.pth): {str(e).splitlines()[0]}") from e
+    return Session(model, preprocess=inceptionv1.lucid_input, labels=inceptionv1.labels_beside(path), input_size=inceptionv1.SIZE, device=device)
 
 
 def _live_heads(model: torch.nn.Module) -> torch.nn.Module:
@@ -111,14 +167,20 @@ def _torchvision(name: str, weights: str | Path | None, device: str | None) -> S
         chosen = enums[weights] if weights is not None else default
         model = _download(name, chosen)
     else:
-        chosen = default
-        model = _from_local_file(name, default, Path(weights).expanduser())
+        path = Path(weights).expanduser()
+        chosen = matching_weights(name, path) if path.is_file() else default
+        if chosen is None:
+            warnings.warn(f"{path.name} is none of torchvision's files for {name}: built, preprocessed and labelled as {default}", stacklevel=4)
+            chosen = default
+        model = _from_local_file(name, chosen, path)
     recipe = chosen.transforms()
     return Session(
         model,
         preprocess=torchvision.transforms.Normalize(recipe.mean, recipe.std),
         labels=chosen.meta["categories"],
         input_size=recipe.crop_size[0],
+        resize=getattr(recipe, "resize_size", [None])[0],
+        interpolation=getattr(recipe, "interpolation", TF.InterpolationMode.BILINEAR).value,
         device=device,
     )
 
@@ -172,7 +234,7 @@ def load_session(name: str, weights: str | Path | None = None, fallback: str | N
         if key.startswith("timm:"):
             session = _timm(name, weights, device)
         else:
-            session = _shapes(key, weights, device) if key in _SHAPES else _torchvision(key, weights, device)
+            session = _shapes(key, weights, device) if key in _SHAPES else _inceptionv1(weights, device) if key == "inceptionv1" else _torchvision(key, weights, device)
     except WeightsUnavailableError as e:
         if fallback is None:
             raise

@@ -20,6 +20,8 @@ from torch import nn
 
 from . import channels as ch
 from . import forward as fw
+from . import framing
+from . import layer_choice
 from . import layouts as lay
 from .errors import NeuroblocksError, UnknownLayerError, closest
 from .fingerprint import weights_hash, weights_version
@@ -70,7 +72,10 @@ class Session:
         `torchvision.transforms.Normalize`); it must be differentiable for feature visualization.
     labels: class names in output order (default: "class 0", "class 1", …).
     input_size: side (or (height, width)) every image is resized to; None keeps image sizes.
-    fit: how images are resized, "crop" (cover and crop the centre) or "stretch".
+    fit: how images are resized, "crop" (cover and crop the centre) or "stretch" (the whole image).
+    resize: with fit "crop", the short side images are scaled to before the centre crop to
+        input_size (torchvision's eval presets: 256 before 224); None: scale to cover input_size.
+    interpolation: how images are resized, "bilinear" or "bicubic" (antialiased either way).
     multilabel: the model scores each class with its own sigmoid (several can be present at
         once), so `predict` reports independent probabilities instead of a softmax.
     channels: input channels the model takes (default: read from the model's first
@@ -103,6 +108,8 @@ class Session:
         input_size: int | tuple[int, int] | None = None,
         device: str | torch.device | None = None,
         fit: Fit = "crop",
+        resize: int | None = None,
+        interpolation: str = "bilinear",
         multilabel: bool = False,
         channels: int | None = None,
         display_channels: Sequence[int] | None = None,
@@ -122,6 +129,8 @@ class Session:
         self.preprocess = preprocess
         self.input_size = input_size
         self.fit = fit
+        self.resize = resize
+        self.interpolation = interpolation
         self.multilabel = multilabel
         self._labels: Labels | None = Labels(labels) if labels is not None else None
         self._channels = (ch.check_count(channels), "given") if channels is not None else None
@@ -132,6 +141,7 @@ class Session:
         self._cache = TensorLRU(cache_bytes)
         self._shapes: dict[str, tuple[int, ...]] | None = None
         self._internal: dict[str, tuple[int, ...]] = {}  # modules that run once but are not layers (see `_probe`)
+        self._probed: dict[str, layer_choice.Probed] = {}  # what the probe saw of each layer (sign, aliases)
         self._layout_hints = dict(layouts or {})
         self._logits_fn = logits
         self._structured: frozenset[str] = frozenset()  # layers whose output is a structure holding their tensor
@@ -149,8 +159,10 @@ class Session:
         #: "conservative" holds LayerNorm's scale and softmax weights constant, "gradient" is the
         #: plain derivative; every attribution, view and factorization uses it unless told `rule=`.
         self.attribution_rule = rules.check(attribution_rule)
-        #: Icon size (px) and steps the views use unless told otherwise; a small model on small
-        #: images (the shapes model) is better served by smaller, quicker icons.
+        #: Feature visualization's size (px) and steps wherever none are given: `render`, `icons`,
+        #: `FeatureVis` and the views (the activation grid and atlas draw their cells at half the
+        #: size); a small model on small images (the shapes model) is better served by smaller,
+        #: quicker icons.
         self.icon_defaults = {"size": 64, "steps": 256}
         #: How another process builds this session (a `neuroblocks.scale.Recipe`): set by
         #: `Session.load`; dataset jobs on Ray need it (or one of their own) for their workers.
@@ -160,7 +172,8 @@ class Session:
     def load(cls, name: str, weights: str | Path | None = None, fallback: str | None = None, device: str | None = None) -> Session:
         """A session over a named model: "shapes", "shapes-gray" (its 1-channel twin),
         "shapes-seed1" (trained from another seed), "shapes-vit" (a small vision transformer of
-        the same world), "shapes-vit-ln" (the same with a ViT's final LayerNorm), "googlenet" or
+        the same world), "shapes-vit-ln" (the same with a ViT's final LayerNorm), "inceptionv1"
+        (Lucid's InceptionV1, the article's network: `conv2d0` … `mixed5b`), "googlenet" or
         any torchvision classifier (ViT, Swin, ConvNeXt, MaxViT included), or "timm:<name>" for
         any timm model (needs `neuroblocks[timm]`).
 
@@ -180,7 +193,14 @@ class Session:
 
     def image(self, x: ImageLike) -> torch.Tensor:
         """Any image input → (channels, H, W) float tensor in [0, 1] at this session's input size."""
-        return load_image(x, size=self.input_size, fit=self.fit, channels=self.channels).to(self.device)
+        return load_image(x, size=self.input_size, fit=self.fit, channels=self.channels, resize=self.resize, interpolation=self.interpolation).to(self.device)
+
+    def framing(self, x: ImageLike) -> framing.Framing:
+        """Which part of the photo `x` the model sees, and the mapping between photo pixels, model
+        input and a layer's grid cells (`Framing.photo_to_cell(points, session.layer_shape(layer)[-2:])`)."""
+        h, w = load_image(x, channels=self.channels).shape[-2:]
+        size = (self.input_size, self.input_size) if isinstance(self.input_size, int) else self.input_size
+        return framing.frame((int(h), int(w)), None if size is None else (int(size[0]), int(size[1])), self.fit, self.resize)
 
     def _probe_side(self) -> tuple[int, int]:
         size = self.input_size or _PROBE_SIDE
@@ -236,46 +256,46 @@ class Session:
 
     # -- layers -----------------------------------------------------------------------------
 
-    def _shapes_at(self, h: int, w: int, structured: set[str] | None = None) -> tuple[dict[str, tuple[int, ...]], torch.Tensor]:
-        """One pass with every module hooked, at a batch of two h×w inputs: the per-image output
-        shapes of the modules that run exactly once and output a batch of tensors (or a structure
-        holding one: those are added to `structured`), in execution order; the logits. A module
-        whose output's first dimension is not the batch (a transformer's window partition, folding
-        windows into the batch; a relative-position table computed from no input) is not a layer."""
+    def _shapes_at(
+        self, h: int, w: int, structured: set[str] | None = None, seen: dict[str, tuple[bool, str]] | None = None
+    ) -> tuple[dict[str, tuple[int, ...]], torch.Tensor]:
+        """One pass with every module hooked, at a batch of two h×w noise inputs: the per-image
+        output shapes of the modules that run exactly once and output a batch of tensors (or a
+        structure holding one: those are added to `structured`), in the order their outputs are
+        made; the logits. `seen` receives, per module, whether its output held a negative value
+        and the first module that output the same tensor. A module whose output's first dimension
+        is not the batch (a transformer's window partition, folding windows into the batch; a
+        relative-position table computed from no input) is not a layer."""
         structured = set() if structured is None else structured
+        seen = {} if seen is None else seen
         calls: dict[str, int] = {}
         shapes: dict[str, tuple[int, ...] | None] = {}
-        order: list[str] = []
+        last: list = [None, None]  # the latest output and the first module that made it
 
         def hook(name):
             def record(module, inputs, output):
                 calls[name] = calls.get(name, 0) + 1
                 tensor = fw.primary(output)
-                shapes[name] = tuple(tensor.shape[1:]) if tensor is not None and tensor.dim() > 0 and tensor.shape[0] == _PROBE_BATCH else None
+                batch = tensor is not None and tensor.dim() > 0 and tensor.shape[0] == _PROBE_BATCH
+                shapes[name] = tuple(tensor.shape[1:]) if batch else None
+                if batch:
+                    first = last[0] if last[1] is tensor else name
+                    seen[name] = (bool(tensor.is_floating_point() and (tensor < 0).any()), first)
+                    last[:] = [first, tensor]
                 if tensor is not None and tensor is not output:
                     structured.add(name)
 
             return record
 
-        def enter(name):
-            def note(module, inputs):
-                if name not in calls:
-                    order.append(name)
-
-            return note
-
-        handles = []
+        handles = [module.register_forward_hook(hook(name)) for name, module in self._modules.items() if name]
+        noise = torch.rand(_PROBE_BATCH, self.channels, h, w, generator=torch.Generator().manual_seed(0)).to(self.device)
         try:
-            for name, module in self._modules.items():
-                if name:
-                    handles.append(module.register_forward_hook(hook(name)))
-                    handles.append(module.register_forward_pre_hook(enter(name)))
             with torch.no_grad():
-                logits = self.logits_of(self.model(self._model_input(torch.zeros(_PROBE_BATCH, self.channels, h, w, device=self.device))))
+                logits = self.logits_of(self.model(self._model_input(noise)))
         finally:
             for handle in handles:
                 handle.remove()
-        return {n: shapes[n] for n in dict.fromkeys(order) if calls.get(n) == 1 and shapes.get(n) is not None}, logits
+        return {n: shapes[n] for n in calls if calls[n] == 1 and shapes.get(n) is not None}, logits
 
     def _probe(self) -> dict[str, tuple[int, ...]]:
         """The hookable layers and their canonical shapes; their layouts (`layouts.py`) are read
@@ -285,8 +305,9 @@ class Session:
                 return self._shapes
             h, w = self._probe_side()
             structured: set[str] = set()
+            seen: dict[str, tuple[bool, str]] = {}
             try:
-                native, logits = self._shapes_at(h, w, structured)
+                native, logits = self._shapes_at(h, w, structured, seen)
             except RuntimeError as e:
                 raise ch.ChannelError(
                     f"the model fails on a {self.channels}-channel {h}×{w} input (channels {self.channels_source}): {str(e).splitlines()[0]}; "
@@ -313,6 +334,7 @@ class Session:
             self._layouts = {n: v for n, v in found.items() if n not in self._internal}
             self._structured = frozenset(structured)
             self._shapes = {n: (v.shape if isinstance(v, lay.LayerLayout) else native[n]) for n, v in self._layouts.items()}
+            self._probed = {n: layer_choice.Probed(shape, *seen[n]) for n, shape in self._shapes.items()}
             return self._shapes
 
     @property
@@ -357,8 +379,31 @@ class Session:
 
     @property
     def layers(self) -> list[str]:
-        """Hookable layers (modules that run once per pass and output a tensor), in execution order."""
+        """Hookable layers (modules that run once per pass and output a tensor), in execution
+        order: the order their outputs are made, so a block follows its own parts."""
         return list(self._probe())
+
+    def sign(self, layer: str) -> str:
+        """"non-negative" for a layer after a nonlinearity (ReLU, a pool of one), else "signed"
+        (a linear bottleneck, a residual stream, a pre-activation): read from the probe pass on
+        noise. Activation × gradient is two-sided on a signed layer, and NMF needs its ± split."""
+        return "signed" if self._probed[self.check_layer(layer)].signed else "non-negative"
+
+    def suggested_layers(self, n: int = 4) -> list[str]:
+        """Up to `n` grid layers worth reading first, shallowest first: the last layer of each of
+        the deepest resolution stages, non-negative ones preferred (a model of one resolution, a
+        ViT: evenly spaced blocks). Views and notebooks use them when no layer is named."""
+        self._probe()
+        return layer_choice.suggest(self._probed, self._modules, n)
+
+    def describe_layers(self, layers: Iterable[str] | None = None) -> str:
+        """A table of layers (default: all) with their shape, layout and sign, one per line."""
+        rows = []
+        for layer in self.layers if layers is None else layers:
+            found = self._layouts[self.check_layer(layer)]
+            kind = found.kind if isinstance(found, lay.LayerLayout) else "layout unknown"
+            rows.append(f"{layer:<40s} {str(self.layer_shape(layer) if isinstance(found, lay.LayerLayout) else self._shapes[layer]):<18s} {kind:<15s} {self.sign(layer)}")
+        return "\n".join(rows)
 
     def layer_shape(self, layer: str) -> tuple[int, ...]:
         """Shape of one image's output of `layer` as the blocks see it, e.g. (528, 14, 14) (a
@@ -494,21 +539,24 @@ class Session:
                 self._icons = IconService(self)
             return self._icons
 
-    def icons(self, layer: str, channels: Iterable[int], size: int = 96, steps: int = 512, **options) -> np.ndarray:
-        """Feature-visualization icons of channels, (N, size, size, 3) uint8, cached in memory and on disk.
+    def icons(self, layer: str, channels: Iterable[int], size: int | None = None, steps: int | None = None, **options) -> np.ndarray:
+        """Feature-visualization icons of channels, (N, size, size, 3) uint8, cached in memory and on
+        disk; size and steps default to `icon_defaults`.
 
         Few `steps` give a cheap preview, cached separately. options: seed, progress, cancel.
         """
         from .featurevis import objectives
 
+        size, steps = size or self.icon_defaults["size"], steps or self.icon_defaults["steps"]
         return self._icon_service().get([objectives.channel(layer, int(c)) for c in channels], size, steps, **options)
 
     def direction_icons(
-        self, layer: str, vectors: torch.Tensor | np.ndarray, size: int = 96, steps: int = 512, cosine_power: float | None = None, **options
+        self, layer: str, vectors: torch.Tensor | np.ndarray, size: int | None = None, steps: int | None = None, cosine_power: float | None = None, **options
     ) -> np.ndarray:
         """Icons of directions in `layer`'s activation space (activation vectors, group directions)."""
         from .featurevis import objectives
 
+        size, steps = size or self.icon_defaults["size"], steps or self.icon_defaults["steps"]
         objs = [objectives.direction(layer, v, cosine_power) for v in torch.as_tensor(vectors)]
         return self._icon_service().get(objs, size, steps, **options)
 

@@ -16,6 +16,7 @@ from .conftest import ARTIFACTS, drawn, hover_cell, view, watch_console
 pytestmark = pytest.mark.browser
 
 KINDS = 8  # views the gallery shows
+GALLERY = examples.load()  # what the gallery opens here: MobileNetV2's real weights on scikit-image's photo
 TITLES = {
     "activation-grid": "Activation grid",
     "semantic-dictionary": "Semantic dictionary",
@@ -38,7 +39,8 @@ def check_linked_hover(page) -> None:
     legend = view(page, "Spatial attribution").locator(".nb-legend-title")
     assert "[" in legend.inner_text(), "the spatial attribution shows the hovered cell's classes"
     cell = legend.inner_text().split("[")[1].split("]")[0]
-    assert cell.replace(",", " ").split() == [str(v) for v in (int(0.55 * 16), int(0.3 * 16))], "the same cell, in the layer's grid"
+    side = GALLERY.session.layer_shape(GALLERY.layer)[-1]
+    assert cell.replace(",", " ").split() == [str(v) for v in (int(0.55 * side), int(0.3 * side))], "the same cell, in the layer's grid"
 
 
 def screenshot_each_view(page, folder: Path) -> None:
@@ -63,9 +65,9 @@ def screenshot_each_view(page, folder: Path) -> None:
 def test_gallery_views_draw_link_drill_cancel_and_export(app, open_notebook, page, pytestconfig):
     server, root, errors = open_notebook("gallery.ipynb", "exported gallery.html", app)
     first = page.locator(".jp-OutputArea-output").first.text_content()  # (it may be scrolled out of view)
-    assert "Offline stand-in" in first, "without a photo the gallery says it uses the shapes model"
+    assert "MobileNetV2 with torchvision's ImageNet weights on scikit-image's photo" in first, "without a photo: real weights on a packaged photo"
     top_two = [line.split("%", 1)[1].strip() for line in first.strip().splitlines()[1:3]]
-    assert sorted(top_two) == sorted(examples.load().classes), f"both objects of the scene on top: {first}"
+    assert sorted(top_two) == sorted(GALLERY.classes), f"the two classes shown are the top two: {first}"
 
     # Feature visualization: running in the background, and the button stops it.
     featurevis = page.locator(".nb-view[data-state]")

@@ -63,9 +63,9 @@ def resolve(session: Session, target: TargetLike, layer: str) -> Target:
         higher = session.check_layer(target.layer)
         check_order(session, layer, higher)
         return Target((higher,), lambda p: target.fn(p.activations[higher]), f"on layer {higher!r}")
-    if isinstance(target, tuple):
+    if isinstance(target, (tuple, list)):
         if len(target) != 2:
-            raise AttributionError(f"a pair target is (class a, class b), meaning logit a minus logit b; got {len(target)} items")
+            raise AttributionError(f"a pair target is (class a, class b) or [a, b], meaning logit a minus logit b; got {len(target)} items")
         a, b = session.class_index(target[0]), session.class_index(target[1])
         return Target((), lambda p: p.logits[:, a] - p.logits[:, b], f"{session.class_name(a)!r} minus {session.class_name(b)!r}")
     if callable(target):

@@ -88,8 +88,8 @@ def _first_step_checked(session, objectives, param, g, layers, needs_logits, cha
 def render(
     session: Session,
     objectives: Objective | Sequence[Objective],
-    size: int = 128,
-    steps: int = 512,
+    size: int | None = None,
+    steps: int | None = None,
     seed: int = 0,
     progress: Callable[[Progress], None] | None = None,
     *,
@@ -101,6 +101,7 @@ def render(
 ) -> np.ndarray:
     """One image per objective, (N, size, size, 3) uint8, after `steps` Adam steps (the final image),
     drawn as the session draws its inputs (grayscale or a composite for models that are not RGB).
+    size and steps default to the session's `icon_defaults`, as icons and views do.
 
     channels_last: feed the model channels-last tensors (default: on the CPU, where it is faster).
     redirect_steps: for this many first steps, let gradient reach units that are off on the
@@ -110,6 +111,7 @@ def render(
     objectives = [objectives] if isinstance(objectives, Objective) else list(objectives)
     if not objectives:
         raise FeatureVisError("render needs at least one objective")
+    size, steps = size or session.icon_defaults["size"], steps or session.icon_defaults["steps"]
     for obj in objectives:
         obj.check(session)
     needed = set().union(*(obj.layers for obj in objectives))

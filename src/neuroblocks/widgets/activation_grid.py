@@ -14,7 +14,7 @@ from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
 from .base import Part, View
-from .inputs import prefix_labels, spatial_cube
+from .inputs import default_layer, prefix_labels, spatial_cube
 from .payload import array
 
 
@@ -30,12 +30,12 @@ class ActivationGrid(View):
     scale = traitlets.Bool(True).tag(sync=True)
 
     def __init__(
-        self, session: Session, image: ImageLike, layer: str, *, mode: str = "icons", scale: bool = True, cosine_power: float | None = None, **options
+        self, session: Session, image: ImageLike, layer: str | None = None, *, mode: str = "icons", scale: bool = True, cosine_power: float | None = None, **options
     ) -> None:
         self.cosine_power = cosine_power
         # A grid cell is a fraction of the image: half-size icons are plenty, and 4× cheaper.
         options.setdefault("icon_size", session.icon_defaults["size"] // 2)
-        super().__init__(session, image=image, layer=layer, mode=mode, scale=scale, **options)
+        super().__init__(session, image=image, layer=default_layer(session, layer), mode=mode, scale=scale, **options)
 
     def _compute(self) -> Iterator[Part]:
         a = spatial_cube(self.session, self.image, self.layer)

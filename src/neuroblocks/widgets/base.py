@@ -25,7 +25,7 @@ from ..featurevis.objectives import Objective
 from ..session import Session
 from ..work import Job
 from .icon_stream import IconStream
-from .inputs import check_positions
+from .inputs import check_positions, layer_note
 from .payload import picture
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
@@ -116,8 +116,11 @@ class View(anywidget.AnyWidget):
         raise NotImplementedError
 
     def picture_of(self, image) -> dict:
-        """The input as the views draw it: RGB, or the session's grayscale or composite, noted."""
-        return picture(self.session.display(self.session.image(image)), self.session.display_note)
+        """The input as the views draw it (RGB, or the session's grayscale or composite), noted
+        with how it was made, which part of the photo the model sees, and a signed layer."""
+        framing = self.session.framing(image)
+        notes = [self.session.display_note, framing.note if framing.photo != framing.input else "", layer_note(self.session, self.layer)]
+        return picture(self.session.display(self.session.image(image)), " · ".join(n for n in notes if n))
 
     # -- lifecycle ----------------------------------------------------------------------------
 

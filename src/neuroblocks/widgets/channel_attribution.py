@@ -18,7 +18,7 @@ from ..images import ImageLike
 from ..session import Session
 from ..work import Job
 from .base import Part, View, Wanted
-from .inputs import class_names, legend_length, neighbours, spatial_cube, target_of
+from .inputs import class_names, default_layer, legend_length, neighbours, spatial_cube, target_of
 from .payload import array, decode, top_entries
 
 DRILL = 6  # channels listed below and above a clicked one
@@ -51,10 +51,10 @@ class ChannelAttribution(View):
     target_classes = traitlets.List().tag(sync=True)  # [class] or [a, b] of the resolved target
     inputs = ("image", "layer", "target", "top", "ablated")
 
-    def __init__(self, session: Session, image: ImageLike, layer: str, target=None, *, top: int = 8, **options) -> None:
+    def __init__(self, session: Session, image: ImageLike, layer: str | None = None, target=None, *, top: int = 8, **options) -> None:
         self._refocus: int | None = None
         self._drilling: Job | None = None
-        super().__init__(session, image=image, layer=layer, target=target, top=top, **options)
+        super().__init__(session, image=image, layer=default_layer(session, layer), target=target, top=top, **options)
         self.observe(lambda change: self._drill(), names=["focus"])
         # Switched-off channels are channels of one layer: a new layer starts with all on.
         self.observe(lambda change: setattr(self, "ablated", []), names=["layer"])

@@ -18,7 +18,7 @@ class ClassComparison(ChannelAttribution):
 
     kind = traitlets.Unicode("class_comparison").tag(sync=True)
 
-    def __init__(self, session: Session, image: ImageLike, layer: str, classes=None, *, top: int = 6, **options) -> None:
+    def __init__(self, session: Session, image: ImageLike, layer: str | None = None, classes=None, *, top: int = 6, **options) -> None:
         pair = list(classes) if classes is not None else top_classes(session, image, 2)
         if len(pair) != 2:
             raise NeuroblocksError(f"a class comparison takes two classes (A, B); got {pair!r}")

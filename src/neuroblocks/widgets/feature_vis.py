@@ -37,7 +37,7 @@ class FeatureVis(View):
 
     def __init__(
         self, session: Session, objective: Objective | None = None, *, layer: str | None = None, channel: int | None = None,
-        size: int = 128, steps: int = 512, start: bool = True, **options,
+        size: int | None = None, steps: int | None = None, start: bool = True, **options,
     ) -> None:
         if objective is None:
             if layer is None or channel is None:
@@ -49,6 +49,7 @@ class FeatureVis(View):
         self.objective = objective
         self._cancel = threading.Event()
         self._render: threading.Thread | None = None
+        size, steps = size or session.icon_defaults["size"], steps or session.icon_defaults["steps"]
         super().__init__(session, layer=layer or "", channel=channel, size=size, steps=steps, **options)
         if start:
             self.start()

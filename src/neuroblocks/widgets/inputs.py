@@ -24,6 +24,38 @@ def check_positions(session: Session, layer: str) -> str:
     return layer
 
 
+def default_layer(session: Session, layer: str | None) -> str:
+    """`layer`, or where none is named the second deepest of `session.suggested_layers()` (the
+    place of the article's mixed4d: late enough to be semantic, with a grid to hover)."""
+    if layer is not None:
+        return layer
+    suggested = session.suggested_layers()
+    if not suggested:
+        raise NeuroblocksError("this model has no layer with positions to suggest: name a layer (session.describe_layers() lists them)")
+    return suggested[-2] if len(suggested) > 1 else suggested[0]
+
+
+def default_upper(session: Session, layer: str, upper: str | None) -> str:
+    """`upper`, or the first suggested layer above `layer` (else the deepest suggested)."""
+    if upper is not None:
+        return upper
+    order, suggested = session.layers, session.suggested_layers()
+    above = [s for s in suggested if order.index(s) > order.index(session.check_layer(layer))]
+    if not above:
+        raise NeuroblocksError(f"no suggested layer lies above {layer!r}: name the upper layer")
+    return above[0]
+
+
+def layer_note(session: Session, layer: str) -> str:
+    """What a view on a signed layer should say: attribution there is two-sided."""
+    if not layer or session.sign(layer) != "signed":
+        return ""
+    return (
+        f"{layer} is signed (no nonlinearity after it): its activations and attributions are two-sided; "
+        f"the layers after a nonlinearity read better (session.suggested_layers(): {', '.join(session.suggested_layers())})"
+    )
+
+
 def spatial_cube(session: Session, image: ImageLike, layer: str) -> torch.Tensor:
     """The (C, H, W) activation cube of `layer`, refusing layers without positions."""
     return session.trace(image, check_positions(session, layer), logits=False)[layer]

@@ -14,7 +14,7 @@ from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
 from .base import Part, View
-from .inputs import class_names, legend_length, top_classes
+from .inputs import class_names, default_layer, legend_length, top_classes
 from .payload import array, top_entries
 
 
@@ -42,11 +42,11 @@ class NeuronGroups(View):
     inputs = ("image", "layer", "k", "prioritize", "method", "classes")
 
     def __init__(
-        self, session: Session, image: ImageLike, layer: str, k: int = 6, *, classes=None, prioritize: str = "activations", method: str = "nmf", **options
+        self, session: Session, image: ImageLike, layer: str | None = None, k: int = 6, *, classes=None, prioritize: str = "activations", method: str = "nmf", **options
     ) -> None:
         picked = [session.class_index(c) for c in classes] if classes is not None else top_classes(session, image, 2)
         self.groups = None  # the factorization on show, for ablation
-        super().__init__(session, image=image, layer=layer, k=k, classes=picked, prioritize=prioritize, method=method, **options)
+        super().__init__(session, image=image, layer=default_layer(session, layer), k=k, classes=picked, prioritize=prioritize, method=method, **options)
         self.observe(lambda change: self._ablate(), names=["ablated"])
 
     def _compute(self) -> Iterator[Part]:

@@ -12,7 +12,7 @@ from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
 from .base import Part, View
-from .inputs import prefix_labels, spatial_cube
+from .inputs import default_layer, prefix_labels, spatial_cube
 from .payload import array
 
 
@@ -27,8 +27,8 @@ class SemanticDictionary(View):
     top = traitlets.Int(6).tag(sync=True)
     inputs = ("image", "layer", "top")
 
-    def __init__(self, session: Session, image: ImageLike, layer: str, *, top: int = 6, **options) -> None:
-        super().__init__(session, image=image, layer=layer, top=top, **options)
+    def __init__(self, session: Session, image: ImageLike, layer: str | None = None, *, top: int = 6, **options) -> None:
+        super().__init__(session, image=image, layer=default_layer(session, layer), top=top, **options)
 
     def _compute(self) -> Iterator[Part]:
         a = spatial_cube(self.session, self.image, self.layer)

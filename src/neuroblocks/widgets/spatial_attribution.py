@@ -18,13 +18,14 @@ from ..images import ImageLike
 from ..session import Session
 from ..attribution.targets import check_order
 from .base import Part, View
-from .inputs import check_positions, class_names, legend_first, legend_length, prefix_labels, top_classes
+from .inputs import check_positions, class_names, default_layer, default_upper, legend_first, legend_length, prefix_labels, top_classes
 from .payload import array, decode, top_entries
 
 
 class SpatialAttribution(View):
     """`layer` is the lower layer (its `position` is shared with other views), `upper` the
-    higher; `classes` two classes (default: the two the model scores highest)."""
+    higher (default: the suggested layers, see `inputs.default_layer`); `classes` two classes
+    (default: the two the model scores highest)."""
 
     kind = traitlets.Unicode("spatial_attribution").tag(sync=True)
     upper = traitlets.Unicode("").tag(sync=True)
@@ -43,11 +44,12 @@ class SpatialAttribution(View):
     class_names = traitlets.Dict().tag(sync=True)
     inputs = ("image", "layer", "upper", "classes")
 
-    def __init__(self, session: Session, image: ImageLike, layer: str, upper: str, classes=None, **options) -> None:
+    def __init__(self, session: Session, image: ImageLike, layer: str | None = None, upper: str | None = None, classes=None, **options) -> None:
         picked = [session.class_index(c) for c in classes] if classes is not None else top_classes(session, image, 2)
         if len(picked) != 2:
             raise NeuroblocksError(f"spatial attribution compares two classes; got {len(picked)}")
-        super().__init__(session, image=image, layer=layer, upper=upper, classes=picked, **options)
+        layer = default_layer(session, layer)
+        super().__init__(session, image=image, layer=layer, upper=default_upper(session, layer, upper), classes=picked, **options)
 
     def _check(self) -> None:
         super()._check()
