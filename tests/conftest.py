@@ -5,7 +5,9 @@ from ../shared/data, with the regions its animals cover."""
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,7 @@ CAT_BOXES = [(350, 158, 445, 325)]
 
 
 _BEFORE = pytest.StashKey[set]()
+_STARTED = pytest.StashKey[float]()
 
 
 def _changed_files() -> set[str] | None:
@@ -38,11 +41,24 @@ def _changed_files() -> set[str] | None:
 
 def pytest_sessionstart(session) -> None:
     session.config.stash[_BEFORE] = _changed_files()
+    session.config.stash[_STARTED] = time.monotonic()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """The run's cost, for the budget `make test` keeps (30 minutes, 8 GB on 2 cores): its wall
+    time and the peak resident memory of pytest and of its largest child (a kernel, a server)."""
+    own, child = (resource.getrusage(who).ru_maxrss / 2**20 for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    minutes = (time.monotonic() - config.stash.get(_STARTED, time.monotonic())) / 60
+    terminalreporter.write_line(f"suite cost: {minutes:.1f} min wall, peak resident memory {own:.2f} GB (pytest), {child:.2f} GB (largest child process)")
 
 
 def pytest_sessionfinish(session) -> None:
     """A test run leaves the checkout as it found it: artifacts go to ignored folders."""
     before, after = session.config.stash.get(_BEFORE, None), _changed_files()
+    shots = session.config.getoption("screenshots")
+    if shots is not None and after is not None:  # `make screenshots` redraws the README's pictures on purpose
+        folder = str(shots.resolve().relative_to(ROOT)) if shots.resolve().is_relative_to(ROOT) else None
+        after = {line for line in after if folder is None or not line[3:].startswith(folder)}
     if before is None or after is None or not (dirtied := sorted(after - before)):
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
@@ -59,7 +75,7 @@ def _no_work_left_over():
 
 
 def pytest_addoption(parser) -> None:
-    parser.addoption("--screenshots", type=Path, default=None, help="where the gallery test saves one picture per view (default: test-artifacts/screenshots; `make screenshots` gives docs/screenshots)")
+    parser.addoption("--screenshots", type=Path, default=None, help="where the gallery test saves one picture per view once its icons are in (`make screenshots` gives docs/screenshots); without it, none")
     parser.addoption("--device", default=None, help="run every Session (and the notebooks' kernels) on this device, e.g. cuda; the same as NEUROBLOCKS_DEVICE")
 
 

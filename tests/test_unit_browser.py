@@ -47,8 +47,9 @@ def test_every_unit_with_its_dissection_label_examples_and_class_support(shapes_
 
 
 def test_without_a_dissection_or_images_the_browser_still_shows_every_unit(shapes_session, conv2):
-    browser = nb.UnitBrowser(shapes_session, conv2[1], icon_steps=0)
+    browser = nb.UnitBrowser(shapes_session, conv2[1], icon_steps=0).wait()
     assert all(row["label"] == "" and row["iou"] is None for row in browser.units) and browser.support == {}
+    assert browser.error == "", "the channels' icons are asked for once, with nothing after them"
 
 
 def test_mismatched_inputs_are_refused(shapes_session, conv2):

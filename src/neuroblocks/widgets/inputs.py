@@ -86,9 +86,11 @@ def feature_maps(session: Session) -> list[str]:
 
 
 def neighbours(session: Session, layer: str) -> tuple[str | None, str | None]:
-    """The feature-map layers just below and just above `layer`."""
+    """The feature-map layers just below and just above `layer`: among the top-level feature maps
+    and the suggested layers (a model whose top level is one `features` container, MobileNetV2's,
+    steps between its suggested layers)."""
     order = session.layers
-    maps = feature_maps(session)
+    maps = sorted(set(feature_maps(session)) | set(session.suggested_layers()), key=order.index)
     at = order.index(layer)
     below = [m for m in maps if order.index(m) < at]
     above = [m for m in maps if order.index(m) > at]

@@ -77,4 +77,5 @@ class UnitBrowser(View):
         order = torch.as_tensor([row["peak"] for row in rows]).argsort(descending=True).tolist()
         if ex.directions is None:
             yield values, [(f"{self.layer}:{u}", objectives.channel(self.layer, u)) for u in order]
-        yield values, [(f"{self.layer}:{u}", objectives.direction(self.layer, ex.directions[u])) for u in order]
+        else:
+            yield values, [(f"{self.layer}:{u}", objectives.direction(self.layer, ex.directions[u])) for u in order]
