@@ -15,7 +15,7 @@ export TORCH_HOME := $(CURDIR)/.torch
 MOBILENET := $(TORCH_HOME)/hub/checkpoints/mobilenet_v2-b0353104.pth
 MOBILENET_SHA256 := b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889
 
-.PHONY: demo test test-js test-python install weights chromium screenshots bench-deps clean
+.PHONY: demo test test-js test-python test-gpu install weights chromium screenshots bench-deps clean
 
 ## demo: install, then open the gallery notebook in JupyterLab (offline shapes model unless given a photo)
 demo: install
@@ -57,6 +57,11 @@ js/node_modules/.package-lock.json: js/package.json js/package-lock.json
 
 $(BUNDLE): js/node_modules/.package-lock.json $(wildcard js/src/*.js js/src/*.css js/src/views/*.js)
 	cd js && npm run build
+
+## test-gpu: on a machine with a CUDA GPU, the suite on the GPU file by file, then the GPU
+# benchmarks, in at most 8 minutes (benchmarks/gpu_check.sh says what it leaves out)
+test-gpu: install bench-deps
+	PYTHON=$(PY) bash benchmarks/gpu_check.sh
 
 ## screenshots: redraw the README's pictures (docs/screenshots/) from the current code
 screenshots: install chromium

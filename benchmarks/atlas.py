@@ -63,7 +63,7 @@ def measure(case: str, icons: int) -> dict:
     wire = sum(len(b["base64"]) * 3 // 4 for b in state["buffers"]) + len(json.dumps(state["state"]))
     cells20 = result.cells(20)
     objectives = result.objectives(20)[:icons]
-    service = session._icon_service()
+    service = nb.featurevis.icon_service(session)
     t = time.perf_counter()
     service.get(objectives, 64, 128)
     per_icon = (time.perf_counter() - t) / len(objectives)

@@ -28,6 +28,22 @@ CAT_BOXES = [(350, 158, 445, 325)]
 
 _BEFORE = pytest.StashKey[set]()
 _STARTED = pytest.StashKey[float]()
+_PEAKS: list[tuple[float, float, str]] = []  # (GB the test raised pytest's peak by, the peak after it, test id)
+
+
+def _peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Which tests raise the run's peak memory, and by how much (printed at the end)."""
+    before = _peak_gb()
+    handled = yield
+    after = _peak_gb()
+    if after - before > 0.05:
+        _PEAKS.append((after - before, after, item.nodeid))
+    return handled
 
 
 def _changed_files() -> set[str] | None:
@@ -49,6 +65,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     time and the peak resident memory of pytest and of its largest child (a kernel, a server)."""
     own, child = (resource.getrusage(who).ru_maxrss / 2**20 for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     minutes = (time.monotonic() - config.stash.get(_STARTED, time.monotonic())) / 60
+    for raised, peak, test in sorted(_PEAKS, reverse=True)[:5]:
+        terminalreporter.write_line(f"peak memory raised {raised:+.2f} GB (to {peak:.2f} GB) by {test}")
     terminalreporter.write_line(f"suite cost: {minutes:.1f} min wall, peak resident memory {own:.2f} GB (pytest), {child:.2f} GB (largest child process)")
 
 
@@ -85,6 +103,10 @@ def pytest_configure(config) -> None:
     os.environ.setdefault("TORCH_HOME", str(ROOT / ".torch"))
     if config.getoption("--device"):
         os.environ["NEUROBLOCKS_DEVICE"] = config.getoption("--device")
+    if nb.session.default_device().type == "cuda":
+        # References (Captum, finite differences, sums by hand) in full float32, as attribution
+        # runs (neuroblocks.precision); TF32 would move them 1e-2 off what they check.
+        nb.precision.set_tf32_settings(nb.precision.FULL_FLOAT32)
 
 
 def pytest_report_header(config) -> str:

@@ -14,6 +14,7 @@ import neuroblocks as nb
 from neuroblocks import attribution as attr
 from neuroblocks import shapes
 from neuroblocks.attribution import relaxation
+from neuroblocks.attribution.atoms import Channels
 from neuroblocks.attribution.jacobian import attribution_matrix
 from neuroblocks.attribution.relaxation import EPS, relaxed_max_pool
 from neuroblocks.attribution.smoothing import smooth
@@ -218,7 +219,7 @@ def test_relaxation_keeps_logits_bit_identical_and_gradients_finite(name, layer,
         with relaxed_max_pool():
             return above(acts).logits[:, :8]
 
-    kind = attr._atoms.Channels(tuple(a.shape), layer)
+    kind = Channels(tuple(a.shape), layer)
     jvp = attribution_matrix(f, a, kind, 8, mode="forward")
     vjp = attribution_matrix(f, a, kind, 8, mode="reverse")
     assert rel_err(jvp, vjp) <= 1e-4

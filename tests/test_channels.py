@@ -19,7 +19,7 @@ from neuroblocks import dissection as D
 from neuroblocks import featurevis as fv
 from neuroblocks import shapes
 from neuroblocks.channels import ChannelError
-from neuroblocks.featurevis import icons as icons_module
+from neuroblocks.featurevis import icon_cache as icons_module
 from neuroblocks.featurevis.param import COLOR_MIX, FourierImage
 from neuroblocks.widgets.payload import decode
 
@@ -170,7 +170,7 @@ def test_every_view_builds_and_exports(case, tmp_path):
         nb.NeuronGroups(session, image, layer, 3, **options),
         nb.GroupFlow(session, image, [layer, upper], 3, **options),
         nb.FeatureVis(session, layer=layer, channel=1, size=32, steps=4),
-        nb.Dissection(session, result, examples, units=3, **options),
+        nb.DissectionView(session, result, examples, units=3, **options),
     ]
     for view in views:
         view.wait(icons=True)

@@ -117,7 +117,7 @@ def test_ablating_texture_units_hurts_classes_of_that_texture_most(shapes_sessio
     for texture in shapes.world.TEXTURES:
         units = conv2.units_of(f"texture:{texture}")
         assert units, f"no conv2 unit labelled texture:{texture}"
-        ablation = shapes_session.ablate("conv2", channels=units)
+        ablation = nb.ablate(shapes_session, "conv2", channels=units)
         same, other = [], []
         for image in scenes:
             change = ablation.change(image)
@@ -130,7 +130,7 @@ def test_ablation_edits_the_layer_and_keeps_caches_apart(shapes_session):
     s = shapes_session
     before = s.trace(SCENE.image, ["conv3"])
     fingerprint = s.fingerprint
-    with s.ablate("conv3", channels=[0, 5]) as ablation:
+    with nb.ablate(s, "conv3", channels=[0, 5]) as ablation:
         inside = s.trace(SCENE.image, ["conv3"])
         assert inside["conv3"][[0, 5]].abs().max() == 0 and torch.equal(inside["conv3"][1], before["conv3"][1])
         assert not torch.equal(inside.logits, before.logits)
@@ -138,28 +138,28 @@ def test_ablation_edits_the_layer_and_keeps_caches_apart(shapes_session):
     after = s.trace(SCENE.image, ["conv3"])
     assert torch.equal(after.logits, before.logits) and s.fingerprint == fingerprint
     torch.testing.assert_close(ablation.change(SCENE.image), inside.logits - before.logits)
-    with s.ablate("conv3", channels=[3], mode="mean"):
+    with nb.ablate(s, "conv3", channels=[3], mode="mean"):
         mean = s.trace(SCENE.image, ["conv3"])["conv3"][3]
         torch.testing.assert_close(mean, torch.full_like(mean, float(before["conv3"][3].mean())))
-    with s.ablate("conv3", positions=[[2, 3]]):
+    with nb.ablate(s, "conv3", positions=[[2, 3]]):
         assert s.trace(SCENE.image, ["conv3"])["conv3"][:, 2, 3].abs().max() == 0
     groups = nb.factorize(s, SCENE.image, "conv4", 3)
-    with s.ablate("conv4", group=(groups, 0)):
+    with nb.ablate(s, "conv4", group=(groups, 0)):
         ablated = s.trace(SCENE.image, ["conv4"])["conv4"]
     torch.testing.assert_close(ablated, s.trace(SCENE.image, ["conv4"])["conv4"] - groups.reconstruction()[0], rtol=1e-4, atol=1e-5)
 
 
 def test_ablation_errors_say_what_to_do(shapes_session):
     with pytest.raises(NeuroblocksError, match="channels 0..63; there is no channel 64"):
-        shapes_session.ablate("conv3", channels=[64])
+        nb.ablate(shapes_session, "conv3", channels=[64])
     with pytest.raises(NeuroblocksError, match="outside 'conv3'"):
-        shapes_session.ablate("conv3", positions=[[16, 0]])
+        nb.ablate(shapes_session, "conv3", positions=[[16, 0]])
     with pytest.raises(NeuroblocksError, match="exactly one"):
-        shapes_session.ablate("conv3")
+        nb.ablate(shapes_session, "conv3")
     with pytest.raises(NeuroblocksError, match="'zero' or 'mean'"):
-        shapes_session.ablate("conv3", channels=[1], mode="half")
+        nb.ablate(shapes_session, "conv3", channels=[1], mode="half")
     with pytest.raises(nb.UnknownLayerError):
-        shapes_session.ablate("conv9", channels=[1])
+        nb.ablate(shapes_session, "conv9", channels=[1])
 
 
 def _batch(items):

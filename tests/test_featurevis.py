@@ -122,7 +122,7 @@ def test_progress_thresholds_and_cancellation(shapes_session):
         if p.step == 3:
             stop.set()
 
-    with pytest.raises(fv.Cancelled) as info:
+    with pytest.raises(nb.work.Cancelled) as info:
         fv.render(shapes_session, fv.channel("conv3", 1), size=32, steps=100, progress=halt, cancel=stop)
     assert info.value.step == 3 and info.value.images.shape == (1, 32, 32, 3)
 
@@ -174,19 +174,19 @@ def cache(tmp_path, monkeypatch):
 
 def test_icon_cache_hits_misses_and_survives_corruption(cache):
     session = nb.Session.load("shapes")
-    first = session.icons("conv3", [1, 2], size=32, steps=6)
-    service = session._icon_service()
+    first = nb.icons(session, "conv3", [1, 2], size=32, steps=6)
+    service = nb.featurevis.icon_service(session)
     assert first.shape == (2, 32, 32, 3) and service.rendered == 2
-    assert np.array_equal(session.icons("conv3", [2, 1], size=32, steps=6), first[::-1]) and service.rendered == 2, "memory hit"
+    assert np.array_equal(nb.icons(session, "conv3", [2, 1], size=32, steps=6), first[::-1]) and service.rendered == 2, "memory hit"
     files = sorted((cache / "icons").glob("*.png"))
     assert len(files) == 2
     fresh = nb.Session.load("shapes")
-    assert np.array_equal(fresh.icons("conv3", [1, 2], size=32, steps=6), first) and fresh._icon_service().rendered == 0, "disk hit"
-    assert fresh.icons("conv3", [1], size=32, steps=7).shape == (1, 32, 32, 3) and fresh._icon_service().rendered == 1, "other settings miss"
+    assert np.array_equal(nb.icons(fresh, "conv3", [1, 2], size=32, steps=6), first) and nb.featurevis.icon_service(fresh).rendered == 0, "disk hit"
+    assert nb.icons(fresh, "conv3", [1], size=32, steps=7).shape == (1, 32, 32, 3) and nb.featurevis.icon_service(fresh).rendered == 1, "other settings miss"
     for f in files:
         f.write_bytes(f.read_bytes()[:40])  # truncated, as by a crash mid-write elsewhere
     again = nb.Session.load("shapes")
-    assert np.array_equal(again.icons("conv3", [1, 2], size=32, steps=6), first) and again._icon_service().rendered == 2
+    assert np.array_equal(nb.icons(again, "conv3", [1, 2], size=32, steps=6), first) and nb.featurevis.icon_service(again).rendered == 2
     assert not list((cache / "icons").glob("*.tmp"))
 
 
@@ -212,13 +212,13 @@ def test_an_unusable_cache_directory_keeps_icons_in_memory_and_warns_once(kind, 
     monkeypatch.setenv("NEUROBLOCKS_CACHE", str(folder))
     session = nb.Session.load("shapes")
     with pytest.warns(RuntimeWarning, match="NEUROBLOCKS_CACHE") as warned:
-        icons = session.icons("conv3", [1, 2], size=32, steps=6)
-        again = session.icons("conv3", [3], size=32, steps=6)
+        icons = nb.icons(session, "conv3", [1, 2], size=32, steps=6)
+        again = nb.icons(session, "conv3", [3], size=32, steps=6)
     assert len(warned) == 1, "one warning, not one per icon"
     assert str(folder / "icons") in str(warned[0].message)
     assert icons.shape == (2, 32, 32, 3) and icons.std() > 0 and again.shape == (1, 32, 32, 3)
-    service = session._icon_service()
-    assert np.array_equal(session.icons("conv3", [2, 1], size=32, steps=6), icons[::-1]) and service.rendered == 3, "kept in memory"
+    service = nb.featurevis.icon_service(session)
+    assert np.array_equal(nb.icons(session, "conv3", [2, 1], size=32, steps=6), icons[::-1]) and service.rendered == 3, "kept in memory"
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")], "no half-written file left"
 
 
@@ -228,26 +228,26 @@ def test_concurrent_requests_render_an_icon_once(cache):
 
     def ask(_):
         barrier.wait()
-        return session.icons("conv2", [4, 5], size=32, steps=8)
+        return nb.icons(session, "conv2", [4, 5], size=32, steps=8)
 
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(ask, range(4)))
-    assert session._icon_service().rendered == 2
+    assert nb.featurevis.icon_service(session).rendered == 2
     assert all(np.array_equal(r, results[0]) for r in results)
 
 
 def test_changed_weights_miss_the_icon_cache(cache):
     session = nb.Session.load("shapes")
-    before = session.icons("conv3", [3], size=32, steps=6)
+    before = nb.icons(session, "conv3", [3], size=32, steps=6)
     with torch.no_grad():
         session.model.conv1[0].weight.mul_(-1)
-    after = session.icons("conv3", [3], size=32, steps=6)
-    assert session._icon_service().rendered == 2 and not np.array_equal(before, after)
+    after = nb.icons(session, "conv3", [3], size=32, steps=6)
+    assert nb.featurevis.icon_service(session).rendered == 2 and not np.array_equal(before, after)
 
 
 def test_direction_icons(cache, shapes_session):
     groups = nb.factorize(shapes_session, shapes.scene(0, classes=2).image, "conv3", 2)
-    icons = shapes_session.direction_icons("conv3", groups.channels, size=32, steps=6)
+    icons = nb.direction_icons(shapes_session, "conv3", groups.channels, size=32, steps=6)
     assert icons.shape == (2, 32, 32, 3)
 
 

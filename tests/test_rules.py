@@ -19,7 +19,7 @@ import neuroblocks as nb
 from neuroblocks import attribution as attr
 from neuroblocks import shapes
 from neuroblocks.attribution import rules
-from neuroblocks.models import _live_heads
+from neuroblocks.models import live_heads
 from neuroblocks.shapes.vit import Attention
 
 
@@ -32,7 +32,7 @@ def rel_err(ours: torch.Tensor, reference: torch.Tensor) -> float:
 def vit() -> tuple[nb.Session, torch.Tensor]:
     torch.manual_seed(0)
     model = torchvision.models.vit_b_16(image_size=48, num_classes=10)
-    return nb.Session(_live_heads(model).eval(), input_size=48), torch.rand(3, 48, 48, generator=torch.Generator().manual_seed(1))
+    return nb.Session(live_heads(model).eval(), input_size=48), torch.rand(3, 48, 48, generator=torch.Generator().manual_seed(1))
 
 
 def test_through_a_vits_final_layernorm_attribution_adds_up_to_the_logit(vit):

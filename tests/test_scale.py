@@ -226,14 +226,14 @@ def test_an_image_folder_is_indexed_by_the_workers_as_in_process(shapes_session,
 def test_icons_rendered_on_ray_land_in_the_cache_every_view_reads(shapes_session, engine, monkeypatch, tmp_path):
     layer, channels = "conv1", shapes_session.layer_shape("conv1")[0]
     cached = nb.featurevis.render_icons(shapes_session, layer, size=24, steps=6, seed=5, engine=engine)
-    service = shapes_session._icon_service()
+    service = nb.featurevis.icon_service(shapes_session)
     before = service.rendered
-    icons = shapes_session.icons(layer, range(channels), size=24, steps=6, seed=5)
+    icons = nb.icons(shapes_session, layer, range(channels), size=24, steps=6, seed=5)
     assert cached == channels and service.rendered == before, "every icon came from the cache"
     monkeypatch.setenv("NEUROBLOCKS_CACHE", str(tmp_path))  # a new session with an empty cache renders them here
     here = nb.Session.load("shapes")
-    local = here.icons(layer, range(3), size=24, steps=6, seed=5)
-    assert here._icon_service().rendered == 3
+    local = nb.icons(here, layer, range(3), size=24, steps=6, seed=5)
+    assert nb.featurevis.icon_service(here).rendered == 3
     assert int(abs(local.astype(int) - icons[:3].astype(int)).max()) <= 1, "the workers drew the same pictures"
 
 

@@ -16,7 +16,7 @@ from transformers import ViTConfig, ViTForImageClassification
 
 import neuroblocks as nb
 from neuroblocks import attribution as attr
-from neuroblocks.models import _live_heads
+from neuroblocks.models import live_heads
 from neuroblocks.widgets.payload import decode
 from neuroblocks.featurevis import objectives
 from neuroblocks.featurevis import render as fv_render
@@ -40,7 +40,7 @@ def _timm_registers() -> nb.Session:
 def _live(model: torch.nn.Module, size: int) -> nb.Session:
     """A random model as `Session.load(..., weights="random")` makes it (torchvision starts a ViT's
     head at zero), with the plain gradient that Captum takes."""
-    return nb.Session(_live_heads(model).eval(), input_size=size, attribution_rule="gradient")
+    return nb.Session(live_heads(model).eval(), input_size=size, attribution_rule="gradient")
 
 
 # The architectures as their builders make them, with 10 classes (all-class attribution is then
@@ -101,10 +101,10 @@ def test_the_layout_is_reported_and_attribution_equals_captum(case):
 def test_an_ablation_changes_the_logits_and_restores_them(case):
     session, image, layer, kind, prefix, _ = case
     before = session.trace(image).logits
-    with session.ablate(layer, channels=list(range(0, session.layer_shape(layer)[0], 3))) as ablation:
+    with nb.ablate(session, layer, channels=list(range(0, session.layer_shape(layer)[0], 3))) as ablation:
         assert ablation.change(image).abs().max() > 0
     if prefix:
-        with session.ablate(layer, positions=[[-1, 0]]) as ablation:
+        with nb.ablate(session, layer, positions=[[-1, 0]]) as ablation:
             assert ablation.change(image).abs().max() > 0, "the class token can be switched off"
     torch.testing.assert_close(session.trace(image).logits, before)
 
@@ -198,7 +198,7 @@ def test_every_view_builds_on_the_shapes_vit_with_its_class_token(shapes_vit, tm
         nb.NeuronGroups(shapes_vit, scene.image, layer, 3, **options),
         nb.GroupFlow(shapes_vit, scene.image, [layer, upper], 3, **options),
         nb.FeatureVis(shapes_vit, layer=layer, channel=1, size=32, steps=4),
-        nb.Dissection(shapes_vit, result, examples, units=3, **options),
+        nb.DissectionView(shapes_vit, result, examples, units=3, **options),
     ]
     for view in views:
         view.wait(icons=True)

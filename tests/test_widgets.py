@@ -16,7 +16,7 @@ from ipywidgets.widgets.widget import _remove_buffers
 import neuroblocks as nb
 from neuroblocks import attribution, shapes
 from neuroblocks.errors import ImageError, NeuroblocksError, UnknownClassError, UnknownLayerError
-from neuroblocks.featurevis import icons as icons_module
+from neuroblocks.featurevis import icon_cache as icons_module
 from neuroblocks.widgets.payload import decode
 
 SCENE = shapes.scene(3, classes=2)
@@ -276,9 +276,9 @@ def test_closing_a_view_stops_only_the_work_no_other_view_waits_for(tmp_path, mo
     reruns[1].close()
     reruns[2].wait(timeout=120)
     assert reruns[2].state == "done" and reruns[2].step == 300
-    assert len(started) == 1 and session._icon_service().rendered == 1, "three views of one objective, one render, never restarted"
+    assert len(started) == 1 and nb.featurevis.icon_service(session).rendered == 1, "three views of one objective, one render, never restarted"
     again = nb.FeatureVis(session, layer="conv3", channel=2, size=48, steps=300).wait()
-    assert again.result == reruns[2].result and session._icon_service().rendered == 1
+    assert again.result == reruns[2].result and nb.featurevis.icon_service(session).rendered == 1
 
 
 def test_closing_a_view_stops_its_icon_stream(tmp_path, monkeypatch):
@@ -315,7 +315,7 @@ def test_switching_channels_off_recomputes_with_them_ablated(shapes_session):
     off = [int(c) for c in decode(view.shown)[:2]]
     view.set_state({"ablated": off})  # the browser's switch
     view.wait()
-    with s.ablate("conv3", channels=off):
+    with nb.ablate(s, "conv3", channels=off):
         expected_logits = s.trace(img).logits
         expected_values = attribution.channel(s, img, "conv3", target)
     np.testing.assert_allclose(decode(view.logits), expected_logits.numpy(), rtol=1e-5, atol=1e-6)
@@ -332,7 +332,7 @@ def test_switching_a_group_off_updates_the_logits(shapes_session):
     view = nb.NeuronGroups(s, img, "conv4", 3, icon_steps=0).wait()
     view.set_state({"ablated": [0]})
     view.wait()
-    with s.ablate("conv4", group=(view.groups, 0)):
+    with nb.ablate(s, "conv4", group=(view.groups, 0)):
         expected = s.trace(img).logits
     np.testing.assert_allclose(decode(view.logits), expected.numpy(), rtol=1e-5, atol=1e-6)
     assert not np.allclose(decode(view.logits), decode(view.base_logits))
@@ -345,7 +345,7 @@ def test_dissection_view_shows_the_best_units_with_examples(shapes_session):
     result = D.dissect(shapes_session, "conv2", items)
     baseline = D.dissect(shapes_session, "conv2", items, directions=D.random_directions(32, 32))
     examples = D.dataset_examples(shapes_session, "conv2", items, k=3)
-    view = nb.Dissection(shapes_session, result, examples, units=5, baseline=baseline, icon_steps=0).wait()
+    view = nb.DissectionView(shapes_session, result, examples, units=5, baseline=baseline, icon_steps=0).wait()
     best = result.best[0]
     assert [r["unit"] for r in view.rows] == best.argsort(descending=True)[:5].tolist()
     assert [r["iou"] for r in view.rows] == [round(float(best[u]), 4) for u in best.argsort(descending=True)[:5]]
@@ -354,4 +354,4 @@ def test_dissection_view_shows_the_best_units_with_examples(shapes_session):
     state, _, _ = _remove_buffers({k: v for k, v in view.get_state().items() if k != "icons"})
     assert longest_json_list(state) <= 64
     with pytest.raises(NeuroblocksError, match="not of the dissected layer"):
-        nb.Dissection(shapes_session, result, D.dataset_examples(shapes_session, "conv3", items[:4], k=2))
+        nb.DissectionView(shapes_session, result, D.dataset_examples(shapes_session, "conv3", items[:4], k=2))

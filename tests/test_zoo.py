@@ -19,7 +19,7 @@ from captum.attr import LayerGradientXActivation
 
 import neuroblocks as nb
 from neuroblocks import attribution as attr
-from neuroblocks.models import _live_heads
+from neuroblocks.models import live_heads
 
 #: torchvision name → input side (MaxViT takes 224 only; the rest run smaller for CPU time).
 MODELS = {
@@ -60,7 +60,7 @@ def zoo(request):
     name, side = request.param, MODELS[request.param]
     torch.manual_seed(0)
     model = torchvision.models.get_model(name, num_classes=CLASSES, **({"image_size": side} if name.startswith("vit") else {}))
-    session = nb.Session(_live_heads(model).eval(), input_size=side, attribution_rule="gradient")
+    session = nb.Session(live_heads(model).eval(), input_size=side, attribution_rule="gradient")
     image = torch.rand(3, side, side, generator=torch.Generator().manual_seed(1))
     # Another session (its views compute in another work queue), on a copy: hooks are per model.
     session.twin = nb.Session(copy.deepcopy(session.model), input_size=side, attribution_rule="gradient")

@@ -1,16 +1,19 @@
 """neuroblocks: linked widgets for the building blocks of interpretability, on any PyTorch model."""
 
-from . import atlas, attribution, compare, dissection, factorization, featurevis, scale, shapes, widgets, work
-from .factorization import factorize, factorize_layers
+from . import atlas, attribution, compare, dissection, factorization, featurevis, precision, scale, shapes, widgets, work
+from .ablation import ablate
+from .decoded import Decoded
 from .errors import AttributionError, ImageError, NeuroblocksError, UnknownClassError, UnknownLayerError, WeightsUnavailableError
+from .factorization import factorize, factorize_layers
+from .featurevis import direction_icons, icons
 from .images import load_image
-from .session import Above, Session, Trace
+from .session import Above, Recipe, Session, Trace
 from .widgets import (
     ActivationAtlas,
     ActivationGrid,
     ChannelAttribution,
     ClassComparison,
-    Dissection,
+    DissectionView,
     FeatureVis,
     GroupFlow,
     ModelComparison,
@@ -27,11 +30,16 @@ from .widgets import (
 
 __all__ = [
     "Above",
+    "Decoded",
+    "Recipe",
+    "ablate",
+    "direction_icons",
+    "icons",
     "ActivationAtlas",
     "ActivationGrid",
     "ChannelAttribution",
     "ClassComparison",
-    "Dissection",
+    "DissectionView",
     "FeatureVis",
     "GroupFlow",
     "ModelComparison",
@@ -59,6 +67,7 @@ __all__ = [
     "dissection",
     "factorization",
     "featurevis",
+    "precision",
     "factorize",
     "factorize_layers",
     "load_image",

@@ -3,10 +3,10 @@
 An `Ablation` is a forward hook on the layer's module that edits its output: listed channels,
 positions, or one neuron group's part of the activations are set to zero, or to their mean over
 the image's positions (mode="mean": the unit keeps its average level but loses all spatial
-information). While one is active the session's caches and icon fingerprint carry its
-description, so nothing computed under it is served without it, or the other way round, and it
-holds the session's lock: passes of other threads (icons rendering behind a view) wait until it
-ends instead of running half ablated.
+information). It is a layer edit of the session (`Session.edit`): while one is active the
+session's caches and icon fingerprint carry its description, so nothing computed under it is
+served without it, or the other way round, and it holds the session's lock: passes of other
+threads (icons rendering behind a view) wait until it ends instead of running half ablated.
 """
 
 from __future__ import annotations
@@ -18,18 +18,34 @@ from typing import TYPE_CHECKING
 import torch
 
 from .errors import NeuroblocksError
-from .forward import primary, with_primary
+from .session import Session
 
 if TYPE_CHECKING:
+    from .decoded import Decoded
     from .factorization import Groups
     from .images import ImageLike
-    from .session import Session
 
 MODES = ("zero", "mean")
 
 
+def ablate(
+    session: Session,
+    layer: str,
+    *,
+    channels: Sequence[int] | None = None,
+    positions: Sequence[Sequence[int]] | None = None,
+    group: tuple[Groups, int] | None = None,
+    mode: str = "zero",
+) -> Ablation:
+    """A context manager that switches units of `layer` off: `channels` [c, …], `positions`
+    [[y, x], …] (a token layer's prefix token p is [-1, p]) or `group` (groups, n) from
+    `factorize`; mode "zero" or "mean" (the unit's mean over positions). `.change(image)` gives
+    the logit change it causes: `with nb.ablate(session, "mixed4d", channels=[3]) as off: …`."""
+    return Ablation(session, layer, channels=channels, positions=positions, group=group, mode=mode)
+
+
 class Ablation:
-    """A context manager: `with session.ablate(layer, channels=[…]) as ablation: …`."""
+    """A context manager: `with nb.ablate(session, layer, channels=[…]) as ablation: …`."""
 
     def __init__(
         self,
@@ -42,7 +58,7 @@ class Ablation:
         mode: str = "zero",
     ) -> None:
         self.session, self.layer, self.mode = session, session.check_layer(layer), mode
-        self.layout = session._readable([self.layer])[self.layer]
+        self.layout = session.layout(self.layer)
         shape = self.layout.shape
         if mode not in MODES:
             raise NeuroblocksError(f"ablation mode is 'zero' or 'mean', not {mode!r}")
@@ -54,9 +70,9 @@ class Ablation:
         self.description = f"ablate {self.layer} {mode} " + (
             f"channels {self.channels}" if self.channels is not None
             else f"positions {self.positions}" if self.positions is not None
-            else f"group {group[1]} of {group[0].method} {group[0].prioritize} k={len(group[0].channels)} {hashlib.sha256(group[0].channels.numpy().tobytes()).hexdigest()[:12]}"
+            else f"group {group[1]} of {group[0].method} {group[0].prioritize} k={len(group[0].channels)} {hashlib.sha256(group[0].channels.cpu().numpy().tobytes()).hexdigest()[:12]}"
         )
-        self._handle = None
+        self._edit = session.edit(self.layer, self._edited, self.description)
 
     def _checked_channels(self, channels, shape) -> list[int]:
         picks = [int(c) for c in channels]
@@ -125,24 +141,19 @@ class Ablation:
         return self.layout.to_native(self.edit(grid), self.edit_prefix(self.layout.prefix_of(native), grid))
 
     def __enter__(self) -> Ablation:
-        self.session._lock.acquire()
-        module = self.session._modules[self.layer]
-        self._handle = module.register_forward_hook(lambda _m, _i, out: with_primary(out, self._edited(primary(out))), prepend=True)
-        self.session._ablations.append(self.description)
+        self._edit.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._handle.remove()
-        self._handle = None
-        self.session._ablations.remove(self.description)
-        self.session._lock.release()
+        self._edit.__exit__(*exc)
 
-    def change(self, image: ImageLike) -> torch.Tensor:
+    def change(self, image: ImageLike | Decoded) -> torch.Tensor:
         """Logits with this ablation minus logits without, (classes,), whether or not it is active."""
-        active = self._handle is not None
+        active = self._edit.active
         if active:
             self.__exit__()
         try:
+            image = self.session.read(image)
             before = self.session.trace(image).logits
             with self:
                 after = self.session.trace(image).logits

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .errors import UnknownLayerError
-from .layouts import LayerLayout
+from .layer_layout import LayerLayout
 
 
 class _Stop(Exception):
@@ -150,7 +150,7 @@ def run(
     token layers. stop: end the pass once every captured layer has
     run (no logits). frozen: layers that return recorded outputs (see `record_below`), as
     broadcast views unless `copy_frozen`. layouts: layers whose captured and replacing tensors
-    are in the canonical layout rather than the layer's own (see `layouts`). structured: layers
+    are in the canonical layout rather than the layer's own (see `layer_layout`). structured: layers
     whose output is a structure holding their tensor (see `primary`). logits_of: the logits
     from the model's output.
     Hooks and swapped forwards are always removed, also when the pass raises.

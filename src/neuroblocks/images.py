@@ -7,6 +7,7 @@ message that says what to pass instead.
 from __future__ import annotations
 
 import io
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -23,6 +24,7 @@ from .errors import ImageError
 
 ImageLike = Union[str, Path, Image.Image, np.ndarray, torch.Tensor]
 _URL_TIMEOUT_S = 30
+_URL_CACHE_BYTES = 64 * 2**20  # what a session keeps of fetched images: a few photos, not a dataset
 
 
 #: ITU-R BT.601 luma weights, as Pillow's "L" mode uses them: how colour reaches grayscale models.
@@ -44,18 +46,54 @@ def _open_pil(data: bytes | Path, where: str) -> Image.Image:
     return image
 
 
-def _fetch(url: str) -> Image.Image:
+def _download(url: str) -> bytes:
     try:
         with urllib.request.urlopen(url, timeout=_URL_TIMEOUT_S) as response:
             kind = response.headers.get_content_type()
             if not kind.startswith("image/"):
                 raise ImageError(f"{url} answered with {kind}, not an image; pass the address of the image file itself")
-            data = response.read()
+            return response.read()
     except urllib.error.HTTPError as e:
         raise ImageError(f"{url} answered HTTP {e.code} ({e.reason}); check the address") from e
     except (urllib.error.URLError, TimeoutError) as e:
         raise ImageError(f"could not fetch {url} ({getattr(e, 'reason', e)}); if you are offline, download the image and pass its path") from e
-    return _open_pil(data, url)
+
+
+class UrlCache:
+    """Fetched images by address, the most recently used kept up to `max_bytes`: a session fetches
+    a URL once, however many views and passes read it."""
+
+    def __init__(self, max_bytes: int = _URL_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._items: dict[str, bytes] = {}  # insertion order is use order
+        self._lock = threading.Lock()
+
+    def get(self, url: str) -> bytes:
+        with self._lock:
+            data = self._items.pop(url, None)
+            if data is not None:
+                self._items[url] = data
+                return data
+        data = _download(url)
+        with self._lock:
+            self._items[url] = data
+            while sum(map(len, self._items.values())) > self.max_bytes and len(self._items) > 1:
+                del self._items[next(iter(self._items))]
+        return data
+
+
+def opened(x: ImageLike, urls: UrlCache | None = None) -> Image.Image | np.ndarray | torch.Tensor:
+    """A path or URL read into a PIL image (the one decode of the file; a URL through `urls`
+    when given); anything else as it is."""
+    if not isinstance(x, (str, Path)):
+        return x
+    text = str(x)
+    if text.startswith(("http://", "https://")):
+        return _open_pil(urls.get(text) if urls is not None else _download(text), text)
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ImageError(f"no image file at {path}; check the path (relative paths start at {Path.cwd()})")
+    return _open_pil(path, str(path))
 
 
 def _bands_accepted(channels: int) -> tuple[int, ...]:
@@ -143,15 +181,7 @@ def _from_array(a: np.ndarray, layout: str, channels: int) -> tuple[np.ndarray, 
     return _values(a), channels in (1, 3) and a.shape[-1] == 4
 
 
-def _to_bands(x: ImageLike, channels: int) -> tuple[np.ndarray, bool]:
-    if isinstance(x, (str, Path)):
-        text = str(x)
-        if text.startswith(("http://", "https://")):
-            return _from_pil(_fetch(text), channels)
-        path = Path(text).expanduser()
-        if not path.is_file():
-            raise ImageError(f"no image file at {path}; check the path (relative paths start at {Path.cwd()})")
-        return _from_pil(_open_pil(path, str(path)), channels)
+def _to_bands(x: Image.Image | np.ndarray | torch.Tensor, channels: int) -> tuple[np.ndarray, bool]:
     if isinstance(x, Image.Image):
         return _from_pil(x, channels)
     if isinstance(x, torch.Tensor):
@@ -201,19 +231,10 @@ def _resize(image: torch.Tensor | Image.Image, size: tuple[int, int], fit: Fit, 
     return TF.center_crop(image, list(size)) if scaled != size else image
 
 
-def _eight_bit(x: ImageLike) -> Image.Image | None:
-    """A path, URL or PIL image of 8-bit gray or colour without alpha, as the PIL image to
-    resize: torchvision's eval presets resize photos with Pillow, so doing the same gives their
-    exact input. Anything else (alpha, 16-bit, arrays, tensors) is resized as a float tensor."""
-    if isinstance(x, (str, Path)):
-        text = str(x)
-        if text.startswith(("http://", "https://")):
-            x = _fetch(text)
-        else:
-            path = Path(text).expanduser()
-            if not path.is_file():
-                raise ImageError(f"no image file at {path}; check the path (relative paths start at {Path.cwd()})")
-            x = _open_pil(path, str(path))
+def _eight_bit(x: Image.Image | np.ndarray | torch.Tensor) -> Image.Image | None:
+    """A PIL image of 8-bit gray or colour without alpha, as the PIL image to resize:
+    torchvision's eval presets resize photos with Pillow, so doing the same gives their exact
+    input. Anything else (alpha, 16-bit, arrays, tensors) is resized as a float tensor."""
     if not isinstance(x, Image.Image) or "transparency" in x.info:
         return None
     if x.mode in ("RGB", "L"):
@@ -221,8 +242,30 @@ def _eight_bit(x: ImageLike) -> Image.Image | None:
     return x.convert("RGB") if x.mode in ("P", "CMYK", "YCbCr", "LAB", "HSV") else None
 
 
+def _plain_tensor(x: torch.Tensor, channels: int) -> torch.Tensor | None:
+    """A float C×H×W (or 1×C×H×W) tensor with the model's channel count, checked and kept on
+    its device; None for any other tensor, which takes the general path."""
+    if x.dim() == 4 and x.shape[0] == 1:
+        x = x[0]
+    if not (x.is_floating_point() and x.dim() == 3 and x.shape[0] == channels and x.shape[1] > 0 and x.shape[2] > 0):
+        return None
+    x = x.detach().float()
+    if not torch.isfinite(x).all():
+        raise ImageError("the image holds NaN or infinite values; clean or regenerate it")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        raise ImageError(f"float images must lie in [0, 1], this one spans [{lo:.3g}, {hi:.3g}]; for 0–255 values pass uint8 or divide by 255")
+    return x.clamp(0.0, 1.0)
+
+
 def load_image(
-    x: ImageLike, size: int | tuple[int, int] | None = None, fit: Fit = "crop", channels: int = 3, resize: int | None = None, interpolation: str = "bilinear"
+    x: ImageLike,
+    size: int | tuple[int, int] | None = None,
+    fit: Fit = "crop",
+    channels: int = 3,
+    resize: int | None = None,
+    interpolation: str = "bilinear",
+    urls: UrlCache | None = None,
 ) -> torch.Tensor:
     """Any image input → float32 tensor (channels, H, W) in [0, 1].
 
@@ -234,20 +277,25 @@ def load_image(
     repeated; for 1 colour becomes luminance (BT.601, as Pillow's "L"); for both transparency is
     composited over white. Other counts take arrays or tensors with exactly that many channels,
     every band kept as data. Unsigned integers (8- and 16-bit files and arrays) are scaled by their
-    type's maximum, bool and 1-bit images read as 0 and 1, floats must lie in [0, 1].
+    type's maximum, bool and 1-bit images read as 0 and 1, floats must lie in [0, 1]. A float
+    tensor with the model's channel count stays on its device. `urls`: where fetched images are
+    kept (a session's), so an address is fetched once.
     """
     if not isinstance(channels, int) or channels < 1:
         raise ValueError(f"channels is a positive number of input channels, not {channels!r}")
     target = None if size is None else (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    x = opened(x, urls)
     photo = _eight_bit(x) if target is not None else None
     if photo is not None:
         if 0 in photo.size:
             raise ImageError(f"the image is empty (size {photo.size})")
         x, target = _resize(photo, target, fit, resize, interpolation), None
-    bands, alpha = _to_bands(x, channels)
-    if bands.shape[0] == 0 or bands.shape[1] == 0:
-        raise ImageError(f"the image is empty (shape {bands.shape})")
-    image = _to_channels(torch.from_numpy(np.ascontiguousarray(bands)).permute(2, 0, 1), alpha, channels).contiguous()
+    image = _plain_tensor(x, channels) if isinstance(x, torch.Tensor) else None
+    if image is None:
+        bands, alpha = _to_bands(x, channels)
+        if bands.shape[0] == 0 or bands.shape[1] == 0:
+            raise ImageError(f"the image is empty (shape {bands.shape})")
+        image = _to_channels(torch.from_numpy(np.ascontiguousarray(bands)).permute(2, 0, 1), alpha, channels).contiguous()
     if target is not None:
         image = _resize(image, target, fit, resize, interpolation).clamp(0.0, 1.0)
     return image

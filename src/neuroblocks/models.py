@@ -1,6 +1,8 @@
 """Named models: the bundled shapes models (RGB, grayscale, a second seed, a ViT), Lucid's
 InceptionV1 (the article's network), every torchvision classifier and, with timm installed, every timm model as "timm:<name>", with their weights.
 
+The catalogue builds a module and says how to read it (preprocessing, labels, input size): the
+Session wraps what it returns (`Session.load`), so this module never needs the Session.
 Pretrained weights come through torchvision's own download and cache, so a file already in
 torch's hub cache is used offline. A local file is fed to torchvision's own builder in place of
 the download, so every architecture's quirks (GoogLeNet's auxiliary heads and input transform)
@@ -14,7 +16,9 @@ import pickle
 import threading
 import urllib.error
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torchvision
@@ -24,13 +28,24 @@ from torchvision.models import _api  # where WeightsEnum fetches its state dicts
 
 from . import inceptionv1
 from .errors import NeuroblocksError, WeightsUnavailableError, closest
-from .scale.recipe import Recipe
-from .session import Session
 from .shapes import model as shapes_model
 from .shapes import vit as shapes_vit
 from .shapes import world
 
 _FETCH_LOCK = threading.Lock()  # swapping torchvision's fetch function is process-wide
+
+
+@dataclass(frozen=True)
+class Built:
+    """A catalogued model with how to read it: `options` are the Session's keyword arguments
+    (preprocess, labels, input_size, …), `icon_defaults` replace the Session's where the model
+    needs others; `name` and `weights` say what was loaded (a fallback's, after a fallback)."""
+
+    model: torch.nn.Module
+    name: str
+    weights: str | Path | None
+    options: dict[str, Any] = field(default_factory=dict)
+    icon_defaults: dict[str, int] | None = None
 
 
 def names() -> list[str]:
@@ -48,7 +63,7 @@ _SHAPES = {
 }
 
 
-def _shapes(name: str, weights: str | Path | None, device: str | None) -> Session:
+def _shapes(name: str, weights: str | Path | None) -> Built:
     random, loader, bundled, option = _SHAPES[name]
     if weights == "random":
         model = random()
@@ -57,9 +72,8 @@ def _shapes(name: str, weights: str | Path | None, device: str | None) -> Sessio
         if not path.is_file():
             raise WeightsUnavailableError(f"no {name} weights at {path}; retrain them with `python -m neuroblocks.shapes.train{option} --out {path}`")
         model = loader(path)
-    session = Session(model, labels=world.CLASSES, input_size=world.SIZE, multilabel=True, device=device)
-    session.icon_defaults = {"size": 48, "steps": 128}  # 64 px scenes: 48 px icons converge in 128 steps
-    return session
+    options = dict(labels=world.CLASSES, input_size=world.SIZE, multilabel=True)
+    return Built(model, name, weights, options, icon_defaults={"size": 48, "steps": 128})  # 64 px scenes: 48 px icons converge in 128 steps
 
 
 def _from_local_file(name: str, enum: tvm.WeightsEnum, path: Path) -> torch.nn.Module:
@@ -119,7 +133,7 @@ def matching_weights(name: str, path: Path) -> tvm.WeightsEnum | None:
     return next((e for e in enums if digest.startswith(Path(e.url).stem.rsplit("-", 1)[-1])), None)
 
 
-def _inceptionv1(weights: str | Path | None, device: str | None) -> Session:
+def _inceptionv1(weights: str | Path | None) -> Built:
     """Lucid's InceptionV1 with the published `inception5h.pth` (downloaded once into torch's hub
     cache, or a local file), its labels when the graph's label file lies beside the weights."""
     model = inceptionv1.InceptionV1()
@@ -143,10 +157,10 @@ def _inceptionv1(weights: str | Path | None, device: str | None) -> Session:
             model.load_state_dict(inceptionv1.from_lucent(state))
         except (RuntimeError, ValueError) as e:
             raise WeightsUnavailableError(f"{path} does not hold Lucid's InceptionV1 (inception5h.pth): {str(e).splitlines()[0]}") from e
-    return Session(model, preprocess=inceptionv1.lucid_input, labels=inceptionv1.labels_beside(path), input_size=inceptionv1.SIZE, device=device)
+    return Built(model, "inceptionv1", weights, dict(preprocess=inceptionv1.lucid_input, labels=inceptionv1.labels_beside(path), input_size=inceptionv1.SIZE))
 
 
-def _live_heads(model: torch.nn.Module) -> torch.nn.Module:
+def live_heads(model: torch.nn.Module) -> torch.nn.Module:
     """A random model with its all-zero linear layers redrawn: torchvision starts a ViT's head at
     zero, and through a zero layer every gradient, so every attribution, is zero."""
     for module in model.modules():
@@ -155,13 +169,13 @@ def _live_heads(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def _torchvision(name: str, weights: str | Path | None, device: str | None) -> Session:
+def _torchvision(name: str, weights: str | Path | None) -> Built:
     enums = tvm.get_model_weights(name)
     default = enums.DEFAULT
     if weights == "random":
         with warnings.catch_warnings():  # e.g. GoogLeNet's note about its init scheme changing
             warnings.simplefilter("ignore", FutureWarning)
-            model = _live_heads(tvm.get_model(name, weights=None))
+            model = live_heads(tvm.get_model(name, weights=None))
         chosen = default
     elif weights is None or (isinstance(weights, str) and weights in enums.__members__):
         chosen = enums[weights] if weights is not None else default
@@ -174,18 +188,17 @@ def _torchvision(name: str, weights: str | Path | None, device: str | None) -> S
             chosen = default
         model = _from_local_file(name, chosen, path)
     recipe = chosen.transforms()
-    return Session(
-        model,
+    options = dict(
         preprocess=torchvision.transforms.Normalize(recipe.mean, recipe.std),
         labels=chosen.meta["categories"],
         input_size=recipe.crop_size[0],
         resize=getattr(recipe, "resize_size", [None])[0],
         interpolation=getattr(recipe, "interpolation", TF.InterpolationMode.BILINEAR).value,
-        device=device,
     )
+    return Built(model, name, weights, options)
 
 
-def _timm(name: str, weights: str | Path | None, device: str | None) -> Session:
+def _timm(name: str, weights: str | Path | None) -> Built:
     """A timm model: pretrained weights by timm's own download (or a local file), its labels and
     preprocessing from its pretrained config."""
     try:
@@ -198,7 +211,7 @@ def _timm(name: str, weights: str | Path | None, device: str | None) -> Session:
     if arch not in known:
         raise ValueError(f"unknown timm model {arch!r}; close names: {', '.join('timm:' + n for n in closest(arch, known))}")
     if weights == "random":
-        model = _live_heads(timm.create_model(arch, pretrained=False))
+        model = live_heads(timm.create_model(arch, pretrained=False))
     elif weights is None:
         try:
             model = timm.create_model(arch, pretrained=True)
@@ -215,30 +228,26 @@ def _timm(name: str, weights: str | Path | None, device: str | None) -> Session:
     config = resolve_data_config({}, model=model)
     subset = infer_imagenet_subset(model)
     labels = ImageNetInfo(subset).label_descriptions() if subset else None
-    return Session(
-        model,
+    options = dict(
         preprocess=torchvision.transforms.Normalize(config["mean"], config["std"]),
         labels=labels if labels is not None and len(labels) == model.num_classes else None,
         input_size=tuple(config["input_size"][1:]),
-        device=device,
     )
+    return Built(model, name, weights, options)
 
 
-def load_session(name: str, weights: str | Path | None = None, fallback: str | None = None, device: str | None = None) -> Session:
-    """See `Session.load`."""
+def build(name: str, weights: str | Path | None = None, fallback: str | None = None) -> Built:
+    """The named model with its weights and how to read it (see `Session.load`, which wraps it)."""
     key = name.lower()
     known = names()
     if key not in known and not key.startswith("timm:"):
         raise ValueError(f"unknown model {name!r}; close names: {', '.join(closest(key, known))}; or 'timm:<name>'; or wrap your own module with Session(model)")
     try:
         if key.startswith("timm:"):
-            session = _timm(name, weights, device)
-        else:
-            session = _shapes(key, weights, device) if key in _SHAPES else _inceptionv1(weights, device) if key == "inceptionv1" else _torchvision(key, weights, device)
+            return _timm(name, weights)
+        return _shapes(key, weights) if key in _SHAPES else _inceptionv1(weights) if key == "inceptionv1" else _torchvision(key, weights)
     except WeightsUnavailableError as e:
         if fallback is None:
             raise
         warnings.warn(f"{e}\nFalling back to {fallback!r}.", stacklevel=3)
-        return load_session(fallback, device=device)
-    session.recipe = Recipe.load(name, weights)
-    return session
+        return build(fallback)

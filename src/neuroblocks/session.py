@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -22,18 +23,24 @@ from . import channels as ch
 from . import forward as fw
 from . import framing
 from . import layer_choice
-from . import layouts as lay
+from . import layer_layout as lay
+from . import precision, probe
+from . import models
+from .attribution_rules import check as check_rule
+from .decoded import Decoded, Reading, decode
 from .errors import NeuroblocksError, UnknownLayerError, closest
 from .fingerprint import weights_hash, weights_version
-from .images import Fit, ImageLike, load_image
+from .images import Fit, ImageLike, UrlCache
 from .labels import Labels
+from .layer_edit import LayerEdit
 from .lru import TensorLRU
 from .work import WorkQueue
+
+T = TypeVar("T")
 
 _LOGITS = "<logits>"
 _PREFIX = "<prefix>"
 _PROBE_SIDE = 224  # probe size for models that take any input size
-_PROBE_BATCH = 2  # a layer's output has one row per image: modules whose first dimension is not this are not layers
 
 
 def default_device() -> torch.device:
@@ -92,6 +99,8 @@ class Session:
         all-class and layer-to-layer matrices): a smaller budget, smaller batches, lower peaks.
     attribution_rule: "conservative" (LayerNorm's scale and attention's softmax weights held
         constant in derivatives) or "gradient" (the plain derivative); see `attribution.rules`.
+    attribution_precision: "float32" (attribution's passes with TF32 off on GPUs that have it)
+        or "torch" (PyTorch's own setting kept); see `precision`.
     layouts: {layer name or pattern: "channels_first" | "channels_last" | "tokens:P" | "vectors"}
         for layers whose layout the shapes cannot tell (`session.layout(layer)` says what was read).
     logits: for a model whose output is not the logits tensor, a function from its output to the
@@ -117,11 +126,10 @@ class Session:
         cache_bytes: int = 512 * 2**20,
         memory_budget: int = 128 * 2**20,
         attribution_rule: str = "conservative",
+        attribution_precision: str = "float32",
         layouts: Mapping[str, str | lay.LayerLayout] | None = None,
         logits: Callable[[object], torch.Tensor] | None = None,
     ) -> None:
-        from .attribution import rules  # attribution builds on the session: imported when one is made
-
         if not isinstance(model, nn.Module):
             raise TypeError(f"Session wraps a torch.nn.Module, not a {type(model).__name__}")
         self.device = _usable(torch.device(device) if device is not None else default_device())
@@ -148,8 +156,9 @@ class Session:
         self._layouts: dict[str, lay.LayerLayout | str] = {}
         self._fingerprint: tuple[tuple, str] | None = None
         self._fixed_size: tuple[int, int] | None = None
-        self._icons = None
-        self._ablations: list[str] = []  # descriptions of the ablations in force (see ablation.py)
+        self._urls = UrlCache()  # fetched images, so a URL is fetched once per session
+        self._state: dict[str, Any] = {}  # each feature's own object for this session (see `state`)
+        self._edits: list[str] = []  # descriptions of the layer edits in force (see `edit`)
         #: The views' background work, one step at a time, the view looked at last first.
         self.work = WorkQueue()
         #: Bytes an attribution pass may use for its batch of tangents (the all-class and
@@ -158,15 +167,19 @@ class Session:
         #: How attribution's derivatives pass normalisation and attention (`attribution.rules`):
         #: "conservative" holds LayerNorm's scale and softmax weights constant, "gradient" is the
         #: plain derivative; every attribution, view and factorization uses it unless told `rule=`.
-        self.attribution_rule = rules.check(attribution_rule)
+        self.attribution_rule = check_rule(attribution_rule)
+        #: How attribution's float32 convolutions and matrix products run on GPUs with TF32
+        #: (`precision`): "float32" (full precision, TF32 off while attribution runs) or "torch"
+        #: (PyTorch's own setting, faster there and 1e-2-ish off).
+        self.attribution_precision = precision.check(attribution_precision)
         #: Feature visualization's size (px) and steps wherever none are given: `render`, `icons`,
         #: `FeatureVis` and the views (the activation grid and atlas draw their cells at half the
         #: size); a small model on small images (the shapes model) is better served by smaller,
         #: quicker icons.
         self.icon_defaults = {"size": 64, "steps": 256}
-        #: How another process builds this session (a `neuroblocks.scale.Recipe`): set by
-        #: `Session.load`; dataset jobs on Ray need it (or one of their own) for their workers.
-        self.recipe = None
+        #: How another process builds this session (a `Recipe`): set by `Session.load`; dataset
+        #: jobs on Ray need it (or one of their own) for their workers.
+        self.recipe: Recipe | None = None
 
     @classmethod
     def load(cls, name: str, weights: str | Path | None = None, fallback: str | None = None, device: str | None = None) -> Session:
@@ -182,25 +195,33 @@ class Session:
         randomly initialised model. fallback: a model name to use, with a warning, when the
         weights cannot be had.
         """
-        from .models import load_session
-
-        return load_session(name, weights=weights, fallback=fallback, device=device)
+        built = models.build(name, weights=weights, fallback=fallback)
+        session = cls(built.model, device=device, **built.options)
+        if built.icon_defaults is not None:
+            session.icon_defaults = dict(built.icon_defaults)
+        session.recipe = Recipe.load(built.name, built.weights)
+        return session
 
     # -- inputs -----------------------------------------------------------------------------
 
     def __repr__(self) -> str:
         return f"Session({type(self.model).__name__}, {len(self.labels)} classes, {self.channels} input channel{'s' if self.channels > 1 else ''}, input_size={self.input_size}, device={self.device})"
 
-    def image(self, x: ImageLike) -> torch.Tensor:
-        """Any image input → (channels, H, W) float tensor in [0, 1] at this session's input size."""
-        return load_image(x, size=self.input_size, fit=self.fit, channels=self.channels, resize=self.resize, interpolation=self.interpolation).to(self.device)
+    def read(self, x: ImageLike | Decoded) -> Decoded:
+        """`x` decoded once with this session's settings (a URL fetched once per session), to pass
+        on to every block of a computation in its place; a `Decoded` of these settings as it is."""
+        reading = Reading(self.input_size, self.fit, self.channels, self.resize, self.interpolation)
+        return decode(x, reading, self._urls)
 
-    def framing(self, x: ImageLike) -> framing.Framing:
+    def image(self, x: ImageLike | Decoded) -> torch.Tensor:
+        """Any image input → (channels, H, W) float tensor in [0, 1] at this session's input size."""
+        return self.read(x).pixels.to(self.device)
+
+    def framing(self, x: ImageLike | Decoded) -> framing.Framing:
         """Which part of the photo `x` the model sees, and the mapping between photo pixels, model
         input and a layer's grid cells (`Framing.photo_to_cell(points, session.layer_shape(layer)[-2:])`)."""
-        h, w = load_image(x, channels=self.channels).shape[-2:]
         size = (self.input_size, self.input_size) if isinstance(self.input_size, int) else self.input_size
-        return framing.frame((int(h), int(w)), None if size is None else (int(size[0]), int(size[1])), self.fit, self.resize)
+        return framing.frame(self.read(x).photo, None if size is None else (int(size[0]), int(size[1])), self.fit, self.resize)
 
     def _probe_side(self) -> tuple[int, int]:
         size = self.input_size or _PROBE_SIDE
@@ -249,56 +270,26 @@ class Session:
             raise ch.ChannelError(f"decorrelation is a {self.channels}×{self.channels} matrix for this {self.channels}-channel model, not {tuple(mix.shape)}")
         return mix
 
-    def _model_input(self, images: torch.Tensor) -> torch.Tensor:
+    @property
+    def dtype(self) -> torch.dtype:
+        """The model's floating-point type (its first parameter's; float32 without one): inputs are
+        cast to it, and attribution computes in it (a bfloat16 model's in bfloat16)."""
         param = next(self.model.parameters(), None)
-        images = images.to(self.device, param.dtype if param is not None and param.is_floating_point() else None)
+        return param.dtype if param is not None and param.is_floating_point() else torch.float32
+
+    def _model_input(self, images: torch.Tensor) -> torch.Tensor:
+        images = images.to(self.device, self.dtype)
         return self.preprocess(images) if self.preprocess is not None else images
 
     # -- layers -----------------------------------------------------------------------------
 
-    def _shapes_at(
-        self, h: int, w: int, structured: set[str] | None = None, seen: dict[str, tuple[bool, str]] | None = None
-    ) -> tuple[dict[str, tuple[int, ...]], torch.Tensor]:
-        """One pass with every module hooked, at a batch of two h×w noise inputs: the per-image
-        output shapes of the modules that run exactly once and output a batch of tensors (or a
-        structure holding one: those are added to `structured`), in the order their outputs are
-        made; the logits. `seen` receives, per module, whether its output held a negative value
-        and the first module that output the same tensor. A module whose output's first dimension
-        is not the batch (a transformer's window partition, folding windows into the batch; a
-        relative-position table computed from no input) is not a layer."""
-        structured = set() if structured is None else structured
-        seen = {} if seen is None else seen
-        calls: dict[str, int] = {}
-        shapes: dict[str, tuple[int, ...] | None] = {}
-        last: list = [None, None]  # the latest output and the first module that made it
-
-        def hook(name):
-            def record(module, inputs, output):
-                calls[name] = calls.get(name, 0) + 1
-                tensor = fw.primary(output)
-                batch = tensor is not None and tensor.dim() > 0 and tensor.shape[0] == _PROBE_BATCH
-                shapes[name] = tuple(tensor.shape[1:]) if batch else None
-                if batch:
-                    first = last[0] if last[1] is tensor else name
-                    seen[name] = (bool(tensor.is_floating_point() and (tensor < 0).any()), first)
-                    last[:] = [first, tensor]
-                if tensor is not None and tensor is not output:
-                    structured.add(name)
-
-            return record
-
-        handles = [module.register_forward_hook(hook(name)) for name, module in self._modules.items() if name]
-        noise = torch.rand(_PROBE_BATCH, self.channels, h, w, generator=torch.Generator().manual_seed(0)).to(self.device)
-        try:
-            with torch.no_grad():
-                logits = self.logits_of(self.model(self._model_input(noise)))
-        finally:
-            for handle in handles:
-                handle.remove()
-        return {n: shapes[n] for n in calls if calls[n] == 1 and shapes.get(n) is not None}, logits
+    def _shapes_at(self, h: int, w: int, structured: set[str] | None = None, seen: dict[str, tuple[bool, str]] | None = None) -> tuple[dict[str, tuple[int, ...]], torch.Tensor]:
+        """`probe.module_outputs` of this model at an h×w input."""
+        noise = torch.rand(probe.BATCH, self.channels, h, w, generator=torch.Generator().manual_seed(0)).to(self.device)
+        return probe.module_outputs(self._modules, lambda x: self.logits_of(self.model(self._model_input(x))), noise, structured, seen)
 
     def _probe(self) -> dict[str, tuple[int, ...]]:
-        """The hookable layers and their canonical shapes; their layouts (`layouts.py`) are read
+        """The hookable layers and their canonical shapes; their layouts (`layer_layout`) are read
         from a second pass at a taller input, where the model takes one."""
         with self._lock:
             if self._shapes is not None:
@@ -448,23 +439,38 @@ class Session:
 
     @property
     def fingerprint(self) -> str:
-        """Hash of the current weights (and ablations in force), for disk caches; the weights'
+        """Hash of the current weights (and layer edits in force), for disk caches; the weights'
         hash is recomputed only after they change."""
         with self._lock:
             version = weights_version(self.model)
             if self._fingerprint is None or self._fingerprint[0] != version:
                 self._fingerprint = (version, weights_hash(self.model))
-            if self._ablations:
-                return hashlib.sha256("|".join([self._fingerprint[1], *self._ablations]).encode()).hexdigest()[:16]
+            if self._edits:
+                return hashlib.sha256("|".join([self._fingerprint[1], *self._edits]).encode()).hexdigest()[:16]
             return self._fingerprint[1]
 
-    def ablate(self, layer: str, *, channels=None, positions=None, group=None, mode: str = "zero"):
-        """A context manager that switches units of `layer` off: `channels` [c, …], `positions`
-        [[y, x], …] (a token layer's prefix token p is [-1, p]) or `group` (groups, n) from `factorize`; mode "zero" or "mean" (the unit's
-        mean over positions). `.change(image)` gives the logit change it causes."""
-        from .ablation import Ablation
+    # -- what features build on it ------------------------------------------------------------
 
-        return Ablation(self, layer, channels=channels, positions=positions, group=group, mode=mode)
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock every pass of this session holds: work that must not interleave with a layer
+        edit (an attribution matrix's batched passes) holds it too."""
+        return self._lock
+
+    def edit(self, layer: str, change: Callable[[torch.Tensor], torch.Tensor], description: str) -> LayerEdit:
+        """A context manager under which `layer`'s output is `change(output)` (its own tensor,
+        in its own layout) in every pass of this session. It holds the session's lock, so passes
+        of other threads wait instead of running half edited, and `description` joins every cache
+        key and the fingerprint while it is in force. Ablation (`neuroblocks.ablate`) is one."""
+        return LayerEdit(self._lock, self._modules[self.check_layer(layer)], self._edits, change, description)
+
+    def state(self, key: str, make: Callable[[Session], T]) -> T:
+        """The one object feature `key` keeps for this session (an icon service, a dictionary's
+        cache), made by `make(session)` under the session's lock on first use."""
+        with self._lock:
+            if key not in self._state:
+                self._state[key] = make(self)
+            return self._state[key]
 
     # -- passes -----------------------------------------------------------------------------
 
@@ -494,18 +500,19 @@ class Session:
                 layouts=layouts, structured=self._structured, logits_of=self.logits_of,
             )
 
-    def above(self, image: ImageLike, layer: str) -> Above:
+    def above(self, image: ImageLike | Decoded, layer: str) -> Above:
         """The network above `layer` for one image, as a function of that layer's activations."""
-        return Above(self, self.image(image), self.check_layer(layer))
+        return Above(self, self.read(image), self.check_layer(layer))
 
-    def trace(self, image: ImageLike, layers: str | Iterable[str] = (), *, logits: bool = True) -> Trace:
+    def trace(self, image: ImageLike | Decoded, layers: str | Iterable[str] = (), *, logits: bool = True) -> Trace:
         """Activations of `layers` for one image, from one pass, cached per (image, layer).
 
         With `logits=False` the pass stops at the deepest requested layer.
         """
         names = [self.check_layer(layer) for layer in ([layers] if isinstance(layers, str) else layers)]
-        img = self.image(image)
-        key = (weights_version(self.model), tuple(self._ablations), hashlib.blake2b(img.cpu().numpy().tobytes(), digest_size=16).hexdigest(), tuple(img.shape))
+        decoded = self.read(image)
+        img = decoded.pixels.to(self.device)
+        key = (weights_version(self.model), tuple(self._edits), decoded.digest, tuple(img.shape))
         tokens = [layer for layer in names if self.layout(layer).tokens]
         with self._lock:
             found = {layer: self._cache.get((*key, layer)) for layer in names}
@@ -529,38 +536,7 @@ class Session:
             {layer: value.clone() for layer, value in found.items()}, out.clone() if out is not None else None, {layer: value.clone() for layer, value in prefixes.items()}
         )
 
-    # -- icons ------------------------------------------------------------------------------
-
-    def _icon_service(self):
-        from .featurevis.icons import IconService  # feature visualization builds on the session
-
-        with self._lock:
-            if self._icons is None:
-                self._icons = IconService(self)
-            return self._icons
-
-    def icons(self, layer: str, channels: Iterable[int], size: int | None = None, steps: int | None = None, **options) -> np.ndarray:
-        """Feature-visualization icons of channels, (N, size, size, 3) uint8, cached in memory and on
-        disk; size and steps default to `icon_defaults`.
-
-        Few `steps` give a cheap preview, cached separately. options: seed, progress, cancel.
-        """
-        from .featurevis import objectives
-
-        size, steps = size or self.icon_defaults["size"], steps or self.icon_defaults["steps"]
-        return self._icon_service().get([objectives.channel(layer, int(c)) for c in channels], size, steps, **options)
-
-    def direction_icons(
-        self, layer: str, vectors: torch.Tensor | np.ndarray, size: int | None = None, steps: int | None = None, cosine_power: float | None = None, **options
-    ) -> np.ndarray:
-        """Icons of directions in `layer`'s activation space (activation vectors, group directions)."""
-        from .featurevis import objectives
-
-        size, steps = size or self.icon_defaults["size"], steps or self.icon_defaults["steps"]
-        objs = [objectives.direction(layer, v, cosine_power) for v in torch.as_tensor(vectors)]
-        return self._icon_service().get(objs, size, steps, **options)
-
-    def predict(self, image: ImageLike, top: int = 5) -> list[tuple[str, float]]:
+    def predict(self, image: ImageLike | Decoded, top: int = 5) -> list[tuple[str, float]]:
         """The `top` classes by probability: [(label, probability)], most likely first."""
         logits = self.trace(image).logits.float()
         probs = torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=-1)
@@ -575,13 +551,13 @@ class Above:
     call costs only the work above the layer, whatever the architecture.
     """
 
-    def __init__(self, session: Session, image: torch.Tensor, layer: str) -> None:
+    def __init__(self, session: Session, image: Decoded, layer: str) -> None:
         self.session, self.layer = session, layer
         trace = session.trace(image, layer, logits=False)
         self.shape = tuple(trace[layer].shape)
         #: A token layer's own prefix tokens (P, C), used where a call gives none.
         self.prefix = trace.prefixes.get(layer)
-        self._x = session._model_input(image[None])
+        self._x = session._model_input(image.pixels[None])
         with session._lock:
             self._frozen = fw.record_below(session.model, session._modules, self._x, layer)
 
@@ -606,3 +582,34 @@ class Above:
                     raise
                 # The model writes in place into a replayed output: serve copies instead.
                 return fw.run(self.session.model, self.session._modules, x, copy_frozen=True, **args)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How another process (a Ray worker) builds its own Session: a Session is not sent over the
+    wire (it holds a model, threads and caches); a recipe is. `Recipe(make_session, *args,
+    **kwargs)` calls a function that returns a Session (any model, any preprocessing);
+    `Recipe.load(name, weights=…)` is `Session.load`'s arguments. The function must be importable
+    or picklable by value (a notebook's function is)."""
+
+    factory: Callable[..., Session]
+    args: tuple = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(self, factory: Callable[..., Session], *args: Any, **kwargs: Any) -> None:
+        if not callable(factory):
+            raise TypeError(f"a Recipe starts from a function that returns a Session, not a {type(factory).__name__}")
+        object.__setattr__(self, "factory", factory)
+        object.__setattr__(self, "args", args)
+        object.__setattr__(self, "kwargs", kwargs)
+
+    @classmethod
+    def load(cls, name: str, weights: str | Path | None = None, fallback: str | None = None) -> Recipe:
+        """`Session.load(name, weights=…, fallback=…)` on each worker, on the worker's device."""
+        return cls(Session.load, name, weights=None if weights is None else str(weights), fallback=fallback)
+
+    def build(self) -> Session:
+        session = self.factory(*self.args, **self.kwargs)
+        if not isinstance(session, Session):
+            raise TypeError(f"the recipe's function {getattr(self.factory, '__name__', self.factory)!r} returned a {type(session).__name__}, not a Session")
+        return session

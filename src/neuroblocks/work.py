@@ -26,7 +26,12 @@ _queues: weakref.WeakSet[WorkQueue] = weakref.WeakSet()
 
 
 class Cancelled(Exception):
-    """Raised inside a job's step when its owner no longer wants the result."""
+    """Raised where cancelled work stops: a job's step whose owner no longer wants the result, a
+    dataset pass, a render. A render's carries the `step` it reached and its `images` (uint8)."""
+
+    def __init__(self, step: int | None = None, images: object = None) -> None:
+        super().__init__("cancelled" if step is None else f"cancelled at step {step}")
+        self.step, self.images = step, images
 
 
 @dataclass(eq=False)

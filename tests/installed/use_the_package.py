@@ -38,7 +38,7 @@ def every_view(session: nb.Session) -> dict[str, nb.widgets.View]:
         "neuron_groups": nb.NeuronGroups(session, image, "conv4", 3, **icons),
         "group_flow": nb.GroupFlow(session, image, ["conv3", "conv4"], 3, **icons),
         "feature_vis": nb.FeatureVis(session, layer="conv3", channel=2, size=48, steps=16),
-        "dissection": nb.Dissection(session, result, examples, units=4, **icons),
+        "dissection": nb.DissectionView(session, result, examples, units=4, **icons),
     }
 
 

@@ -3,7 +3,7 @@ lays out and grids a layer's vectors; the `ActivationAtlas` view draws the resul
 
 from .atlas import COSINE_POWER, Atlas, atlas
 from .cells import Cells, grid
-from .layout import Layout, Side
+from .projection import Layout, Side
 from .purity import cell_purity, purity_against_shuffled
 from .sampling import AtlasError, Samples, sample
 

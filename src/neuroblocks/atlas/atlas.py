@@ -11,12 +11,13 @@ import numpy as np
 import torch
 
 from ..featurevis import objectives
+from ..featurevis.icon_cache import icon_service
 from ..featurevis.objectives import Objective
 from ..images import ImageLike
 from ..scale.progress import Cancel, Watcher
 from ..session import Session
 from .cells import Cells, grid as cut
-from .layout import Layout, Side
+from .projection import Layout, Side
 from .purity import purity_against_shuffled
 from .sampling import AtlasError, Samples, sample
 
@@ -55,7 +56,7 @@ class Atlas:
 
     def icons(self, size: int, icon_size: int = 64, steps: int = 256, **options) -> np.ndarray:
         """(M, icon_size, icon_size, 3) icons of the cells at `size`, rendered in batches and cached."""
-        return self.session._icon_service().get(self.objectives(size), icon_size, steps, **options)
+        return icon_service(self.session).get(self.objectives(size), icon_size, steps, **options)
 
     def place(self, image: ImageLike) -> np.ndarray:
         """(H, W, 2): where every position of `image` at the layer lies on the layout, (x, y) in [0, 1]."""

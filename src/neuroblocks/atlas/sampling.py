@@ -17,7 +17,9 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from ..attribution import rules, to_classes
+from .. import attribution_rules as rules
+from .. import precision
+from ..attribution import to_classes
 from ..dissection.data import numbered
 from ..dissection.dataset_examples import as_uint8, crop_around
 from ..errors import NeuroblocksError
@@ -76,7 +78,7 @@ def _class_scores(session: Session, images: torch.Tensor, layer: str, a: torch.T
     logits; a token layer's prefix tokens (N, P, C) are kept as they were. Derivatives follow
     the session's attribution rule, as `to_classes` does."""
     leaf = a.clone().requires_grad_()
-    with torch.enable_grad(), rules.applied(session.attribution_rule):
+    with torch.enable_grad(), rules.applied(session.attribution_rule), precision.applied(session.attribution_precision):
         logits = session.forward(images, replace={layer: leaf}, replace_prefixes=None if prefix is None else {layer: prefix}).logits
         (grad,) = torch.autograd.grad(logits[:, list(classes)].sum(), leaf)
     return (leaf.detach() * grad).sum(1)

@@ -15,7 +15,9 @@ from ..errors import AttributionError
 from ..forward import Pass
 from ..images import ImageLike
 from ..session import Above, Session
-from . import rules, tokens
+from .. import attribution_rules as rules
+from .. import precision
+from . import tokens
 from .relaxation import relaxed_max_pool
 from .smoothing import smooth
 from .targets import TargetLike, resolve
@@ -56,13 +58,14 @@ def activations_and_gradient(
     """(activations, gradient of the target), both shaped like one image's output of `layer`
     as the blocks see it; with `all_tokens` a token layer's come as one row of every token (see
     `tokens`). `rule`: see `rules` (default: the session's)."""
-    layer = session.check_layer(layer)
+    layer, image = session.check_layer(layer), session.read(image)
     resolved = resolve(session, target, layer)
     layout = session.layout(layer)
     a = tokens.activations(session, image, layer)
     leaf = a[None].clone().requires_grad_()
-    value = above_fn(session.above(image, layer), relax, resolved, resolved.layers, rule)(leaf)
-    (grad,) = torch.autograd.grad(value.sum(), leaf, allow_unused=True)  # unused: no path at all
+    with precision.applied(session.attribution_precision):
+        value = above_fn(session.above(image, layer), relax, resolved, resolved.layers, rule)(leaf)
+        (grad,) = torch.autograd.grad(value.sum(), leaf, allow_unused=True)  # unused: no path at all
     if grad is None or not grad.any():
         raise AttributionError(
             f"the target {resolved.description} does not depend on layer {layer!r} for this image (all-zero gradient): "

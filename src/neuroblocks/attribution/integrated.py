@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 
+from .. import precision
 from ..images import ImageLike
 from ..session import Session
 from . import tokens
@@ -30,16 +31,17 @@ def integrated_gradient(
     a token layer's as one row of every token (see `tokens`)."""
     if steps < 1:
         raise ValueError(f"steps must be at least 1, not {steps}")
-    layer = session.check_layer(layer)
+    layer, image = session.check_layer(layer), session.read(image)
     resolved = resolve(session, target, layer)
     a = tokens.activations(session, image, layer)
     start_point = torch.zeros_like(a) if baseline is None else tokens.activations(session, baseline, layer)
     delta = a - start_point
     f = above_fn(session.above(image, layer), relax, resolved, resolved.layers, rule)
     total = torch.zeros_like(a)
-    for first in range(1, steps + 1, batch):
-        alphas = torch.arange(first, min(first + batch, steps + 1), dtype=a.dtype, device=a.device) / steps
-        points = (start_point + alphas.view(-1, *[1] * a.dim()) * delta).requires_grad_()
-        (grads,) = torch.autograd.grad(f(points).sum(), points)
-        total += grads.sum(0)
+    with precision.applied(session.attribution_precision):
+        for first in range(1, steps + 1, batch):
+            alphas = torch.arange(first, min(first + batch, steps + 1), dtype=a.dtype, device=a.device) / steps
+            points = (start_point + alphas.view(-1, *[1] * a.dim()) * delta).requires_grad_()
+            (grads,) = torch.autograd.grad(f(points).sum(), points)
+            total += grads.sum(0)
     return delta, total / steps

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from ..images import ImageLike
-from ..layouts import LayerLayout
+from ..layer_layout import LayerLayout
 from ..session import Session
 
 

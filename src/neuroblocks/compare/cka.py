@@ -49,7 +49,7 @@ class MinibatchCKA:
         if n < MIN_BATCH:
             self.left_out += n
             return
-        grams_a, grams_b = [gram(x) for x in a], [gram(y) for y in b]
+        grams_a, grams_b = [gram(x).cpu() for x in a], [gram(y).cpu() for y in b]  # n × n each: made where the activations are
         orders = [torch.randperm(n, generator=self.generator) for _ in range(self.null.shape[0])]
         shuffled = [[l[order][:, order] for l in grams_b] for order in orders]
         for i, k in enumerate(grams_a):

@@ -47,16 +47,17 @@ class RunningCorrelation:
         self.null_n = 0
 
     def update(self, a: torch.Tensor, b: torch.Tensor) -> None:
+        """A batch's sums, computed where the activations are (a GPU), kept on the CPU."""
         x, y = common_grid(a, b)
         self.n += x.shape[0]
-        self.sum_a += x.sum(0)
-        self.sum_b += y.sum(0)
-        self.sq_a += (x * x).sum(0)
-        self.sq_b += (y * y).sum(0)
-        self.cross += x.T @ y
+        self.sum_a += x.sum(0).cpu()
+        self.sum_b += y.sum(0).cpu()
+        self.sq_a += (x * x).sum(0).cpu()
+        self.sq_b += (y * y).sum(0).cpu()
+        self.cross += (x.T @ y).cpu()
         if a.shape[0] > 1:  # B's images rolled by one: every image meets another
             x_null, y_null = common_grid(a, b.roll(1, dims=0))
-            self.null_cross += x_null.T @ y_null
+            self.null_cross += (x_null.T @ y_null).cpu()
             self.null_n += x_null.shape[0]
 
     def _correlation(self, cross: torch.Tensor, n: int) -> torch.Tensor:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..attribution import rules
+from .. import attribution_rules as rules
+from .. import precision
 from ..attribution.atoms import groups as group_atoms
 from ..attribution.targets import check_order
 from ..images import ImageLike
@@ -49,10 +50,11 @@ def _group_gradients(session: Session, image: ImageLike, lower: str, higher: Gro
     a = session.trace(image, lower, logits=False)[lower]
     n = higher.spatial.shape[0]
     copies = a.expand(n, *a.shape).clone().requires_grad_()
-    with rules.applied(session.attribution_rule):
-        h = session.above(image, lower)(copies, capture=[higher.layer], stop=True).activations[higher.layer]
-    weights = higher.reconstruction()  # (N, C2, H2, W2): direction × spatial factor, row j for group j
-    (grads,) = torch.autograd.grad((h * weights).sum(), copies)
+    with precision.applied(session.attribution_precision):
+        with rules.applied(session.attribution_rule):
+            h = session.above(image, lower)(copies, capture=[higher.layer], stop=True).activations[higher.layer]
+        weights = higher.reconstruction()  # (N, C2, H2, W2): direction × spatial factor, row j for group j
+        (grads,) = torch.autograd.grad((h * weights).sum(), copies)
     return a, grads
 
 

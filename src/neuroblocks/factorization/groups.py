@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from sklearn.decomposition import non_negative_factorization
 
-from ..attribution import rules
+from .. import attribution_rules as rules
+from .. import precision
 from ..attribution.atoms import groups as group_atoms
 from ..attribution.jacobian import attribution_matrix
 from ..session import Session
@@ -101,5 +102,6 @@ def build_groups(
         with rules.applied(session.attribution_rule):
             return above(x).logits
 
-    to_classes = attribution_matrix(logits, a, group_atoms(spatial_t, channels_t), len(session.labels), budget=session.memory_budget, lock=session._lock).T
+    with precision.applied(session.attribution_precision):
+        to_classes = attribution_matrix(logits, a, group_atoms(spatial_t, channels_t), len(session.labels), budget=session.memory_budget, lock=session.lock).T
     return Groups(layer=layer, spatial=spatial_t, channels=channels_t, to_classes=to_classes, colors=hues(k), **about)

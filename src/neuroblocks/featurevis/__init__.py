@@ -3,20 +3,23 @@ activations, in a Fourier, channel-decorrelated parameterisation with robustness
 batched, truncated at the deepest layer needed, cancellable, and cached as icons."""
 
 from .all_icons import render_icons
+from .icon_cache import direction_icons, icon_service, icons
 from .objectives import FeatureVisError, Objective, channel, class_logit, direction, diversity, l1, l2, neuron, total_variation
 from .param import estimate_decorrelation
-from .render import Cancelled, Progress, render
+from .render import RenderStep, render
 
 __all__ = [
-    "Cancelled",
     "FeatureVisError",
     "Objective",
-    "Progress",
+    "RenderStep",
     "channel",
     "class_logit",
     "direction",
+    "direction_icons",
     "diversity",
     "estimate_decorrelation",
+    "icon_service",
+    "icons",
     "l1",
     "l2",
     "neuron",

@@ -14,6 +14,7 @@ from ..scale import runner
 from ..scale.progress import Cancel, Watcher
 from ..session import Session
 from . import objectives
+from .icon_cache import icon_service, icons
 
 
 @dataclass
@@ -35,12 +36,12 @@ class _Render:
 
     def map(self, session: Session, items: Iterable, start: int, tick: Callable[[int], None]) -> Icons:
         found: dict[str, np.ndarray] = {}
-        service = session._icon_service()
+        service = icon_service(session)
         for chunk in in_lists(items, self.batch):
             for layer in dict.fromkeys(layer for layer, _ in chunk):
                 channels = [c for name, c in chunk if name == layer]
-                icons = session.icons(layer, channels, self.size, self.steps, seed=self.seed)
-                for c, icon in zip(channels, icons):
+                rendered = icons(session, layer, channels, self.size, self.steps, seed=self.seed)
+                for c, icon in zip(channels, rendered):
                     found[service.key(objectives.channel(layer, c), self.size, self.steps, self.seed)] = icon
             tick(len(chunk))
         return Icons(found)
@@ -66,7 +67,7 @@ def render_icons(
     names = [session.check_layer(layer) for layer in ([layers] if isinstance(layers, str) else layers)]
     size = size or session.icon_defaults["size"]
     steps = steps or session.icon_defaults["steps"]
-    service = session._icon_service()
+    service = icon_service(session)
     units = [(layer, c) for layer in names for c in range(session.layer_shape(layer)[0])]
     todo = [(layer, c) for layer, c in units if service.cached(objectives.channel(layer, c), size, steps, seed) is None]
     if todo:

@@ -145,7 +145,7 @@ def direction(layer: str, vector, cosine_power: float | None = None, prefix: int
         return dots.mean(1)
 
     kind = ("direction" if cosine_power is None else f"direction·cos^{cosine_power:g}") + ("" if prefix is None else f"@prefix{prefix}")
-    digest = f"{v.numel()}d#{hashlib.sha1(v.numpy().tobytes()).hexdigest()[:12]}"  # stable across processes: cache keys use it
+    digest = f"{v.numel()}d#{hashlib.sha1(v.cpu().numpy().tobytes()).hexdigest()[:12]}"  # stable across processes: cache keys use it
     checks = (_layer_check(layer), _length_check(layer, v.numel()), *(() if prefix is None else (_prefix_check(layer, prefix),)))
     return Objective(fn, {layer}, f"{layer}:{kind}[{digest}]", checks)
 

@@ -1,7 +1,7 @@
 """Render feature visualizations: optimise one image per objective, in one batch.
 
 The forward pass stops at the deepest layer any objective reads (the network above never runs
-unless an objective reads the logits). Progress is reported every step, intermediate images at
+unless an objective reads the logits). A `RenderStep` is reported every step, intermediate images at
 the steps listed in `thresholds`, and `cancel` is checked every step, so long renders can run in
 a thread behind a widget.
 """
@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..session import Session
+from ..work import Cancelled
 from . import transforms
 from .objectives import INPUT, LOGITS, FeatureVisError, Objective, prefix_key
 from .param import FourierImage
@@ -28,16 +29,8 @@ def cancel_check(cancel: threading.Event | Callable[[], bool] | None) -> Callabl
     return cancel.is_set if isinstance(cancel, threading.Event) else (cancel or (lambda: False))
 
 
-class Cancelled(Exception):
-    """The render was cancelled; `images` holds the state it had reached (uint8)."""
-
-    def __init__(self, step: int, images: np.ndarray) -> None:
-        super().__init__(f"cancelled at step {step}")
-        self.step, self.images = step, images
-
-
 @dataclass(frozen=True)
-class Progress:
+class RenderStep:
     """Reported after each step: objective values (N,), and images (uint8) at thresholds."""
 
     step: int
@@ -91,7 +84,7 @@ def render(
     size: int | None = None,
     steps: int | None = None,
     seed: int = 0,
-    progress: Callable[[Progress], None] | None = None,
+    progress: Callable[[RenderStep], None] | None = None,
     *,
     lr: float = 0.05,
     thresholds: Sequence[int] = (),
@@ -153,4 +146,4 @@ def _optimise(session, objectives, param, g, optimizer, steps, layers, needs_log
         # and keeps its starting image; that is an answer about the unit, not an error.
         optimizer.step()
         if progress is not None:
-            progress(Progress(step, steps, values.detach().cpu().numpy(), _shown(session, param) if step in marks else None))
+            progress(RenderStep(step, steps, values.detach().cpu().numpy(), _shown(session, param) if step in marks else None))

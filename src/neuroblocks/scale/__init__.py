@@ -4,12 +4,12 @@ associative merge (`job`), run in this process by default (`local`) or on Ray ac
 Session replicas built from a `Recipe` (`on_ray`; Ray is imported only when a job runs there), with progress and
 cancel (`progress`) and a notebook progress bar for work left running (`background`)."""
 
+from ..session import Recipe
 from .background import Background, in_background
 from .engines import runner
 from .job import Partial, ShardJob, merged
 from .on_ray import RayEngine
 from .progress import Progress
-from .recipe import Recipe
 
 
 __all__ = ["Background", "Partial", "Progress", "RayEngine", "Recipe", "ShardJob", "in_background", "merged", "runner"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Protocol, TypeVar
 
+from ..errors import NeuroblocksError
 from ..session import Session
 
 P = TypeVar("P", bound="Partial")
@@ -43,3 +44,13 @@ def merged(partials: Iterable[Partial]) -> Partial | None:
     for p in partials:
         out = p if out is None else out.merge(p)
     return out
+
+
+def check_same_model(worker: str, session: str) -> None:
+    """A worker's Session must hold the driver's weights (fingerprints), or its partial results
+    would belong to another model."""
+    if worker != session:
+        raise NeuroblocksError(
+            f"the workers' model (weights {worker}) is not this session's ({session}): the recipe must build the same weights "
+            "(a random model differs on every worker: save its weights and load the file, or seed its factory)"
+        )

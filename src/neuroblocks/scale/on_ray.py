@@ -20,11 +20,10 @@ from collections.abc import Iterable, Sequence
 import torch
 
 from ..errors import NeuroblocksError
-from ..session import Session
-from .job import Partial, ShardJob
+from ..session import Recipe, Session
+from .job import Partial, ShardJob, check_same_model
 from .progress import Cancel, Tracker, Watcher
 from .ray_data import run_dataset
-from .recipe import Recipe, check_same_model
 
 
 def _ray():

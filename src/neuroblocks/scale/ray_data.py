@@ -16,10 +16,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..errors import NeuroblocksError
-from ..session import Session
-from .job import Partial, ShardJob
+from ..session import Recipe, Session
+from .job import Partial, ShardJob, check_same_model
 from .progress import Cancel, Tracker, Watcher
-from .recipe import Recipe, check_same_model
 
 
 class _Batches:

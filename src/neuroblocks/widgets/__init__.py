@@ -5,11 +5,11 @@ from .activation_grid import ActivationGrid
 from .base import View
 from .channel_attribution import ChannelAttribution
 from .class_comparison import ClassComparison
-from .dissection_view import Dissection
+from .dissection_view import DissectionView
 from .export import to_html
 from .feature_vis import FeatureVis
 from .group_flow import GroupFlow
-from .layout import column, row
+from .arrange import column, row
 from .model_comparison import ModelComparison
 from .linking import Links, link, link_traits
 from .neuron_groups import NeuronGroups
@@ -22,7 +22,7 @@ __all__ = [
     "ActivationGrid",
     "ChannelAttribution",
     "ClassComparison",
-    "Dissection",
+    "DissectionView",
     "FeatureVis",
     "GroupFlow",
     "Links",

@@ -97,7 +97,7 @@ class ActivationAtlas(View):
 
     def _compute(self) -> Iterator[Part]:
         values = dict(self._static)
-        values["places"] = array(self.atlas.place(self.image)) if self.image is not None else {}
+        values["places"] = array(self.atlas.place(self.photo)) if self.photo is not None else {}
         cells = self.atlas.cells(self.resolution)
         objectives = self.atlas.objectives(self.resolution)
         wanted = [(f"{self.resolution}:{m}", objectives[m]) for m in np.argsort(-cells.counts, kind="stable")]

@@ -38,19 +38,19 @@ class ActivationGrid(View):
         super().__init__(session, image=image, layer=default_layer(session, layer), mode=mode, scale=scale, **options)
 
     def _compute(self) -> Iterator[Part]:
-        a = spatial_cube(self.session, self.image, self.layer)
+        a = spatial_cube(self.session, self.photo, self.layer)
         c, h, w = a.shape
         norms = a.norm(dim=0)
-        colours = (overview_colors(self.session, self.image, self.layer) * 255).round().astype(np.uint8)
+        colours = (overview_colors(self.session, self.photo, self.layer) * 255).round().astype(np.uint8)
         vectors = a.flatten(1).T
         order = norms.flatten().argsort(descending=True).tolist()
-        prefix = self.session.trace(self.image, self.layer, logits=False).prefixes.get(self.layer, [])
+        prefix = self.session.trace(self.photo, self.layer, logits=False).prefixes.get(self.layer, [])
         wanted = [(f"-1,{p}", objectives.direction(self.layer, v, prefix=p)) for p, v in enumerate(prefix)] + [
             (f"{p // w},{p % w}", objectives.direction(self.layer, vectors[p], self.cosine_power))
             for p in order if float(norms.flatten()[p]) > 0
         ]
         values = {
             "magnitudes": array(norms), "overview": array(colours, "uint8"), "prefix_labels": prefix_labels(self.session, self.layer),
-            "picture": self.picture_of(self.image), "position": None,
+            "picture": self.picture_of(self.photo), "position": None,
         }
         yield values, wanted

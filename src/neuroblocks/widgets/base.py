@@ -20,7 +20,9 @@ from pathlib import Path
 import anywidget
 import traitlets
 
+from ..decoded import Decoded
 from ..errors import NeuroblocksError
+from ..precision import dtype_note
 from ..featurevis.objectives import Objective
 from ..session import Session
 from ..work import Job
@@ -63,7 +65,7 @@ class View(anywidget.AnyWidget):
     icons = traitlets.Dict().tag(sync=True)  # {key: {png, stage: "final"}}, once a stream has finished
     busy = traitlets.Unicode("").tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
-    image = traitlets.Any(None)  # what the user passed: a path, URL, PIL image, array or tensor
+    image = traitlets.Any(None)  # what the user passed (a path, URL, PIL image, array or tensor), or its `Decoded` reading
 
     #: traits whose change recomputes the view
     inputs: tuple[str, ...] = ("image", "layer")
@@ -81,6 +83,7 @@ class View(anywidget.AnyWidget):
         self._guard = threading.RLock()
         self._generation = 0
         self._shown = -1  # the generation whose first part is on show
+        self._photo: tuple[object, Decoded] | None = None  # `image` and its reading (see `photo`)
         self._jobs: list[Job] = []
         self._streams: list[IconStream] = []
         self.links: list[list[tuple[View, str]]] = []  # (view, trait) groups kept equal: filled by linking, read by to_html
@@ -101,10 +104,21 @@ class View(anywidget.AnyWidget):
 
     # -- what subclasses provide ------------------------------------------------------------
 
+    @property
+    def photo(self) -> Decoded | None:
+        """`image` read once (`Session.read`; a URL fetched once): what the view's computations
+        pass on in its place, so no block decodes it again."""
+        image = self.image
+        if image is None:
+            return None
+        with self._guard:
+            if self._photo is None or self._photo[0] is not image:
+                self._photo = (image, self.session.read(image))
+            return self._photo[1]
+
     def _check(self) -> None:
         """Raise now for what can be checked without the heavy pass: the image, the layer."""
-        if self.image is not None:
-            self.session.image(self.image)
+        self.photo
         if self.layer:
             self.session.check_layer(self.layer)
         if self.needs_grid:
@@ -119,7 +133,7 @@ class View(anywidget.AnyWidget):
         """The input as the views draw it (RGB, or the session's grayscale or composite), noted
         with how it was made, which part of the photo the model sees, and a signed layer."""
         framing = self.session.framing(image)
-        notes = [self.session.display_note, framing.note if framing.photo != framing.input else "", layer_note(self.session, self.layer)]
+        notes = [self.session.display_note, framing.note if framing.photo != framing.input else "", layer_note(self.session, self.layer), dtype_note(self.session.dtype)]
         return picture(self.session.display(self.session.image(image)), " · ".join(n for n in notes if n))
 
     # -- lifecycle ----------------------------------------------------------------------------

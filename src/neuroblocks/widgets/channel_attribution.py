@@ -13,6 +13,7 @@ import torch
 import traitlets
 
 from .. import attribution
+from ..ablation import ablate
 from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
@@ -62,16 +63,16 @@ class ChannelAttribution(View):
     def _check(self) -> None:
         super()._check()
         if self.target is not None:
-            target_of(self.session, self.image, self.target)
+            target_of(self.session, self.photo, self.target)
 
     def _compute(self) -> Iterator[Part]:
-        s, image, layer = self.session, self.image, self.layer
+        s, image, layer = self.session, self.photo, self.layer
         yield f"channel attribution of {layer}"
         base = s.trace(image).logits
         target = target_of(s, image, self.target)  # the top class without ablation: it must not move
         if self.ablated:
             # Computed whole: the ablation holds the session, so no other view's step may run inside it.
-            with s.ablate(layer, channels=self.ablated):
+            with ablate(s, layer, channels=self.ablated):
                 parts = list(self._attribute(s, image, layer, base, target))
             yield from parts
         else:
@@ -127,7 +128,7 @@ class ChannelAttribution(View):
         self._drilling = self._launch(lambda: self._trace(c), f"tracing channel {c}…")
 
     def _trace(self, c: int) -> Iterator[Part]:
-        s, image, layer = self.session, self.image, self.layer
+        s, image, layer = self.session, self.photo, self.layer
         below, above = neighbours(s, layer)
         found: dict = {"channel": c, "layer": layer}
         if below is not None:

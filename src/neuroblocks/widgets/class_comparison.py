@@ -10,7 +10,7 @@ from ..errors import NeuroblocksError
 from ..images import ImageLike
 from ..session import Session
 from .channel_attribution import ChannelAttribution
-from .inputs import top_classes
+from .inputs import read_with_classes
 
 
 class ClassComparison(ChannelAttribution):
@@ -19,7 +19,7 @@ class ClassComparison(ChannelAttribution):
     kind = traitlets.Unicode("class_comparison").tag(sync=True)
 
     def __init__(self, session: Session, image: ImageLike, layer: str | None = None, classes=None, *, top: int = 6, **options) -> None:
-        pair = list(classes) if classes is not None else top_classes(session, image, 2)
+        image, pair = read_with_classes(session, image, classes)
         if len(pair) != 2:
             raise NeuroblocksError(f"a class comparison takes two classes (A, B); got {pair!r}")
         super().__init__(session, image, layer, target=pair, top=top, **options)

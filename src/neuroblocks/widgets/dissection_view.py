@@ -1,4 +1,4 @@
-"""Dissection: a layer's units with the concept each matches (network dissection), its IoU, its
+"""DissectionView: a layer's units with the concept each matches (network dissection), its IoU, its
 icon and the dataset images that excite it most; hovering a unit shows where it fires on them.
 Given a random-direction baseline, the view says how the units compare with it (SPEC §6)."""
 
@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import traitlets
 
-from ..dissection import Dissection as DissectionResult
+from ..dissection import Dissection
 from ..dissection import Examples
 from ..errors import NeuroblocksError
 from ..featurevis import objectives
@@ -26,7 +26,7 @@ def example_strips(examples: Examples, units: list[int]) -> tuple[list[bytes], d
     return strips, array((examples.maps[units] * 255).round().to(torch.uint8), "uint8")
 
 
-class Dissection(View):
+class DissectionView(View):
     """The `units` best-matching units of `result` (from `neuroblocks.dissection.dissect`), with
     their dataset `examples` (from `dataset_examples` on the same layer) and, optionally, a
     `baseline` dissection of random directions."""
@@ -39,7 +39,7 @@ class Dissection(View):
     cutoffs = traitlets.Dict().tag(sync=True)  # (rows,) the unit's threshold on that scale
     inputs = ()
 
-    def __init__(self, session: Session, result: DissectionResult, examples: Examples, *, units: int = 12, baseline: DissectionResult | None = None, **options) -> None:
+    def __init__(self, session: Session, result: Dissection, examples: Examples, *, units: int = 12, baseline: Dissection | None = None, **options) -> None:
         if examples.layer != result.layer or examples.scores.shape[0] != result.iou.shape[0]:
             raise NeuroblocksError(f"the examples ({examples.layer}, {examples.scores.shape[0]} units) are not of the dissected layer ({result.layer}, {result.iou.shape[0]} units)")
         self.result, self.examples, self.baseline, self.units = result, examples, baseline, units

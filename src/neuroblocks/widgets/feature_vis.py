@@ -10,12 +10,13 @@ import threading
 
 import traitlets
 
+from .. import threads
 from ..errors import NeuroblocksError
 from ..featurevis import objectives
+from ..featurevis.icon_cache import icon_service
 from ..featurevis.objectives import Objective
-from ..featurevis.render import Cancelled
 from ..session import Session
-from .. import threads
+from ..work import Cancelled
 from .base import Part, View, describe
 from .payload import png
 
@@ -79,7 +80,7 @@ class FeatureVis(View):
 
         thresholds = range(PREVIEW_EVERY, self.steps, PREVIEW_EVERY)
         try:
-            icon = self.session._icon_service().get([self.objective], self.size, self.steps, progress=progress, cancel=cancel, thresholds=thresholds)[0]
+            icon = icon_service(self.session).get([self.objective], self.size, self.steps, progress=progress, cancel=cancel, thresholds=thresholds)[0]
         except Cancelled as stop:  # with no images when it was waiting for another view's render
             if len(stop.images):
                 self.result = png(stop.images[0])

@@ -44,7 +44,7 @@ class GroupFlow(View):
     def _compute(self) -> Iterator[Part]:
         s = self.session
         yield f"{self.k} groups in each of {len(self.layers)} layers and the flow between them"
-        flow = factorize_layers(s, self.image, self.layers, self.k, compatible=self.compatible)
+        flow = factorize_layers(s, self.photo, self.layers, self.k, compatible=self.compatible)
         columns, wanted, referenced = [], [], []
         for groups in flow.groups:
             best = groups.to_classes.argmax(1)
@@ -52,7 +52,7 @@ class GroupFlow(View):
             columns.append({"layer": groups.layer, "masks": array(groups.masks), "colors": array(groups.colors, "uint8"), "top": array(best, "int32")})
             wanted += [(f"{groups.layer}:g{n}", objectives.direction(groups.layer, v)) for n, v in enumerate(groups.channels)]
         values = {
-            "picture": self.picture_of(self.image),
+            "picture": self.picture_of(self.photo),
             "columns": columns,
             "flows": [array(m) for m in flow.flow],
             "class_names": class_names(s, referenced),

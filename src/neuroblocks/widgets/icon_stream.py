@@ -11,10 +11,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
-from ..featurevis.objectives import Objective
-from ..featurevis.render import Cancelled, Progress
-from ..session import Session
 from .. import threads
+from ..featurevis.icon_cache import icon_service
+from ..featurevis.objectives import Objective
+from ..featurevis.render import RenderStep
+from ..session import Session
+from ..work import Cancelled
 from .payload import png
 
 
@@ -57,7 +59,7 @@ class IconStream:
         return self._thread is None or not self._thread.is_alive()
 
     def _run(self) -> None:
-        service = self.session._icon_service()
+        service = icon_service(self.session)
         try:
             for start in range(0, len(self.wanted), self.batch):
                 if self.cancelled.is_set():
@@ -85,7 +87,7 @@ class IconStream:
     def _render(self, service, missing: list[tuple[str, Objective]]) -> None:
         keys = [key for key, _ in missing]
 
-        def preview(p: Progress) -> None:
+        def preview(p: RenderStep) -> None:
             if p.images is not None and len(p.images) == len(keys) and not self.cancelled.is_set():
                 self.deliver({k: {"png": png(img), "stage": "preview"} for k, img in zip(keys, p.images)})
 

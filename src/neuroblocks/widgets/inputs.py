@@ -3,11 +3,12 @@ errors that say what to do."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
 
+from ..decoded import Decoded
 from ..errors import NeuroblocksError
 from ..images import ImageLike
 from ..session import Session
@@ -108,9 +109,16 @@ def target_of(session: Session, image: ImageLike, value) -> int | tuple[int, int
     return session.class_index(value)
 
 
-def top_classes(session: Session, image: ImageLike, n: int) -> list[int]:
+def top_classes(session: Session, image: ImageLike | Decoded, n: int) -> list[int]:
     """The n highest-scoring classes for the image, best first."""
     return [int(i) for i in session.trace(image).logits.topk(n).indices]
+
+
+def read_with_classes(session: Session, image: ImageLike | Decoded, classes: Sequence[str | int] | None) -> tuple[Decoded, list[int]]:
+    """A two-class view's image, read once for the classes and every computation after, and its
+    classes: those given, else the two the model scores highest on it."""
+    image = session.read(image)
+    return image, [session.class_index(c) for c in classes] if classes is not None else top_classes(session, image, 2)
 
 
 def legend_length(session: Session) -> int:

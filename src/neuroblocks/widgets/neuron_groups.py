@@ -9,12 +9,13 @@ from contextlib import ExitStack
 
 import traitlets
 
+from ..ablation import ablate
 from ..factorization import factorize
 from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
 from .base import Part, View
-from .inputs import class_names, default_layer, legend_length, top_classes
+from .inputs import class_names, default_layer, legend_length, read_with_classes
 from .payload import array, top_entries
 
 
@@ -44,7 +45,7 @@ class NeuronGroups(View):
     def __init__(
         self, session: Session, image: ImageLike, layer: str | None = None, k: int = 6, *, classes=None, prioritize: str = "activations", method: str = "nmf", **options
     ) -> None:
-        picked = [session.class_index(c) for c in classes] if classes is not None else top_classes(session, image, 2)
+        image, picked = read_with_classes(session, image, classes)
         self.groups = None  # the factorization on show, for ablation
         super().__init__(session, image=image, layer=default_layer(session, layer), k=k, classes=picked, prioritize=prioritize, method=method, **options)
         self.observe(lambda change: self._ablate(), names=["ablated"])
@@ -53,13 +54,13 @@ class NeuronGroups(View):
         s, classes = self.session, [self.session.class_index(c) for c in self.classes]
         target = classes[0] if classes and self.prioritize != "activations" else None
         yield f"{self.k} groups of {self.layer} ({self.method.upper()} of {self.prioritize}) and their classes"
-        groups = factorize(s, self.image, self.layer, self.k, method=self.method, prioritize=self.prioritize, target=target)
+        groups = factorize(s, self.photo, self.layer, self.k, method=self.method, prioritize=self.prioritize, target=target)
         self.groups = groups
-        logits = array(s.trace(self.image).logits)
+        logits = array(s.trace(self.photo).logits)
         legend = legend_length(s)
         referenced = classes + groups.to_classes.topk(legend, dim=1).indices.flatten().tolist()
         values = {
-            "picture": self.picture_of(self.image),
+            "picture": self.picture_of(self.photo),
             "masks": array(groups.masks),
             "colors": array(groups.colors, "uint8"),
             "attributions": array(groups.to_classes[:, classes]),
@@ -77,7 +78,7 @@ class NeuronGroups(View):
 
     def _ablate(self) -> None:
         """Logits with the switched-off groups' parts removed from the layer's activations."""
-        off, image = list(self.ablated), self.image
+        off, image = list(self.ablated), self.photo
         if not off:
             self.logits = self.base_logits
             return
@@ -86,7 +87,7 @@ class NeuronGroups(View):
             groups = self.groups  # read when the queue runs this, after the groups are computed
             with ExitStack() as stack:
                 for n in off:
-                    stack.enter_context(self.session.ablate(groups.layer, group=(groups, n)))
+                    stack.enter_context(ablate(self.session, groups.layer, group=(groups, n)))
                 return self.session.trace(image).logits
 
         def done(logits, generation: int) -> None:

@@ -17,8 +17,8 @@ def array(values: torch.Tensor | np.ndarray, dtype: str = "float32") -> dict:
     """{dtype, shape, data}: the values as contiguous little-endian bytes of `dtype`."""
     if dtype not in _DTYPES:
         raise ValueError(f"dtype {dtype!r} cannot be decoded in the browser; use one of {sorted(_DTYPES)}")
-    if isinstance(values, torch.Tensor):
-        values = values.detach().cpu().numpy()
+    if isinstance(values, torch.Tensor):  # bfloat16 has no NumPy type: widened first, as every float is for the browser
+        values = (values.detach().float() if values.dtype == torch.bfloat16 else values.detach()).cpu().numpy()
     data = np.ascontiguousarray(values, dtype=np.dtype(dtype).newbyteorder("<"))
     return {"dtype": dtype, "shape": list(data.shape), "data": data.tobytes()}
 

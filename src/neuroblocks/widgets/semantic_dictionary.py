@@ -31,8 +31,8 @@ class SemanticDictionary(View):
         super().__init__(session, image=image, layer=default_layer(session, layer), top=top, **options)
 
     def _compute(self) -> Iterator[Part]:
-        a = spatial_cube(self.session, self.image, self.layer)
-        prefix = self.session.trace(self.image, self.layer, logits=False).prefixes.get(self.layer, a.new_zeros(0, a.shape[0]))
+        a = spatial_cube(self.session, self.photo, self.layer)
+        prefix = self.session.trace(self.photo, self.layer, logits=False).prefixes.get(self.layer, a.new_zeros(0, a.shape[0]))
         every = torch.cat([a.flatten(1), prefix.T], dim=1)  # (C, positions and prefix tokens)
         k = max(1, min(self.top, a.shape[0]))
         tops = every.topk(k, dim=0).indices.unique()
@@ -41,6 +41,6 @@ class SemanticDictionary(View):
         wanted = [(f"{self.layer}:{int(c)}", objectives.channel(self.layer, int(c))) for c in order]
         values = {
             "acts": array(a), "prefix_acts": array(prefix) if len(prefix) else {}, "prefix_labels": prefix_labels(self.session, self.layer),
-            "picture": self.picture_of(self.image), "position": None,
+            "picture": self.picture_of(self.photo), "position": None,
         }
         yield values, wanted

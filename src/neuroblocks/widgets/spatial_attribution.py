@@ -18,7 +18,7 @@ from ..images import ImageLike
 from ..session import Session
 from ..attribution.targets import check_order
 from .base import Part, View
-from .inputs import check_positions, class_names, default_layer, default_upper, legend_first, legend_length, prefix_labels, top_classes
+from .inputs import check_positions, class_names, default_layer, default_upper, legend_first, legend_length, prefix_labels, read_with_classes
 from .payload import array, decode, top_entries
 
 
@@ -45,7 +45,7 @@ class SpatialAttribution(View):
     inputs = ("image", "layer", "upper", "classes")
 
     def __init__(self, session: Session, image: ImageLike, layer: str | None = None, upper: str | None = None, classes=None, **options) -> None:
-        picked = [session.class_index(c) for c in classes] if classes is not None else top_classes(session, image, 2)
+        image, picked = read_with_classes(session, image, classes)
         if len(picked) != 2:
             raise NeuroblocksError(f"spatial attribution compares two classes; got {len(picked)}")
         layer = default_layer(session, layer)
@@ -57,7 +57,7 @@ class SpatialAttribution(View):
         check_order(s, check_positions(s, self.layer), check_positions(s, self.upper))  # classes: resolved by __init__
 
     def _compute(self) -> Iterator[Part]:
-        s, image, lower, upper = self.session, self.image, self.layer, self.upper
+        s, image, lower, upper = self.session, self.photo, self.layer, self.upper
         classes = [s.class_index(c) for c in self.classes]
         yield f"class maps of {lower} and {upper}"
         # One gradient pass per class and layer gives its map and its prefix tokens' values.
@@ -95,7 +95,7 @@ class SpatialAttribution(View):
         s, legend, values = self.session, legend_length(self.session), {"legend_note": note}
         named = [s.class_index(c) for c in self.classes]
         for which, layer in (("lower", self.layer), ("upper", self.upper)):
-            entries = top_entries(attribution.to_classes(s, self.image, layer, classes=among), legend, among)
+            entries = top_entries(attribution.to_classes(s, self.photo, layer, classes=among), legend, among)
             values[f"{which}_legend"] = entries
             named += decode(entries["index"]).flatten().tolist()
         values["class_names"] = class_names(s, named)

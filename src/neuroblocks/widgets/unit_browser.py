@@ -13,7 +13,7 @@ import torch
 import traitlets
 
 from ..attribution import to_classes
-from ..dissection import Dissection as DissectionResult
+from ..dissection import Dissection
 from ..dissection import Examples
 from ..errors import NeuroblocksError
 from ..featurevis import objectives
@@ -43,7 +43,7 @@ class UnitBrowser(View):
     inputs = ()
 
     def __init__(
-        self, session: Session, examples: Examples, *, dissection: DissectionResult | None = None, images: Sequence[ImageLike] = (), top: int = 3, **options
+        self, session: Session, examples: Examples, *, dissection: Dissection | None = None, images: Sequence[ImageLike] = (), top: int = 3, **options
     ) -> None:
         if not isinstance(examples, Examples):
             raise TypeError(f"UnitBrowser takes the dataset examples of a layer (neuroblocks.dissection.dataset_examples), not {type(examples).__name__}")

@@ -25,11 +25,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..session import Session
+from ..work import Cancelled
+from . import objectives
 from .objectives import Objective
-from .render import Cancelled, Progress, cancel_check, render
+from .render import RenderStep, cancel_check, render
 
 #: Bump when rendering changes in a way that changes icons, so old cache files are not reused.
 ALGORITHM_VERSION = 2
@@ -44,6 +47,35 @@ def cache_dir() -> Path:
 
 
 Cancel = Callable[[], bool]
+
+
+def icon_service(session: Session) -> IconService:
+    """The session's one icon service, made on first use: views, the atlas and `icons` share its
+    memory, disk cache and renders in flight."""
+    return session.state("icons", IconService)
+
+
+def icons(session: Session, layer: str, channels: Sequence[int], size: int | None = None, steps: int | None = None, **options) -> np.ndarray:
+    """Feature-visualization icons of channels, (N, size, size, 3) uint8, cached in memory and on
+    disk; size and steps default to the session's `icon_defaults`. Few `steps` give a cheap
+    preview, cached separately. options: seed, progress, cancel."""
+    size, steps = size or session.icon_defaults["size"], steps or session.icon_defaults["steps"]
+    return icon_service(session).get([objectives.channel(layer, int(c)) for c in channels], size, steps, **options)
+
+
+def direction_icons(
+    session: Session,
+    layer: str,
+    vectors: torch.Tensor | np.ndarray,
+    size: int | None = None,
+    steps: int | None = None,
+    cosine_power: float | None = None,
+    **options,
+) -> np.ndarray:
+    """Icons of directions in `layer`'s activation space (activation vectors, group directions)."""
+    size, steps = size or session.icon_defaults["size"], steps or session.icon_defaults["steps"]
+    objs = [objectives.direction(layer, v, cosine_power) for v in torch.as_tensor(vectors)]
+    return icon_service(session).get(objs, size, steps, **options)
 
 
 class _Claim:
@@ -141,7 +173,7 @@ class IconService:
         size: int,
         steps: int,
         seed: int = 0,
-        progress: Callable[[Progress], None] | None = None,
+        progress: Callable[[RenderStep], None] | None = None,
         cancel=None,
         thresholds: Sequence[int] = (),
     ) -> np.ndarray:

@@ -26,8 +26,8 @@ from contextlib import ExitStack, contextmanager
 import torch
 import torch.nn.functional as F
 
-from ..errors import AttributionError
-from ..swap import FunctionalSwap
+from .errors import AttributionError
+from .swap import FunctionalSwap
 
 RULES = ("conservative", "gradient")
 

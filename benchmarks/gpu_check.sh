@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The device check: on a machine with a CUDA GPU (and no internet), the test suite with every
+# Session on the GPU, file by file, each file's failures printed as it ends (-rfE), so a run cut
+# short keeps what it found; then the GPU benchmarks (attribution against Captum, feature
+# visualization against Lucent), all within BUDGET_S seconds (default 480: the tests get the
+# first two thirds, the benchmarks the rest).
+#
+#   make test-gpu                                   # from a checkout set up by make
+#   PYTHON=python3 bash benchmarks/gpu_check.sh     # on a GPU image with the dependencies installed
+#   NEUROBLOCKS_DEVICE=cpu BUDGET_S=120 bash benchmarks/gpu_check.sh   # a dry run of the script itself
+#
+# Left out: the browser, notebook and installed-wheel tests (they need Chromium and a Jupyter
+# server). Each file's log is kept in $LOGS (default test-artifacts/gpu-check/).
+set -u
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+BUDGET=${BUDGET_S:-480}
+LOGS=${LOGS:-test-artifacts/gpu-check}
+export PYTHONUNBUFFERED=1 NEUROBLOCKS_DEVICE=${NEUROBLOCKS_DEVICE:-cuda}
+mkdir -p "$LOGS"
+start=$(date +%s)
+elapsed() { echo $(($(date +%s) - start)); }
+
+if [[ $NEUROBLOCKS_DEVICE == cuda* ]]; then
+  "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else f"no CUDA GPU seen by torch {torch.__version__}")' || exit 2
+fi
+"$PY" -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__, "on", torch.cuda.get_device_name() if torch.cuda.is_available() else "the CPU")'
+
+tests_end=$((BUDGET * 2 / 3))
+status=0
+for file in tests/test_*.py; do
+  case $file in tests/test_notebooks.py | tests/test_installed_package.py) continue ;; esac
+  left=$((tests_end - $(elapsed)))
+  if ((left < 20)); then
+    echo "not run (out of time): $file"
+    status=1
+    continue
+  fi
+  log="$LOGS/$(basename "$file" .py).log"
+  timeout "$left" "$PY" -m pytest -q -rfE -p no:cacheprovider --device "$NEUROBLOCKS_DEVICE" "$file" >"$log" 2>&1
+  code=$?
+  ((code == 124)) && echo "$file: cut at ${left} s"
+  ((code != 0 && code != 5)) && status=1
+  # The failures with their reasons, then the counts line.
+  grep -E '^(FAILED|ERROR) ' "$log"
+  echo "$file: $(grep -E '^[0-9]+ (passed|failed|error)|no tests ran' "$log" | tail -n 1) [$(elapsed) s]"
+done
+
+run_benchmark() {
+  local left=$((BUDGET - $(elapsed)))
+  if ((left < 30)); then
+    echo "not run (out of time): $*"
+    return
+  fi
+  timeout "$left" "$PY" "$@" --device "$NEUROBLOCKS_DEVICE" 2>&1 | tail -n 12 || echo "failed or cut: $*"
+}
+echo "--- benchmarks [$(elapsed) s]"
+run_benchmark benchmarks/attribution.py --model googlenet
+run_benchmark benchmarks/featurevis.py --model googlenet --channels 64 --size 128 --steps 128 --one-at-a-time 4
+echo "device check done in $(elapsed) s of $BUDGET"
+exit $status

@@ -1,0 +1,186 @@
+"""The attribution of each atom kind (neuron, position, channel, group, prefix token), to one target,
+to every class at once, and from layer to layer: the functions `neuroblocks.attribution` names."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .. import precision
+from ..errors import AttributionError
+from ..images import ImageLike
+from ..session import Session
+from . import atoms as _atoms
+from . import tokens
+from .gradient import above_fn, activations_and_gradient
+from .integrated import integrated_gradient
+from .jacobian import attribution_matrix
+from .targets import TargetLike, check_order
+
+
+def neuron(
+    session: Session, image: ImageLike, layer: str, target: TargetLike, *, relax: bool = False, smoothing: bool = False, rule: str | None = None
+) -> torch.Tensor:
+    """Attribution of every neuron: activation × gradient, shaped like the layer (C, H, W)."""
+    a, g = activations_and_gradient(session, image, layer, target, relax=relax, smoothing=smoothing, rule=rule)
+    return a * g
+
+
+def prefix_tokens(session: Session, image: ImageLike, layer: str, target: TargetLike, *, relax: bool = False, rule: str | None = None) -> torch.Tensor:
+    """Attribution of every neuron of a token layer's prefix tokens, (P, C): `.sum(1)` gives each
+    token's, to show beside `spatial`'s patch grid. (0, C) for a layer without prefix tokens."""
+    a, g = activations_and_gradient(session, image, layer, target, relax=relax, all_tokens=True, rule=rule)
+    return tokens.prefix(a * g, session.layout(layer))
+
+
+def spatial(
+    session: Session,
+    image: ImageLike,
+    layer: str,
+    target: TargetLike,
+    *,
+    relax: bool = False,
+    smoothing: bool = False,
+    prefix: bool = False,
+    rule: str | None = None,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Attribution of every position, summed over channels: (H, W). With `prefix=True`, also
+    each prefix token's, from the same gradient pass: ((H, W), (P,)), P = 0 for a grid layer."""
+    _atoms.Positions(session.layer_shape(layer), layer)  # refuses layers without positions, before any work
+    if not prefix:
+        return neuron(session, image, layer, target, relax=relax, smoothing=smoothing, rule=rule).sum(0)
+    a, g = activations_and_gradient(session, image, layer, target, relax=relax, smoothing=smoothing, all_tokens=True, rule=rule)
+    layout = session.layout(layer)
+    return tokens.patches(a * g, layout).sum(0), tokens.prefix(a * g, layout).sum(1)
+
+
+def channel(
+    session: Session,
+    image: ImageLike,
+    layer: str,
+    target: TargetLike,
+    *,
+    relax: bool = False,
+    smoothing: bool = False,
+    steps: int | None = None,
+    baseline: ImageLike | None = None,
+    rule: str | None = None,
+) -> torch.Tensor:
+    """Attribution of every channel, summed over positions (a token layer's prefix tokens too): (C,).
+
+    `steps` integrates the gradient along the path from zero activations (or from `baseline`
+    image's activations) instead of taking it at the activations.
+    """
+    if steps is None:
+        a, g = activations_and_gradient(session, image, layer, target, relax=relax, smoothing=smoothing, all_tokens=True, rule=rule)
+    else:
+        a, g = integrated_gradient(session, image, layer, target, steps, baseline=baseline, relax=relax, rule=rule)
+    return (a * g).flatten(1).sum(1) if a.dim() > 1 else a * g
+
+
+def group(
+    session: Session,
+    image: ImageLike,
+    layer: str,
+    target: TargetLike,
+    spatial_factors: torch.Tensor,
+    channel_factors: torch.Tensor,
+    *,
+    relax: bool = False,
+    rule: str | None = None,
+) -> torch.Tensor:
+    """Attribution of each group (spatial factor (k, H, W) × channel direction (k, C)): (k,)."""
+    _, g = activations_and_gradient(session, image, layer, target, relax=relax, rule=rule)
+    return _atoms.groups(spatial_factors.to(g), channel_factors.to(g)).reduce(None, g[None])[0]
+
+
+def _position_norms(h: torch.Tensor) -> torch.Tensor:
+    return h.norm(dim=1).flatten(1)
+
+
+def _channel_sums(h: torch.Tensor) -> torch.Tensor:
+    return h.flatten(2).sum(2)
+
+
+def _directions(directions: torch.Tensor, a: torch.Tensor, layer: str) -> _atoms.Directions:
+    if directions.dim() != 2 or a.dim() != 3 or directions.shape[1] != a.shape[0]:
+        raise AttributionError(
+            f"directions are (K, C) vectors in the channel space of a layer with positions; got {tuple(directions.shape)} for {layer!r} of shape {tuple(a.shape)}"
+        )
+    return _atoms.projections(a, directions)
+
+
+def _some(kind, a: torch.Tensor, only: Sequence[int] | None):
+    """All atoms of a kind, or just the listed ones (as given tangents: one forward pass each)."""
+    if only is None:
+        return kind
+    picks = torch.as_tensor(list(only), dtype=torch.long, device=a.device)
+    if len(picks) and (picks.min() < 0 or picks.max() >= kind.count):
+        raise AttributionError(f"atoms {list(only)} are outside 0..{kind.count - 1}")
+    return _atoms.Directions(kind.tangents(a, picks))
+
+
+def layer_to_layer(
+    session: Session,
+    image: ImageLike,
+    lower: str,
+    higher: str,
+    atoms: str = "positions",
+    *,
+    only: Sequence[int] | None = None,
+    relax: bool = False,
+    mode: str = "auto",
+    batch: int | None = None,
+    rule: str | None = None,
+) -> torch.Tensor:
+    """(higher atoms, lower atoms): row i is what fed higher atom i, column j what lower atom j feeds.
+
+    A higher position is measured by the L2 norm of its activation vector, a higher channel by
+    its summed activation (SPEC §2). `only` keeps just those lower atoms (columns), in that order.
+    A token layer's positions are its patches, row-major, then its prefix tokens.
+    """
+    lower, higher, image = session.check_layer(lower), session.check_layer(higher), session.read(image)
+    check_order(session, lower, higher)
+    measure = {"positions": _position_norms, "channels": _channel_sums}.get(atoms)
+    if measure is None:
+        raise AttributionError(f"atoms are 'positions' or 'channels', not {atoms!r}")
+    a, above = tokens.activations(session, image, lower), tokens.activations(session, image, higher)
+    n_higher = _atoms.of_kind(atoms, tuple(above.shape), higher).count
+    lower_atoms = _some(_atoms.of_kind(atoms, tuple(a.shape), lower), a, only)
+    f = above_fn(session.above(image, lower), relax, lambda p: measure(tokens.of_pass(p.activations, p.prefixes, higher)), (higher,), rule)
+    key = (id(session.model), lower, higher, atoms, relax, rule or session.attribution_rule)
+    with precision.applied(session.attribution_precision):
+        return attribution_matrix(f, a, lower_atoms, n_higher, mode=mode, batch=batch, budget=session.memory_budget, key=key, lock=session.lock)
+
+
+def to_classes(
+    session: Session,
+    image: ImageLike,
+    layer: str,
+    atoms: str | torch.Tensor = "positions",
+    *,
+    only: Sequence[int] | None = None,
+    classes: Sequence[int] | None = None,
+    relax: bool = False,
+    mode: str = "auto",
+    batch: int | None = None,
+    rule: str | None = None,
+) -> torch.Tensor:
+    """(atoms, classes): each atom's attribution to every logit, from one batched JVP per atom
+    or one VJP per class, whichever is fewer; only the network above the layer runs. `atoms`
+    are "positions", "channels", or directions (K, C) in channel space (each atom the
+    activations' projection on one, e.g. a neuron group's direction). `only` keeps just those
+    atoms (rows), `classes` just those logits (columns), in the order given: a view's legend
+    first ranks the classes the model predicts. A token layer's positions are its patches,
+    row-major, then its prefix tokens. `batch`: tangents per pass (default: as many as fit the
+    session's `memory_budget`)."""
+    image = session.read(image)
+    a = tokens.activations(session, image, layer)
+    kind = _some(_directions(atoms, a, layer) if isinstance(atoms, torch.Tensor) else _atoms.of_kind(atoms, tuple(a.shape), layer), a, only)
+    picks = None if classes is None else torch.as_tensor([session.class_index(c) for c in classes], dtype=torch.long)
+    f = above_fn(session.above(image, layer), relax, lambda p: p.logits if picks is None else p.logits[:, picks.to(p.logits.device)], (), rule)
+    n = len(session.labels) if picks is None else len(picks)
+    key = (id(session.model), layer, "logits", relax, rule or session.attribution_rule)
+    with precision.applied(session.attribution_precision):
+        return attribution_matrix(f, a, kind, n, mode=mode, batch=batch, budget=session.memory_budget, key=key, lock=session.lock).T
