@@ -4,9 +4,13 @@ from ../shared/data, with the regions its animals cover."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import os
 import resource
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -28,7 +32,8 @@ CAT_BOXES = [(350, 158, 445, 325)]
 
 _BEFORE = pytest.StashKey[set]()
 _STARTED = pytest.StashKey[float]()
-_PEAKS: list[tuple[float, float, str]] = []  # (GB the test raised pytest's peak by, the peak after it, test id)
+_PEAKS: list[tuple[float, float, str]] = []
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if sys.platform == "linux" else None  # (GB the test raised pytest's peak by, the peak after it, test id)
 
 
 def _peak_gb() -> float:
@@ -43,7 +48,32 @@ def pytest_runtest_protocol(item, nextitem):
     after = _peak_gb()
     if after - before > 0.05:
         _PEAKS.append((after - before, after, item.nodeid))
+    if nextitem is None or nextitem.path != item.path:
+        _file_ended(item)
     return handled
+
+
+_FAILED: list[str] = []  # this file's failures so far: "nodeid: first line of the reason"
+
+
+def pytest_runtest_logreport(report) -> None:
+    if report.failed:
+        reason = str(report.longrepr.reprcrash.message if hasattr(report.longrepr, "reprcrash") else report.longrepr).splitlines()
+        _FAILED.append(f"{'ERROR' if report.when != 'call' else 'FAILED'} {report.nodeid}: {reason[0] if reason else ''}")
+
+
+def _file_ended(item) -> None:
+    """Memory freed by the file is handed back to the system (glibc keeps freed arenas otherwise,
+    and the next file's peak would stand on them); with --file-reports, the file's failures are
+    printed now, so a run cut short (the GPU check's time limit) keeps what it found."""
+    if _LIBC is not None:
+        gc.collect()
+        _LIBC.malloc_trim(0)
+    if item.config.getoption("file_reports"):
+        reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+        reporter.write("\n")
+        reporter.write_line(f"{item.path.name} done: {len(_FAILED)} failed" + "".join(f"\n  {line}" for line in _FAILED), flush=True)
+    _FAILED.clear()
 
 
 def _changed_files() -> set[str] | None:
@@ -94,6 +124,7 @@ def _no_work_left_over():
 
 def pytest_addoption(parser) -> None:
     parser.addoption("--screenshots", type=Path, default=None, help="where the gallery test saves one picture per view once its icons are in (`make screenshots` gives docs/screenshots); without it, none")
+    parser.addoption("--file-reports", action="store_true", help="print each test file's failures as soon as it ends (the GPU check's time limit may cut the run)")
     parser.addoption("--device", default=None, help="run every Session (and the notebooks' kernels) on this device, e.g. cuda; the same as NEUROBLOCKS_DEVICE")
 
 

@@ -206,6 +206,19 @@ def unusable_cache(kind: str, root: Path, monkeypatch) -> Path:
     return root / "cache"
 
 
+def test_an_icon_keeps_how_far_its_render_raised_the_objective_on_disk_too(cache):
+    """What lets a view mark a unit that barely responds instead of showing a gray square as if
+    it were a picture: the objective at the render's first and last step, kept with the icon."""
+    session = nb.Session.load("shapes")
+    live, flat = fv.channel("conv3", 1), fv.channel("conv3", 1) * 0  # the second cannot be raised
+    nb.featurevis.icon_service(session).get([live, flat], 32, 12)
+    (first, last), flat_response = (nb.featurevis.icon_service(session).response(o, 32, 12) for o in (live, flat))
+    assert last > first and flat_response == (0.0, 0.0)
+    fresh = nb.featurevis.icon_service(nb.Session.load("shapes"))
+    assert fresh.cached(live, 32, 12) is not None and fresh.response(live, 32, 12) == (first, last), "read back from the PNG"
+    assert fresh.rendered == 0
+
+
 @pytest.mark.parametrize("kind", ["a file in its place", "writes refused (EACCES)", "a full disk (ENOSPC)"])
 def test_an_unusable_cache_directory_keeps_icons_in_memory_and_warns_once(kind, tmp_path, monkeypatch):
     folder = unusable_cache(kind, tmp_path, monkeypatch)

@@ -6,6 +6,7 @@ layout); the shapes model when no weights can be had, saying why."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nbformat
@@ -21,13 +22,35 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 INTERFACES = ["semantic_dictionary", "activation_grid", "spatial_attribution", "channel_attribution", "neuron_groups", "teaser"]
 
 
+#: Run after a notebook's own cells: waits for every view it built (their computations, not their
+#: icons) and prints the errors any of them shows, as a person would see them in the view.
+VIEW_ERRORS = """
+import gc, json, warnings, neuroblocks
+with warnings.catch_warnings():  # an isinstance check on every object wakes deprecated torch aliases
+    warnings.simplefilter("ignore")
+    _views = [o for o in gc.get_objects() if isinstance(o, neuroblocks.widgets.base.View)]
+for _view in _views:
+    _view.wait(600)
+print("view errors:", json.dumps([f"{type(v).__name__} {v.layer}: {v.error}" for v in _views if v.error]), len(_views))
+"""
+
+
 def execute(path: Path, cwd: Path, replace: dict[str, str] | None = None) -> nbformat.NotebookNode:
     notebook = nbformat.read(path, as_version=4)
     for cell in notebook.cells:
         for old, new in (replace or {}).items():
             cell.source = cell.source.replace(old, new)
+    notebook.cells.append(nbformat.v4.new_code_cell(VIEW_ERRORS))
     NotebookClient(notebook, timeout=600, kernel_name="python3", store_widget_state=True, resources={"metadata": {"path": str(cwd)}}).execute()
     return notebook
+
+
+def view_errors(notebook) -> list[str]:
+    """The errors the views of an executed notebook show once their computations are done."""
+    line = next(o["text"] for o in notebook.cells[-1].outputs if o.get("name") == "stdout" and "view errors:" in o.get("text", ""))
+    errors, count = line.split("view errors:", 1)[1].rsplit(" ", 1)
+    assert int(count) > 0, "the notebook built no view"
+    return json.loads(errors)
 
 
 def outputs(notebook) -> list:
@@ -49,6 +72,7 @@ def test_notebook_executes_offline_and_saves_widget_state(path, tmp_path):
     assert not [o for o in shown if o.output_type == "error" or o.get("name") == "stderr"]
     views = [o for o in shown if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert views, "a notebook that shows no view demonstrates nothing"
+    assert view_errors(notebook) == [], "every view ends without an error"
     state = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     kinds = {m["state"].get("kind") for m in state.values() if m["model_name"] == "AnyModel"}
     assert len(kinds - {None}) >= 1, "the views' state is saved in the notebook"

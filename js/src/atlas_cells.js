@@ -21,10 +21,11 @@ export function cellUnder(level, px, py, side) {
   return level.lookup.get(row * level.size + col) ?? -1;
 }
 
-// Opacity for a cell holding `count` of a level whose densest cell holds `max`: log-scaled, so
-// sparse cells stay visible but faint.
+// Opacity for a cell holding `count` of a level whose densest cell holds `max`: log-scaled, and
+// never under 0.45, so at the finest zoom (where most cells hold a few vectors) an icon stays
+// readable, paler rather than gone.
 export function density(count, max) {
-  return 0.2 + (0.8 * Math.log1p(count)) / Math.log1p(max);
+  return 0.45 + (0.55 * Math.log1p(count)) / Math.log1p(max);
 }
 
 // (x, y) in [0, 1] of position [y, x] of the placed image's (H, W, 2) places, or null.

@@ -14,6 +14,11 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+// A class (or other) name in a narrow column: cut with an ellipsis, whole in its tooltip.
+export function name(text) {
+  return h("span", { class: "nb-legend-name", text, title: text });
+}
+
 const OFFLINE = "This needs the running notebook: the exported page only holds what was computed.";
 
 export class Scope {

@@ -1,5 +1,5 @@
 // The shell every view draws into: a title, a status line for busy states (what is being
-// computed, how far), and an error box that says what went wrong and what to do. A view tells
+// computed, how far, how many icons are in), and an error box that says what went wrong and what to do. A view tells
 // the kernel when it is drawn and when the pointer enters it, so its work goes first.
 
 import { h } from "./dom.js";
@@ -15,12 +15,15 @@ export function frame(scope, el, title) {
   let note = ""; // what a view says in the status line when nothing is computing
   const show = () => {
     const busy = model.get("busy");
-    status.textContent = busy || note;
+    const [ready, wanted] = model.get("icon_count") || [0, 0];
+    const icons = ready < wanted ? `icons ${ready} / ${wanted}` : "";
+    status.textContent = [busy || note, icons].filter(Boolean).join(" · ");
     root.classList.toggle("nb-busy", !!busy);
     error.textContent = model.get("error") || "";
     error.style.display = model.get("error") ? "block" : "none";
   };
   scope.on("change:busy", show);
+  scope.on("change:icon_count", show);
   scope.on("change:error", show);
   show();
   const look = () => model.send({ action: "look" });

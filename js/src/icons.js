@@ -4,7 +4,15 @@
 // a view displayed again, or an exported page, starts from).
 
 import { isBinary } from "./arrays.js";
-import { h } from "./dom.js";
+import { fmt, h } from "./dom.js";
+
+// Whether a render could not raise its objective ([first, last] step values): the icon shows a
+// unit that barely responds to any image, not what it detects.
+export function barelyResponds(response) {
+  if (!response) return false;
+  const [first, last] = response;
+  return last - first <= 1e-6 * Math.max(1, Math.abs(first));
+}
 
 export class IconBook {
   constructor(scope, onChange = () => {}) {
@@ -17,9 +25,9 @@ export class IconBook {
     // paths drop them. An icon whose bytes did not come is skipped; the `icons` trait brings it.
     scope.on("msg:custom", (content, buffers) => {
       if (!content || !content.icons) return;
-      for (const [key, { stage, buffer }] of Object.entries(content.icons)) {
+      for (const [key, { stage, response, buffer }] of Object.entries(content.icons)) {
         const png = buffers && buffers[buffer];
-        if (isBinary(png)) this.live.set(key, { png, stage });
+        if (isBinary(png)) this.live.set(key, { png, stage, response });
       }
       this.refresh();
     });
@@ -42,7 +50,7 @@ export class IconBook {
   // An <img> for `key`, kept current; `label` names it while it is a placeholder.
   tile(key, label, size = 56) {
     // No alt text: a placeholder is the hatched box itself, not a broken-image label.
-    const img = h("img", { class: "nb-icon", alt: "", title: label, "data-key": key, style: { width: `${size}px`, height: `${size}px` } });
+    const img = h("img", { class: "nb-icon", alt: "", title: label, "data-key": key, "data-label": label, style: { width: `${size}px`, height: `${size}px` } });
     if (!this.tiles.has(key)) this.tiles.set(key, []);
     this.tiles.get(key).push(img);
     this.paint(key, img);
@@ -66,6 +74,10 @@ export class IconBook {
     const icon = this.get(key);
     img.dataset.stage = icon ? icon.stage : "placeholder";
     img.classList.toggle("nb-icon-preview", !!icon && icon.stage === "preview");
+    const flat = icon && barelyResponds(icon.response);
+    img.classList.toggle("nb-icon-flat", !!flat);
+    if (flat) img.title = `${img.dataset.label}: barely responds (its render moved the objective from ${fmt(icon.response[0])} to ${fmt(icon.response[1])})`;
+    else img.title = img.dataset.label;
     if (icon) img.src = this.source(key);
     else img.removeAttribute("src");
   }

@@ -29,7 +29,7 @@ export const VIEWS = {
   unit_browser: unitBrowser,
 };
 
-export function render({ model, el }) {
+function render({ model, el }) {
   const scope = new Scope(model);
   const view = VIEWS[model.get("kind")];
   if (!view) {
@@ -40,4 +40,5 @@ export function render({ model, el }) {
   return () => scope.dispose();
 }
 
+// anywidget's module format: a default export holding the lifecycle (a bare `render` export is deprecated).
 export default { render };

@@ -2,7 +2,7 @@
 // links between them, and the layout, with no kernel. Views are the same as in a notebook.
 
 import { h } from "./dom.js";
-import { render } from "./index.js";
+import widget from "./index.js";
 
 // The part of the anywidget model interface the views use, over saved state.
 export class LocalModel {
@@ -64,7 +64,7 @@ export function connect(models, links) {
 function place(node, models) {
   if ("view" in node) {
     const el = h("div", { class: "nb-page-view" });
-    render({ model: models[node.view], el });
+    widget.render({ model: models[node.view], el });
     return el;
   }
   const direction = "row" in node ? "row" : "column";

@@ -7,6 +7,14 @@ export function topK(values, k) {
   return order.slice(0, k);
 }
 
+// The largest magnitude among `values` (1 when all are 0): what a view's bars are scaled
+// against, so a bar means the same length in every cell of the view.
+export function largest(values) {
+  let m = 0;
+  for (const v of values) m = Math.max(m, Math.abs(v));
+  return m || 1;
+}
+
 // The C-vector of a (C, H, W) cube at one position.
 export function column(cube, y, x) {
   const [c, h, w] = cube.shape;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { cellAt, col, column, entries, onGrid, prefixToken, rescale, row, samePosition, slice, topK } from "../src/ranking.js";
+import { cellAt, col, column, entries, largest, onGrid, prefixToken, rescale, row, samePosition, slice, topK } from "../src/ranking.js";
 
 const cube = { shape: [3, 2, 2], values: Float32Array.from([0, 1, 2, 3, 10, 11, 12, 13, 5, 6, 7, 8]) };
 
@@ -58,4 +58,9 @@ test("a token layer's prefix token p is position [-1, p]: on no grid, and no cel
   assert.equal(prefixToken([-1, 1], 1), null, "a layer with one prefix token has no second");
   assert.equal(prefixToken([0, 0], 1), null);
   assert.equal(rescale([-1, 0], [8, 8], [16, 16]), null, "a prefix token has no place on another grid");
+});
+
+test("a view's bars are scaled against its largest magnitude, whatever the sign", () => {
+  assert.equal(largest(new Float32Array([0.018, -1.91, 0.5])), Math.fround(1.91));
+  assert.equal(largest(new Float32Array([0, 0])), 1, "all zero: no division by zero");
 });

@@ -201,16 +201,23 @@ def lab_debugger_noise(message) -> bool:
     return message.text.startswith("Could not restore the debugger state") and "/static/" in message.location.get("url", "")
 
 
+def anywidget_warning(message) -> bool:
+    """anywidget's own warnings about our module (a deprecated export format) count as errors."""
+    return message.type == "warning" and message.text.startswith("[anywidget]")
+
+
 def watch_console(page) -> list[str]:
     errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and not lab_debugger_noise(m) else None)
+    page.on("console", lambda m: errors.append(m.text) if (m.type == "error" and not lab_debugger_noise(m)) or anywidget_warning(m) else None)
     page.on("pageerror", lambda e: None if notebook7_own(e) else errors.append(str(e)))
     return errors
 
 
 def hover_cell(page, picture, fx: float, fy: float) -> None:
     """Move the mouse onto a point of a picture, arriving from beside it (a mouse already
-    standing on the point would send no mousemove)."""
+    standing on the point would send no mousemove); scrolled into view first (a row wider than
+    the page scrolls sideways)."""
+    picture.evaluate("e => e.scrollIntoView({block: 'center', inline: 'center'})")  # all of it, not just a part
     box = picture.bounding_box()
     x, y = box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
     page.mouse.move(x - 3, y - 3)
@@ -241,11 +248,14 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def page(browser, request):
-    """A fresh browser page; on failure its screenshot lands in test-artifacts/ for diagnosis."""
+    """A fresh browser page; on failure its screenshot lands in test-artifacts/ for diagnosis. A
+    view that ends the test showing its error box fails it: a person would have seen it."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     yield page
-    if getattr(request.node, "failed_call", False):
+    shown = [] if page.is_closed() else page.locator(".nb-error:visible").all_inner_texts()
+    if getattr(request.node, "failed_call", False) or shown:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"FAILED-{request.node.name}.png"))
     context.close()
+    assert not shown, f"a view shows an error: {shown}"

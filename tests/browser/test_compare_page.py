@@ -1,7 +1,8 @@
 """The ModelComparison view in Chromium, on an exported page (the views' real bundle, links
-kept) and in a live JupyterLab: hovering a CKA cell lists its matched units, clicking a pair
-selects its channels in both models' linked views, and a position hovered in model A's view
-shows in model B's, whose grid is twice as fine."""
+kept) and in a live JupyterLab: clicking a CKA cell lists its matched units (and crossing other
+cells on the way to the list leaves it), clicking a pair selects its channels in both models'
+linked views when they show that pair's layers (else it says which layers it needs), and a
+position hovered in model A's view shows in model B's, whose grid is twice as fine."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from .conftest import hover_cell, view, watch_console
 pytestmark = pytest.mark.browser
 
 
-def test_hover_a_cell_click_a_pair_and_positions_follow_across_grids(page, shapes_session, shapes_seed1, tmp_path):
+def test_click_a_cell_click_a_pair_and_positions_follow_across_grids(page, shapes_session, shapes_seed1, tmp_path):
     scenes = [shapes.scene(30_000 + i).image for i in range(64)]
     survey = compare.survey(shapes_session, shapes_seed1, scenes, ["conv2", "conv3"], ["conv2", "conv3"])
     comparison = nb.ModelComparison(shapes_session, shapes_seed1, survey, pairs=4, names=("seed 0", "seed 1"), icon_size=32, icon_steps=4)
@@ -30,8 +31,9 @@ def test_hover_a_cell_click_a_pair_and_positions_follow_across_grids(page, shape
 
     table = view(page, "Model comparison")
     cell = table.locator(".nb-cka-cell[data-cell='1,0']")  # seed 0's conv3 against seed 1's conv2
-    cell.hover()
-    assert "nb-selected" in cell.get_attribute("class")
+    cell.click()
+    table.locator(".nb-cka-cell[data-cell='0,1']").hover()  # on the way to the list
+    assert "nb-selected" in cell.get_attribute("class"), "the clicked cell stays chosen"
     title = table.locator(".nb-pairs .nb-legend-title").inner_text()
     assert title.startswith("seed 0 conv3 ↔ seed 1 conv2")
     pairs = table.locator(".nb-pair")
@@ -49,6 +51,13 @@ def test_hover_a_cell_click_a_pair_and_positions_follow_across_grids(page, shape
     hover_cell(page, first.locator(".nb-picture-grid"), (5 + 0.5) / 16, (3 + 0.5) / 16)  # A's cell [y=3, x=5]
     assert first.locator(".nb-dictionary").get_attribute("data-position") == "3,5"
     assert second.locator(".nb-dictionary").get_attribute("data-position") == "7,11"
+
+    # A pair of other layers (conv2 ↔ conv2) says what it needs and leaves the linked views alone.
+    table.locator(".nb-cka-cell[data-cell='0,0']").click()
+    table.locator(".nb-pair").first.click()
+    assert first.locator(".nb-channel-note").get_attribute("data-channel") == str(expected[1][0])
+    assert second.locator(".nb-channel-note").get_attribute("data-channel") == str(expected[1][1])
+    assert "the linked views show seed 0 conv3 ↔ seed 1 conv2" in table.locator(".nb-status").inner_text()
     assert not errors, errors
 
 
@@ -59,7 +68,7 @@ def test_the_compare_notebook_in_jupyterlab_links_both_models_views(open_noteboo
 
     table = view(page, "Model comparison")
     table.scroll_into_view_if_needed()
-    table.locator(".nb-cka-cell[data-cell='2,1']").hover()  # seed 0's conv3 against seed 1's conv2, the linked views' layers
+    table.locator(".nb-cka-cell[data-cell='2,1']").click()  # seed 0's conv3 against seed 1's conv2, the linked views' layers
     assert table.locator(".nb-pairs .nb-legend-title").inner_text().startswith("seed 0 conv3 ↔ seed 1 conv2")
     pair = table.locator(".nb-pair").first
     a, b = pair.get_attribute("data-pair").split(",")

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.browser
 ORIGIN = "http://host.test"
 HOST = """<!DOCTYPE html><html><head><meta charset="utf-8"><link rel="stylesheet" href="/neuroblocks.css"></head>
 <body><div id="root"></div><script type="module">
-import { render } from "/neuroblocks.js";
+import widget from "/neuroblocks.js";  // anywidget's module format: the default export
 
 class HostModel {  // what anywidget gives a view: get/set/on/off/send/save_changes
   constructor(state) { this.state = state; this.handlers = {}; }
@@ -56,7 +56,7 @@ window.host = {
     const model = new HostModel(put(view, form));
     const el = document.createElement("div");
     document.getElementById("root").append(el);
-    render({ model, el });
+    widget.render({ model, el });
     this.models.push(model);
   },
   message(i, content, buffers, form) {  // buffers: base64 strings, or null for a message that lost them

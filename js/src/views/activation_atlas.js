@@ -12,6 +12,7 @@ import { entries } from "../ranking.js";
 import { read } from "../picture.js";
 
 const SIDE = 480;
+const BACKGROUND = "#f4f4f4";
 
 export function activationAtlas(scope, el) {
   const model = scope.model;
@@ -49,7 +50,7 @@ export function activationAtlas(scope, el) {
   const draw = () => {
     const lv = level();
     const ctx = canvas.getContext("2d");
-    ctx.fillStyle = "#111";
+    ctx.fillStyle = BACKGROUND; // light: a sparse cell's icon fades towards paper, not into black
     ctx.fillRect(0, 0, SIDE, SIDE);
     if (!lv) return;
     const cell = SIDE / lv.size;
@@ -62,14 +63,14 @@ export function activationAtlas(scope, el) {
       const img = iconImage(key(m));
       if (img) ctx.drawImage(img, col * cell, row * cell, cell, cell);
       else {
-        ctx.fillStyle = "#888";
+        ctx.fillStyle = "#c8c8c8";
         ctx.fillRect(col * cell + 1, row * cell + 1, cell - 2, cell - 2);
       }
     }
     ctx.globalAlpha = 1;
     if (hovered >= 0) {
       const [row, col] = [lv.where.values[2 * hovered], lv.where.values[2 * hovered + 1]];
-      ctx.strokeStyle = "#fff";
+      ctx.strokeStyle = "#111";
       ctx.lineWidth = 2;
       ctx.strokeRect(col * cell + 1, row * cell + 1, cell - 2, cell - 2);
     }
@@ -121,10 +122,11 @@ export function activationAtlas(scope, el) {
       if (shown >= 0) strip.append(patch(shown));
     }
     const [row, col] = [lv.where.values[2 * hovered], lv.where.values[2 * hovered + 1]];
+    const ranked = lv.top.index.shape[1] > 0; // an aligned atlas's cells have no class attribution
     details.append(
       icons.tile(key(hovered), `cell [${row}, ${col}]`, 128),
       h("div", { class: "nb-atlas-count", text: `cell [${row}, ${col}] of ${lv.size}×${lv.size} · ${lv.counts.values[hovered]} vectors` }),
-      h("div", { class: "nb-caption", text: "top classes (attribution)" }), list, strip,
+      ranked ? h("div", { class: "nb-caption", text: "top classes (attribution)" }) : null, ranked ? list : null, strip,
     );
   };
 
@@ -150,6 +152,7 @@ export function activationAtlas(scope, el) {
       if (top) present.add(top.index);
     }
     for (const c of [...present].sort((a, b) => a - b)) filter.append(h("option", { value: String(c), text: labels[c] ?? `class ${c}` }));
+    filter.style.display = present.size ? "" : "none"; // nothing to filter by: no menu
     filter.value = model.get("class_filter") == null ? "" : String(model.get("class_filter"));
     showDetails();
     redraw();
@@ -164,7 +167,7 @@ export function activationAtlas(scope, el) {
     samples = { images: decodeArray(s.images), positions: decodeArray(s.positions), grids: decodeArray(s.grids) };
     spriteUrl = scope.url(model.get("sprite").jpeg, "image/jpeg");
     places = read(model, "places");
-    f.setTitle(`Activation atlas · ${model.get("layer")}`);
+    f.setTitle(`Activation atlas · ${model.get("name") ? `${model.get("name")} · ` : ""}${model.get("layer")}`);
     summary.textContent = model.get("summary");
     clear(f.body);
     f.body.append(

@@ -1,6 +1,6 @@
 // Activation grid: each position drawn as the icon of its activation vector (cell area scaled
 // by the vector's length when `scale` is on), or the overview: the image coloured by the first
-// three principal components. Cells without an icon yet show their overview colour.
+// three principal components. Cells without an icon yet are neutral gray placeholders.
 
 import { clear, h } from "../dom.js";
 import { frame } from "../frame.js";
@@ -9,6 +9,7 @@ import { Picture, read } from "../picture.js";
 import { prefixToken } from "../ranking.js";
 
 const SIDE = 320;
+const PLACEHOLDER = "#3a3a3a";
 
 export function activationGrid(scope, el) {
   const model = scope.model;
@@ -34,12 +35,12 @@ export function activationGrid(scope, el) {
     ctx.fillRect(0, 0, SIDE, SIDE);
     const overview = model.get("mode") === "overview";
     if (overview) ctx.drawImage(picture.img, 0, 0, SIDE, SIDE);
-    let pending = 0; // cells still drawn as their overview colour, waiting for an icon
+    let pending = 0; // cells still drawn as placeholders, waiting for an icon
     for (let y = 0; y < rows; y++) {
       for (let x = 0; x < cols; x++) {
         const p = y * cols + x;
-        const [r, g, b] = colours.values.subarray(p * 3, p * 3 + 3);
         if (overview) {
+          const [r, g, b] = colours.values.subarray(p * 3, p * 3 + 3);
           ctx.fillStyle = `rgba(${r}, ${g}, ${b}, 0.75)`;
           ctx.fillRect(x * cw, y * ch, cw, ch);
           continue;
@@ -51,7 +52,7 @@ export function activationGrid(scope, el) {
         if (icon && icon.complete && icon.naturalWidth) ctx.drawImage(icon, x0, y0, w, hh);
         else {
           pending += mags.values[p] > 0 ? 1 : 0;
-          ctx.fillStyle = `rgb(${r}, ${g}, ${b})`;
+          ctx.fillStyle = PLACEHOLDER; // neutral until its icon comes (the status line counts them)
           ctx.fillRect(x0, y0, w, hh);
         }
       }

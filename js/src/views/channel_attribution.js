@@ -5,7 +5,7 @@
 
 import { decodeArray } from "../arrays.js";
 import { BLUE, ORANGE, heat } from "../colors.js";
-import { clear, fmt, h } from "../dom.js";
+import { clear, fmt, h, name } from "../dom.js";
 import { frame } from "../frame.js";
 import { IconBook } from "../icons.js";
 import { logitRows } from "../logits.js";
@@ -62,7 +62,7 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
       classes.append(h("div", { class: "nb-hint", text: "The classes each channel supports are still being computed." }));
       return;
     }
-    for (const e of entries(s.classes, i)) classes.append(h("div", { class: "nb-legend-row" }, h("span", { class: "nb-legend-name", text: classLabel(e.index) }), h("span", { class: "nb-value", text: fmt(e.value) })));
+    for (const e of entries(s.classes, i)) classes.append(h("div", { class: "nb-legend-row" }, name(classLabel(e.index)), h("span", { class: "nb-value", text: fmt(e.value) })));
   };
 
   const showDrill = () => {

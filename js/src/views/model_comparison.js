@@ -1,7 +1,9 @@
-// Model comparison: the CKA heatmap of two models' layers; hovering a cell lists that pair of
-// layers' best-matched units (both icons, the correlation); clicking a pair selects its channels
-// in the linked views of each model. Positions hovered in A's linked view are mapped to B's grid
-// here, in the browser, and back.
+// Model comparison: the CKA heatmap of two models' layers; clicking a cell lists that pair of
+// layers' best-matched units (both icons, the correlation), and the list stays while the pointer
+// crosses other cells on its way there; clicking a pair of units selects its channels in the
+// linked views of each model, when those views show that pair's layers (a unit index means
+// nothing in another layer). Positions hovered in A's linked view are mapped to B's grid here,
+// in the browser, and back.
 
 import { css, ORANGE } from "../colors.js";
 import { clear, fmt, h } from "../dom.js";
@@ -23,7 +25,7 @@ export function modelComparison(scope, el) {
     const cell = model.get("cell");
     for (const td of f.body.querySelectorAll(".nb-cka-cell")) td.classList.toggle("nb-selected", !!cell && td.dataset.cell === cell.join(","));
     if (!cell) {
-      pairsBox.append(h("div", { class: "nb-hint", text: "Hover a cell to see the two layers' best-matched units." }));
+      pairsBox.append(h("div", { class: "nb-hint", text: "Click a cell to see the two layers' best-matched units." }));
       return;
     }
     const [i, j] = cell;
@@ -40,6 +42,12 @@ export function modelComparison(scope, el) {
         icons.tile(`B:${lb}:${b}`, `${nameB} ${lb} unit ${b}`, 48),
         h("div", { class: "nb-entry-text" }, h("div", { text: `${a} ↔ ${b}` }), h("div", { class: "nb-value", text: `r = ${fmt(s.values.values[at])}` })));
       scope.listen(entry, "click", () => {
+        const linked = model.get("linked_layers") || [];
+        if (linked.length && (linked[0] !== la || linked[1] !== lb)) {
+          f.note(`Pair ${a} ↔ ${b} is of ${nameA} ${la} ↔ ${nameB} ${lb}; the linked views show ${nameA} ${linked[0]} ↔ ${nameB} ${linked[1]}: pick a pair of that cell.`);
+          return;
+        }
+        f.note(model.get("summary"));
         scope.select("channel", a);
         scope.select("channel_b", b);
       });
@@ -65,7 +73,7 @@ export function modelComparison(scope, el) {
       const td = h("td", { class: "nb-cka-cell", "data-cell": `${i},${j}`, title: `${la} ↔ ${lb}: CKA ${fmt(v)}${chance ? " (within chance)" : ""}`,
         style: { background: css(ORANGE, Math.max(0, Math.min(1, v))) }, text: fmt(v) });
       if (chance) td.classList.add("nb-cka-chance");
-      scope.listen(td, "mouseenter", () => scope.select("cell", [i, j]));
+      scope.listen(td, "click", () => scope.select("cell", [i, j]));
       return td;
     })));
     f.body.append(h("table", { class: "nb-cka" }, head, ...rows), pairsBox);

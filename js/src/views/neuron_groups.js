@@ -3,7 +3,7 @@
 // that group's mask alone; the menu changes what the factorization prioritises (kernel work).
 
 import { BLUE, ORANGE, css, groupMasks } from "../colors.js";
-import { clear, fmt, h } from "../dom.js";
+import { clear, fmt, h, name } from "../dom.js";
 import { frame } from "../frame.js";
 import { IconBook } from "../icons.js";
 import { logitRows } from "../logits.js";
@@ -61,7 +61,7 @@ export function neuronGroups(scope, el) {
       const bars = classes.map((c, j) => {
         const v = s.attributions.values[g * nc + j];
         return h("div", { class: "nb-legend-row" },
-          h("span", { class: "nb-legend-name", text: classLabel(c) }),
+          name(classLabel(c)),
           h("span", { class: "nb-bar-track" }, h("span", { class: "nb-bar", style: { width: `${(100 * Math.abs(v)) / peak}%`, background: css(j === 0 ? ORANGE : BLUE, v < 0 ? 0.4 : 1) } })),
           h("span", { class: "nb-value", text: fmt(v) }));
       });
@@ -74,7 +74,7 @@ export function neuronGroups(scope, el) {
       });
       const tile = h("div", { class: `nb-group ${off ? "nb-group-off" : ""}`, "data-group": String(g), style: { borderColor: colour } },
         icons.tile(`${model.get("layer")}:g${g}`, `group ${g}`, 72),
-        h("div", { class: "nb-caption" }, `most: ${classLabel(best.index)} `, button), ...bars);
+        h("div", { class: "nb-caption" }, best.value > 0 ? `most: ${classLabel(best.index)} ` : "most: none of the image's classes ", button), ...bars);
       scope.listen(tile, "mouseenter", () => scope.select("group", g));
       scope.listen(tile, "mouseleave", () => scope.select("group", null));
       tiles.push(tile);

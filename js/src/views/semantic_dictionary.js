@@ -9,6 +9,8 @@ import { IconBook } from "../icons.js";
 import { Picture, read } from "../picture.js";
 import { column, onGrid, prefixToken, row, slice, topK } from "../ranking.js";
 
+const ENTRY_HEIGHT = 64; // an entry's 56 px icon, its padding and the list's gap
+
 export function semanticDictionary(scope, el) {
   const model = scope.model;
   const f = frame(scope, el, "");
@@ -67,6 +69,7 @@ export function semanticDictionary(scope, el) {
     f.setTitle(`Semantic dictionary · ${model.get("layer")}`);
     peak = Math.max(acts.values.reduce((m, v) => Math.max(m, v), 0), prefix ? prefix.values.reduce((m, v) => Math.max(m, v), 0) : 0) || 1;
     picture = new Picture(scope, model.get("picture"));
+    list.style.minHeight = `${model.get("top") * ENTRY_HEIGHT}px`; // room for a hovered cell's list: nothing below moves
     picture.setGrid(acts.shape[1], acts.shape[2]);
     picture.setPrefix(model.get("prefix_labels"));
     picture.onHover((cell) => scope.select("position", cell));

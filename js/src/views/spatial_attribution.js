@@ -6,10 +6,10 @@
 // top classes, then among all); until a part is there, the view says it is coming.
 
 import { BLUE, FLOW, ORANGE, css, heat, pairHeat } from "../colors.js";
-import { clear, fmt, h } from "../dom.js";
+import { clear, fmt, h, name } from "../dom.js";
 import { frame } from "../frame.js";
 import { Picture, read, readTop, className } from "../picture.js";
-import { col, entries, onGrid, prefixToken, row, slice } from "../ranking.js";
+import { col, entries, largest, onGrid, prefixToken, row, slice } from "../ranking.js";
 
 export function spatialAttribution(scope, el) {
   const model = scope.model;
@@ -53,12 +53,12 @@ export function spatialAttribution(scope, el) {
       return;
     }
     const top = entries(table, i);
-    const peak = Math.max(...top.map((e) => Math.abs(e.value))) || 1;
-    legend.append(h("div", { class: "nb-legend-title", text: `${which === "lower" ? model.get("layer") : model.get("upper")} [${pos}] supports` }));
+    const peak = largest(table.value.values); // the layer's largest, so a weak cell's bars stay short
+    legend.append(h("div", { class: "nb-legend-title", text: `${which === "lower" ? model.get("layer") : model.get("upper")} [${pos}] supports`, title: `bars: share of the largest support of any cell of this layer (${fmt(peak)})` }));
     for (const e of top) {
       legend.append(
         h("div", { class: "nb-legend-row" },
-          h("span", { class: "nb-legend-name", text: classLabel(e.index) }),
+          name(classLabel(e.index)),
           h("span", { class: "nb-bar-track" }, h("span", { class: "nb-bar", style: { width: `${Math.max(0, (100 * e.value) / peak)}%` } })),
           h("span", { class: "nb-value", text: fmt(e.value) }),
         ),
@@ -131,7 +131,7 @@ export function spatialAttribution(scope, el) {
   };
 
   scope.on("change:lower_maps", build);
-  for (const name of ["flow", "lower_legend", "upper_legend", "legend_note"]) scope.on(`change:${name}`, arrive);
+  for (const trait of ["flow", "lower_legend", "upper_legend", "legend_note"]) scope.on(`change:${trait}`, arrive);
   scope.on("change:position", update);
   scope.on("change:upper_position", update);
   build();

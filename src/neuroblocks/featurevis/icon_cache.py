@@ -26,13 +26,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from ..session import Session
 from ..work import Cancelled
 from . import objectives
 from .objectives import Objective
 from .render import RenderStep, cancel_check, render
+
+#: The PNG text entry holding the objective's value at a render's first and last step.
+RESPONSE_ENTRY = "neuroblocks-objective"
 
 #: Bump when rendering changes in a way that changes icons, so old cache files are not reused.
 ALGORITHM_VERSION = 2
@@ -95,6 +98,7 @@ class IconService:
     def __init__(self, session: Session, batch: int = 16, memory_items: int = 4096) -> None:
         self.session, self.batch, self.memory_items = session, batch, memory_items
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._responses: dict[str, tuple[float, float]] = {}  # key → the objective at the render's first and last step
         self._pending: dict[str, _Claim] = {}
         self._lock = threading.Lock()
         self.disk = True  # False once the cache directory has refused a write
@@ -117,8 +121,13 @@ class IconService:
         try:
             with Image.open(path) as image:
                 icon = np.asarray(image.convert("RGB"))
+                response = image.info.get(RESPONSE_ENTRY)
         except (OSError, UnidentifiedImageError, ValueError):
             return None  # truncated or corrupt: render again and overwrite
+        if response is not None:
+            with contextlib.suppress(ValueError):
+                first, last = map(float, response.split())
+                self._responses[key] = (first, last)
         return icon if icon.shape == (size, size, 3) else None
 
     def _write_disk(self, key: str, icon: np.ndarray) -> None:
@@ -128,7 +137,10 @@ class IconService:
         tmp = path.with_name(f".{key}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(icon).save(tmp, format="PNG")
+            info = PngImagePlugin.PngInfo()
+            if key in self._responses:
+                info.add_text(RESPONSE_ENTRY, " ".join(map(repr, self._responses[key])))
+            Image.fromarray(icon).save(tmp, format="PNG", pnginfo=info)
             os.replace(tmp, path)
         except OSError as e:
             with contextlib.suppress(OSError):
@@ -167,6 +179,11 @@ class IconService:
         """The icon if a cache (memory or disk) holds it, without rendering."""
         return self._cached(self.key(objective, size, steps, seed), size)
 
+    def response(self, objective: Objective, size: int, steps: int, seed: int = 0) -> tuple[float, float] | None:
+        """The objective's value at the first and the last step of the icon's render, where known:
+        an icon whose render could not raise it shows a unit that barely responds, not a picture."""
+        return self._responses.get(self.key(objective, size, steps, seed))
+
     def get(
         self,
         objectives: Sequence[Objective],
@@ -204,8 +221,18 @@ class IconService:
                     chunk = todo[start : start + self.batch]
                     claims = [self._pending[k] for k, _ in chunk]
                     stop = lambda: all(claim.abandoned() for claim in claims)  # noqa: E731
-                    icons = render(self.session, [obj for _, obj in chunk], size=size, steps=steps, seed=seed, progress=progress, cancel=stop, lr=LEARNING_RATE, thresholds=thresholds)
-                    for (k, _), icon in zip(chunk, icons):
+                    values: dict[str, np.ndarray] = {}  # the objectives at the first and the latest step
+
+                    def watch(step: RenderStep) -> None:
+                        values.setdefault("first", step.values)
+                        values["last"] = step.values
+                        if progress is not None:
+                            progress(step)
+
+                    icons = render(self.session, [obj for _, obj in chunk], size=size, steps=steps, seed=seed, progress=watch, cancel=stop, lr=LEARNING_RATE, thresholds=thresholds)
+                    for i, ((k, _), icon) in enumerate(zip(chunk, icons)):
+                        if values:
+                            self._responses[k] = (float(values["first"][i]), float(values["last"][i]))
                         self._remember(k, icon)
                         self._write_disk(k, icon)
                     self.rendered += len(chunk)

@@ -45,7 +45,8 @@ def _sprite(patches: np.ndarray) -> dict:
 class ActivationAtlas(View):
     """The atlas from `neuroblocks.atlas.atlas`, shown at `resolution` (default: the coarsest);
     `image` (optional) places that image's positions on it for `position`-linking; `examples`
-    patches per cell; `top` classes per cell."""
+    patches per cell; `top` classes per cell; `name` says which model it is in its title (two
+    aligned atlases of two models)."""
 
     kind = traitlets.Unicode("activation_atlas").tag(sync=True)
     levels = traitlets.List().tag(sync=True)  # per resolution: {size, where, counts, top, examples}
@@ -56,9 +57,12 @@ class ActivationAtlas(View):
     resolution = traitlets.Int(0).tag(sync=True)
     class_filter = traitlets.Int(None, allow_none=True).tag(sync=True)
     summary = traitlets.Unicode("").tag(sync=True)
+    name = traitlets.Unicode("").tag(sync=True)  # which model, when two atlases stand side by side
     inputs = ("image", "resolution")
 
-    def __init__(self, session: Session, atlas: Atlas, image: ImageLike | None = None, *, resolution: int | None = None, examples: int = 4, top: int = 5, **options) -> None:
+    def __init__(
+        self, session: Session, atlas: Atlas, image: ImageLike | None = None, *, resolution: int | None = None, examples: int = 4, top: int = 5, name: str = "", **options
+    ) -> None:
         if not isinstance(atlas, Atlas):
             raise TypeError(f"ActivationAtlas shows an atlas from neuroblocks.atlas.atlas(...), not {type(atlas).__name__}")
         if atlas.session is not session:
@@ -67,7 +71,7 @@ class ActivationAtlas(View):
         atlas.cells(resolution)  # an unknown resolution fails here, listing the known ones
         self.atlas, self._static = atlas, self._static_values(atlas, examples, top)
         options.setdefault("icon_size", session.icon_defaults["size"] // 2)
-        super().__init__(session, image=image, layer=atlas.layer, resolution=resolution, **options)
+        super().__init__(session, image=image, layer=atlas.layer, resolution=resolution, name=name, **options)
 
     @staticmethod
     def _static_values(atlas: Atlas, examples: int, top: int) -> dict:

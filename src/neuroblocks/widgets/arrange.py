@@ -7,8 +7,11 @@ import ipywidgets
 
 
 def row(*children: ipywidgets.Widget) -> ipywidgets.HBox:
-    """Side by side, wrapping onto the next line when the notebook is narrow."""
-    return ipywidgets.HBox(list(children), layout=ipywidgets.Layout(flex_flow="row wrap", align_items="flex-start"))
+    """Side by side, always: linked views are read together, so a notebook narrower than the
+    row scrolls it sideways instead of stacking them (the views keep their size)."""
+    for child in children:
+        child.layout.flex = "none"  # each keeps its own width; the row scrolls instead
+    return ipywidgets.HBox(list(children), layout=ipywidgets.Layout(flex_flow="row nowrap", align_items="flex-start", overflow="auto hidden", width="100%"))
 
 
 def column(*children: ipywidgets.Widget) -> ipywidgets.VBox:

@@ -62,8 +62,9 @@ class View(anywidget.AnyWidget):
     group = traitlets.Int(None, allow_none=True).tag(sync=True)
     target = traitlets.Any(None, allow_none=True).tag(sync=True)  # class name, index, or [a, b]
     picture = traitlets.Dict().tag(sync=True)  # the input image: {png, height, width}
-    icons = traitlets.Dict().tag(sync=True)  # {key: {png, stage: "final"}}, once a stream has finished
+    icons = traitlets.Dict().tag(sync=True)  # {key: {png, stage: "final", response}}, once a stream has finished
     busy = traitlets.Unicode("").tag(sync=True)
+    icon_count = traitlets.List([0, 0]).tag(sync=True)  # [final icons in, icons being rendered]: the status line counts them
     error = traitlets.Unicode("").tag(sync=True)
     image = traitlets.Any(None)  # what the user passed (a path, URL, PIL image, array or tensor), or its `Decoded` reading
 
@@ -149,6 +150,7 @@ class View(anywidget.AnyWidget):
                     setattr(self, name, value)
                 if fresh:
                     self.icons = {}
+                    self.icon_count = [0, 0]
                     self.error = ""
             if fresh:
                 self._shown = generation
@@ -161,14 +163,22 @@ class View(anywidget.AnyWidget):
         in one update, so a view displayed again (or exported) has them without the stream.
         `session`: the model the icons are of, when not the view's own (a comparison's other model)."""
         arrived: dict = {}
+        if wanted and self.icon_steps > 0:  # what the stream will render, for the status line's count
+            with self._guard:
+                if generation == self._generation:
+                    self.icon_count = [self.icon_count[0], self.icon_count[1] + len(dict(wanted))]
 
         def deliver(icons: dict) -> None:
             with self._guard:
                 if generation != self._generation:
                     return
+                final = sum(icon["stage"] == "final" and arrived.get(key, {}).get("stage") != "final" for key, icon in icons.items())
                 arrived.update(icons)
+                if final:
+                    self.icon_count = [self.icon_count[0] + final, self.icon_count[1]]
                 keys = list(icons)
-                self.send({"icons": {k: {"stage": icons[k]["stage"], "buffer": i} for i, k in enumerate(keys)}}, [icons[k]["png"] for k in keys])
+                sent = {k: {"stage": icons[k]["stage"], "response": icons[k].get("response"), "buffer": i} for i, k in enumerate(keys)}
+                self.send({"icons": sent}, [icons[k]["png"] for k in keys])
 
         def finish() -> None:
             with self._guard:

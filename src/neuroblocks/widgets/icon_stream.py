@@ -3,7 +3,9 @@
 A stream renders the icons a view asked for in a background thread, a batch at a time, most
 important first. Each icon goes through three stages in the view: a placeholder (nothing sent),
 a preview (the batch's image a few steps in), and the final render. Icons any cache holds arrive
-final at once. A stream stops when the view recomputes or closes.
+final at once. A final icon carries its render's `response` (the objective at the first and the
+last step), so the view can mark a unit that barely responds. A stream stops when the view
+recomputes or closes.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class IconStream:
                     if icon is None:
                         missing.append((key, obj))
                     else:
-                        ready[key] = {"png": png(icon), "stage": "final"}
+                        ready[key] = self._final(service, obj, icon)
                 if ready:
                     self.deliver(ready)
                 if missing:
@@ -94,4 +96,8 @@ class IconStream:
         thresholds = (self.preview_step,) if self.preview_step < self.steps else ()
         icons = service.get([obj for _, obj in missing], self.size, self.steps, progress=preview, cancel=self.cancelled, thresholds=thresholds)
         if not self.cancelled.is_set():
-            self.deliver({k: {"png": png(icon), "stage": "final"} for k, icon in zip(keys, icons)})
+            self.deliver({k: self._final(service, obj, icon) for (k, obj), icon in zip(missing, icons)})
+
+    def _final(self, service, objective: Objective, icon) -> dict:
+        response = service.response(objective, self.size, self.steps)
+        return {"png": png(icon), "stage": "final", "response": None if response is None else list(response)}

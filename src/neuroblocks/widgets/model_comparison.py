@@ -1,8 +1,8 @@
 """Model comparison: how alike two models' layers are (the CKA heatmap, layers of A down and
-of B across) and, for a hovered pair of layers, their best-matched units side by side with both
-icons and the correlation. Clicking a pair selects its channels in the single-image views
-linked with `link_views`; positions hovered there follow from one model's grid to the other's
-(SPEC §10)."""
+of B across) and, for a clicked pair of layers, their best-matched units side by side with both
+icons and the correlation. Clicking a pair of units selects its channels in the single-image
+views linked with `link_views` when they show that pair's layers (else it says which layers it
+needs); positions hovered there follow from one model's grid to the other's (SPEC §10)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ class ModelComparison(View):
     position_b = traitlets.Any(None, allow_none=True).tag(sync=True)  # `position` in B's grid
     grid_a = traitlets.List().tag(sync=True)  # [h, w] of the linked views' grids
     grid_b = traitlets.List().tag(sync=True)
+    linked_layers = traitlets.List().tag(sync=True)  # [A's, B's] layer of the linked views: a pair selects channels there only when it is of these
     inputs = ()
 
     def __init__(self, session: Session, session_b: Session, survey: Survey, *, pairs: int = 6, names: Sequence[str] = ("A", "B"), **options) -> None:
@@ -60,6 +61,7 @@ class ModelComparison(View):
         if len(names) != 2:
             raise ValueError(f"names are the two models' names, e.g. ('seed 0', 'seed 1'); got {names!r}")
         self.session_b, self.survey, self.k = session_b, survey, max(1, int(pairs))
+        self._linked_cell: list[int] | None = None  # the linked views' pair of layers (see `link_views`)
         super().__init__(session, names=list(names), **options)
 
     def _compute(self) -> Iterator[tuple[dict, tuple[Wanted, Wanted]]]:
@@ -83,7 +85,7 @@ class ModelComparison(View):
         values_out = {
             "layers_a": s.layers_a, "layers_b": s.layers_b, "cka": array(s.cka), "null": array(s.null_p95),
             "pairs": array(pairs, "int32"), "pair_values": array(values), "null_means": array(null_means),
-            "summary": summary, "cell": list(divmod(best, len(s.layers_b))),
+            "summary": summary, "cell": self._linked_cell or list(divmod(best, len(s.layers_b))),
         }
         yield values_out, (list(wanted_a.items()), list(wanted_b.items()))
 
@@ -99,6 +101,12 @@ class ModelComparison(View):
             if view.session is not session:
                 raise NeuroblocksError(f"the {which} view is on another model than the comparison's {which} ({self.names['AB'.index(which)]})")
         self.grid_a, self.grid_b = (list(v.session.layer_shape(v.layer)[1:]) for v in (view_a, view_b))
+        self.linked_layers = [view_a.layer, view_b.layer]
+        s = self.survey.similarity
+        if view_a.layer in s.layers_a and view_b.layer in s.layers_b:  # show the linked views' pair of layers first
+            self._linked_cell = [s.layers_a.index(view_a.layer), s.layers_b.index(view_b.layer)]
+            if self.cka:  # already computed; otherwise the computation starts there
+                self.cell = self._linked_cell
         links = link_traits(
             [(self, "channel"), (view_a, "channel")], [(self, "channel_b"), (view_b, "channel")],
             [(self, "position"), (view_a, "position")], [(self, "position_b"), (view_b, "position")],

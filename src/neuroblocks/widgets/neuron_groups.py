@@ -15,7 +15,7 @@ from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
 from .base import Part, View
-from .inputs import class_names, default_layer, legend_length, read_with_classes
+from .inputs import class_names, default_layer, legend_length, present_classes, read_with_classes
 from .payload import array, top_entries
 
 
@@ -33,7 +33,7 @@ class NeuronGroups(View):
     masks = traitlets.Dict().tag(sync=True)  # (k, H, W) in [0, 1]
     colors = traitlets.Dict().tag(sync=True)  # (k, 3) uint8
     attributions = traitlets.Dict().tag(sync=True)  # (k, len(classes)): each group to each chosen class
-    group_classes = traitlets.Dict().tag(sync=True)  # top classes per group
+    group_classes = traitlets.Dict().tag(sync=True)  # per group, the classes found in the image it supports most
     class_names = traitlets.Dict().tag(sync=True)
     error_fraction = traitlets.Float(0.0).tag(sync=True)  # relative reconstruction error
     found_by = traitlets.Unicode("").tag(sync=True)  # e.g. "NMF of activations' ± parts" (signed layers, SPEC §8)
@@ -58,13 +58,14 @@ class NeuronGroups(View):
         self.groups = groups
         logits = array(s.trace(self.photo).logits)
         legend = legend_length(s)
-        referenced = classes + groups.to_classes.topk(legend, dim=1).indices.flatten().tolist()
+        named = present_classes(s, self.photo, classes)  # a group is labelled only with these
+        referenced = classes + named + groups.to_classes.topk(legend, dim=1).indices.flatten().tolist()
         values = {
             "picture": self.picture_of(self.photo),
             "masks": array(groups.masks),
             "colors": array(groups.colors, "uint8"),
             "attributions": array(groups.to_classes[:, classes]),
-            "group_classes": top_entries(groups.to_classes, legend),
+            "group_classes": top_entries(groups.to_classes[:, named], min(legend, len(named)), named),
             "class_names": class_names(s, referenced),
             "error_fraction": float(groups.error),
             "found_by": groups.description,
