@@ -48,9 +48,24 @@ def pytest_runtest_protocol(item, nextitem):
     after = _peak_gb()
     if after - before > 0.05:
         _PEAKS.append((after - before, after, item.nodeid))
-    if nextitem is None or nextitem.path != item.path:
+    last_of_file = nextitem is None or nextitem.path != item.path
+    if last_of_file or _params(item) != _params(nextitem):  # fixtures of this file or parameter are gone
+        _release_memory()
+    if last_of_file:
         _file_ended(item)
     return handled
+
+
+def _params(item) -> dict:
+    return getattr(getattr(item, "callspec", None), "params", {})
+
+
+def _release_memory() -> None:
+    """Memory freed by torn-down fixtures (a zoo model, a file's sessions) is handed back to the
+    system: glibc keeps freed arenas otherwise, and the next test's peak would stand on them."""
+    if _LIBC is not None:
+        gc.collect()
+        _LIBC.malloc_trim(0)
 
 
 _FAILED: list[str] = []  # this file's failures so far: "nodeid: first line of the reason"
@@ -63,12 +78,8 @@ def pytest_runtest_logreport(report) -> None:
 
 
 def _file_ended(item) -> None:
-    """Memory freed by the file is handed back to the system (glibc keeps freed arenas otherwise,
-    and the next file's peak would stand on them); with --file-reports, the file's failures are
-    printed now, so a run cut short (the GPU check's time limit) keeps what it found."""
-    if _LIBC is not None:
-        gc.collect()
-        _LIBC.malloc_trim(0)
+    """With --file-reports, the file's failures are printed now, so a run cut short (the GPU
+    check's time limit) keeps what it found."""
     if item.config.getoption("file_reports"):
         reporter = item.config.pluginmanager.get_plugin("terminalreporter")
         reporter.write("\n")

@@ -214,8 +214,9 @@ class Session:
         return decode(x, reading, self._urls)
 
     def image(self, x: ImageLike | Decoded) -> torch.Tensor:
-        """Any image input → (channels, H, W) float tensor in [0, 1] at this session's input size."""
-        return self.read(x).pixels.to(self.device)
+        """Any image input → (channels, H, W) float tensor in [0, 1] at this session's input size
+        (a copy: the reading it comes from is shared by a whole computation)."""
+        return self.read(x).pixels.to(self.device, copy=True)
 
     def framing(self, x: ImageLike | Decoded) -> framing.Framing:
         """Which part of the photo `x` the model sees, and the mapping between photo pixels, model

@@ -37,22 +37,27 @@ def test_a_row_of_linked_views_at_a_notebooks_width_neither_wraps_nor_jumps(page
     hover_cell(page, view(page, "Semantic dictionary").locator(".nb-picture-grid"), 0.45, 0.55)
     assert view(page, "Semantic dictionary").locator(".nb-entry").count() == 6, "the hovered cell's channels are listed"
     assert [round(b["height"]) for b in boxes(page)] == [round(b["height"]) for b in before], "hovering moves nothing"
+    assert not errors, errors
 
-    # The spatial legend's bars are scaled against the layer's strongest cell: it fills its track,
-    # a weaker cell's bars stay short.
-    legend = view(page, "Spatial attribution")  # hover_cell scrolls the row sideways to it
+
+def test_a_legends_bars_are_scaled_against_the_whole_layer(page, shapes_session, tmp_path):
+    """The layer's strongest cell fills its track; a weaker cell's bars stay short, not drawn full
+    length as if its 0.02 were the triangle's 1.9."""
+    spatial = nb.SpatialAttribution(shapes_session, shapes.scene(3, classes=2).image, "conv2", "conv3", icon_steps=0).wait()
+    page.goto(nb.to_html(tmp_path / "spatial.html", spatial).as_uri())
+    legend = view(page, "Spatial attribution")
     values = decode(spatial.lower_legend["value"])  # (cells, top): each lower cell's strongest classes
     rows, cols = shapes_session.layer_shape("conv2")[1:]
     strongest = abs(values).max(1)
     for cell in (int(strongest.argmax()), int(abs(strongest - strongest.max() / 4).argmin())):
         y, x = divmod(cell, cols)
         hover_cell(page, legend.locator(".nb-picture-grid").first, (x + 0.5) / cols, (y + 0.5) / rows)
+        assert legend.locator(".nb-legend-title").inner_text().startswith(f"conv2 [{y},{x}]")
         widths = [float(bar.evaluate("e => parseFloat(e.style.width)")) for bar in legend.locator(".nb-legend .nb-bar").all()]
-        assert widths == pytest.approx([max(0.0, 100 * v / strongest.max()) for v in values[cell]], abs=0.01), f"cell {y, x}: {legend.locator('.nb-legend').inner_text()}"
+        assert widths == pytest.approx([max(0.0, 100 * v / strongest.max()) for v in values[cell]], abs=0.01)
     assert max(widths) < 30, "a cell with a quarter of the strongest support draws short bars"
     names = legend.locator(".nb-legend-name").all()
     assert names and all(n.get_attribute("title") == n.inner_text() for n in names), "a name cut short is whole in its tooltip"
-    assert not errors, errors
 
 
 def test_the_status_line_counts_icons_until_they_are_in(page, shapes_session, tmp_path):

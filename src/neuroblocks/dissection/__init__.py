@@ -1,5 +1,5 @@
 """Faithfulness checks (SPEC §6): network dissection, dataset examples and random baselines.
-Ablation lives on the Session (`session.ablate`)."""
+Ablation is `neuroblocks.ablate`."""
 
 from .baselines import concentration
 from .data import BadItem, DissectionDataError, ShapesConcepts, concepts
