@@ -56,8 +56,9 @@ def pytest_runtest_protocol(item, nextitem):
     return handled
 
 
-def _params(item) -> dict:
-    return getattr(getattr(item, "callspec", None), "params", {})
+def _params(item) -> str:
+    """Which parameters a test runs with (its id's bracket part); values may be arrays, ids compare."""
+    return getattr(getattr(item, "callspec", None), "id", "")
 
 
 def _release_memory() -> None:
