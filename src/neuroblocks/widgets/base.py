@@ -119,7 +119,7 @@ class View(anywidget.AnyWidget):
 
     def _check(self) -> None:
         """Raise now for what can be checked without the heavy pass: the image, the layer."""
-        self.photo
+        self.photo  # reads the image now (a bad one raises here) and keeps the reading for the computation
         if self.layer:
             self.session.check_layer(self.layer)
         if self.needs_grid:
