@@ -25,9 +25,11 @@ INTERFACES = ["semantic_dictionary", "activation_grid", "spatial_attribution", "
 #: Run after a notebook's own cells: waits for every view it built (their computations, not their
 #: icons) and prints the errors any of them shows, as a person would see them in the view.
 VIEW_ERRORS = """
-import gc, json, neuroblocks
-# type(), not isinstance(): isinstance reads `__class__`, which wakes deprecated torch aliases' warnings
-_views = [o for o in gc.get_objects() if issubclass(type(o), neuroblocks.widgets.base.View)]
+import json, neuroblocks
+from ipywidgets.widgets.widget import _instances
+# ipywidgets' own registry, not gc.get_objects(): the gc scan takes references to tuples other
+# threads are still building, and CPython then fails their resize with a SystemError
+_views = [w for w in list(_instances.values()) if isinstance(w, neuroblocks.widgets.base.View)]
 for _view in _views:
     _view.wait(600)
 print("view errors:", json.dumps([f"{type(v).__name__} {v.layer}: {v.error}" for v in _views if v.error]), len(_views))
