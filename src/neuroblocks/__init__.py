@@ -1,8 +1,9 @@
 """neuroblocks: linked widgets for the building blocks of interpretability, on any PyTorch model."""
 
-from . import atlas, attribution, compare, dissection, factorization, featurevis, precision, scale, shapes, widgets, work
+from . import atlas, attribution, compare, dictionary, dissection, factorization, featurevis, precision, scale, shapes, widgets, work
 from .ablation import ablate
 from .decoded import Decoded
+from .dictionary import train_dictionary
 from .errors import AttributionError, ImageError, NeuroblocksError, UnknownClassError, UnknownLayerError, WeightsUnavailableError
 from .factorization import factorize, factorize_layers
 from .featurevis import direction_icons, icons
@@ -31,6 +32,7 @@ from .widgets import (
 __all__ = [
     "Above",
     "Decoded",
+    "train_dictionary",
     "Recipe",
     "ablate",
     "direction_icons",

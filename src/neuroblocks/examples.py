@@ -49,6 +49,24 @@ def packaged_photo():
     return data.chelsea()
 
 
+#: The colour photos scikit-image ships inside its package (no download): a small, honest set.
+PACKAGED_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "retina", "hubble_deep_field", "immunohistochemistry")
+
+
+def packaged_crops(per_photo: int = 8, seed: int = 0, size: int = 224) -> list:
+    """`per_photo` random crops (a third to all of the photo, resized to `size`) with random flips
+    of each photo scikit-image ships, as uint8 arrays: a dataset to be had offline, small (seven
+    photos), so what is learnt on it describes these photos, not ImageNet. Needs scikit-image."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+    from torchvision import transforms
+
+    torch.manual_seed(seed)
+    crop = transforms.Compose([transforms.RandomResizedCrop(size, scale=(0.3, 1.0)), transforms.RandomHorizontalFlip()])
+    return [np.asarray(crop(Image.fromarray(getattr(data, name)()))) for name in PACKAGED_PHOTOS for _ in range(per_photo)]
+
+
 def _inceptionv1(weights: str | Path | None) -> Session:
     """InceptionV1 from `weights` or the hub cache, only with the graph's labels beside them."""
     path = Path(weights).expanduser() if weights is not None else Path(torch.hub.get_dir(), "checkpoints", "inception5h.pth")

@@ -15,7 +15,7 @@ from ..scale import runner
 from ..scale.progress import Cancel, Watcher
 from ..session import Session
 from .data import DissectionDataError, batches
-from .units import unit_maps, upsampled
+from .units import as_units, unit_maps, upsampled
 
 THUMB = 64  # side of the stored crops, px
 
@@ -32,7 +32,7 @@ class Examples:
     images: torch.Tensor
     crops: torch.Tensor
     maps: torch.Tensor
-    directions: torch.Tensor | None = None
+    directions: object = None
 
 
 def crop_around(images: torch.Tensor, centres: torch.Tensor, fraction: float, size: int = THUMB) -> torch.Tensor:
@@ -82,7 +82,7 @@ class Best:
 @dataclass(frozen=True)
 class _FindExamples:
     layer: str
-    directions: torch.Tensor | None
+    directions: object
     k: int
     crop: float
     batch: int
@@ -114,7 +114,7 @@ def dataset_examples(
     data: Iterable,
     k: int = 8,
     *,
-    directions: torch.Tensor | None = None,
+    directions: object = None,
     crop: float = 0.5,
     batch: int = 32,
     engine: object = "local",
@@ -122,10 +122,10 @@ def dataset_examples(
     cancel: Cancel = None,
 ) -> Examples:
     """The top-k images of `data` for each unit of `layer` (or each of `directions` (K, C); pass a
-    neuron group's `channels` to get its examples), with crops of `crop` × the image side;
+    neuron group's `channels` to get its examples, or a dictionary for its latents'), with crops of `crop` × the image side;
     `batch` images per forward pass; engine, progress and cancel as for `dissect`."""
     layer = session.check_layer(layer)
-    d = None if directions is None else directions.detach().float().cpu()
+    d = as_units(directions)
     with runner(engine, session, progress, cancel) as run:
         best = run(_FindExamples(layer, d, k, crop, batch), data, "dataset examples")
     if best is None:

@@ -20,7 +20,7 @@ from ..scale.progress import Cancel, Watcher
 from ..session import Session
 from .data import DissectionDataError, batches, family
 from .quantiles import TopQuantile
-from .units import unit_maps, upsampled
+from .units import as_units, unit_maps, upsampled
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class Overlaps:
 @dataclass(frozen=True)
 class _FindTails:
     layer: str
-    directions: torch.Tensor | None
+    directions: object
     tail: float
     capacity: int
     batch: int
@@ -129,7 +129,7 @@ class _FindTails:
 @dataclass(frozen=True)
 class _CountOverlaps:
     layer: str
-    directions: torch.Tensor | None
+    directions: object
     thresholds: torch.Tensor
     concepts: tuple[str, ...]
     batch: int
@@ -156,7 +156,7 @@ def dissect(
     layer: str,
     data: Iterable,
     *,
-    directions: torch.Tensor | None = None,
+    directions: object = None,
     tail: float = 0.005,
     min_iou: float = 0.04,
     capacity: int = 4096,
@@ -165,7 +165,8 @@ def dissect(
     progress: Watcher | None = None,
     cancel: Cancel = None,
 ) -> Dissection:
-    """Dissect `layer`'s units (or `directions` (K, C) in its activation space) over `data`
+    """Dissect `layer`'s units (or `directions` (K, C) in its activation space, or a trained
+    dictionary's latents) over `data`
     (see `dissection.data` for the forms it takes), `batch` images per forward pass.
 
     engine: "local" (this process), "ray", or a `neuroblocks.scale.RayEngine(...)`;
@@ -174,7 +175,7 @@ def dissect(
     layer = session.check_layer(layer)
     if isinstance(data, Iterator):  # a generator, or iter(...) of something
         raise DissectionDataError("the dataset is a one-shot iterator, but dissection reads it twice: pass a list, a Dataset or a DataLoader")
-    d = None if directions is None else directions.detach().float().cpu()
+    d = as_units(directions)
     with runner(engine, session, progress, cancel) as run:
         found = run(_FindTails(layer, d, tail, capacity, batch), data, "dissection pass 1/2 (thresholds)")
         if found is None or found.images == 0:

@@ -42,10 +42,14 @@ class Groups:
     prioritize: object
     converged: bool
     split_signs: bool = False
+    found_by: str = ""  # said instead of the method, e.g. "the strongest latents of a dictionary of 512 latents (…)"
+    units: tuple[int, ...] = ()  # groups that are a dictionary's latents: which latent each is
 
     @property
     def description(self) -> str:
         """How the groups were found, e.g. "NMF of activations" or "NMF of activations' ± parts"."""
+        if self.found_by:
+            return self.found_by
         what = self.prioritize if isinstance(self.prioritize, str) else "+".join(self.prioritize)
         return f"{self.method.upper()} of {what}" + ("' ± parts" if self.split_signs else "")
 
@@ -87,7 +91,7 @@ def activation_directions(activations: np.ndarray, spatial: np.ndarray, nonnegat
 
 
 def build_groups(
-    session: Session, image, layer: str, a: torch.Tensor, spatial: np.ndarray, directions: np.ndarray, **about
+    session: Session, image, layer: str, a: torch.Tensor, spatial: np.ndarray, directions: np.ndarray, units: np.ndarray | None = None, **about
 ) -> Groups:
     """Groups from spatial factors (H·W × k) and directions (k × C): ordered left to right,
     coloured, and attributed to every class by the all-class engine (one forward-mode pass per
@@ -104,4 +108,5 @@ def build_groups(
 
     with precision.applied(session.attribution_precision):
         to_classes = attribution_matrix(logits, a, group_atoms(spatial_t, channels_t), len(session.labels), budget=session.memory_budget, lock=session.lock).T
-    return Groups(layer=layer, spatial=spatial_t, channels=channels_t, to_classes=to_classes, colors=hues(k), **about)
+    ordered_units = () if units is None else tuple(int(u) for u in np.asarray(units)[order])
+    return Groups(layer=layer, spatial=spatial_t, channels=channels_t, to_classes=to_classes, colors=hues(k), units=ordered_units, **about)

@@ -29,6 +29,8 @@ class Progress:
         return self.images_done / self.seconds if self.seconds > 0 else 0.0
 
     def __str__(self) -> str:
+        if self.images is None and self.images_done == 0:  # steps that read no images (training epochs)
+            return f"{self.label}: {self.shards_done}/{self.shards}"
         of = f"/{self.images:,}" if self.images is not None else ""
         shards = f"/{self.shards}" if self.shards else ""  # 0: not known ahead (Ray Data's batches)
         return f"{self.label}: shard {self.shards_done}{shards}, {self.images_done:,}{of} images, {self.rate:,.0f} images/s"

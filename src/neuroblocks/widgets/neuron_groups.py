@@ -10,6 +10,9 @@ from contextlib import ExitStack
 import traitlets
 
 from ..ablation import ablate
+from ..dictionary import Dictionary
+from ..dictionary.latent_groups import latent_groups
+from ..errors import NeuroblocksError
 from ..factorization import factorize
 from ..featurevis import objectives
 from ..images import ImageLike
@@ -28,7 +31,7 @@ class NeuronGroups(View):
     needs_grid = True
     k = traitlets.Int(6).tag(sync=True)
     prioritize = traitlets.Enum(["activations", "gradients", "attributions"], "activations").tag(sync=True)
-    method = traitlets.Enum(["nmf", "pca", "ica"], "nmf").tag(sync=True)
+    method = traitlets.Enum(["nmf", "pca", "ica", "dictionary"], "nmf").tag(sync=True)  # "dictionary": a trained one's latents
     classes = traitlets.List().tag(sync=True)
     masks = traitlets.Dict().tag(sync=True)  # (k, H, W) in [0, 1]
     colors = traitlets.Dict().tag(sync=True)  # (k, 3) uint8
@@ -43,18 +46,32 @@ class NeuronGroups(View):
     inputs = ("image", "layer", "k", "prioritize", "method", "classes")
 
     def __init__(
-        self, session: Session, image: ImageLike, layer: str | None = None, k: int = 6, *, classes=None, prioritize: str = "activations", method: str = "nmf", **options
+        self, session: Session, image: ImageLike, layer: str | None = None, k: int = 6, *, classes=None, prioritize: str = "activations", method: str = "nmf",
+        dictionary: Dictionary | None = None, **options
     ) -> None:
+        """dictionary: a trained `neuroblocks.dictionary.Dictionary`; the groups are then the
+        image's k strongest latents (code map × atom) instead of a factorization."""
         image, picked = read_with_classes(session, image, classes)
         self.groups = None  # the factorization on show, for ablation
+        self.dictionary = dictionary
+        if dictionary is not None:
+            method, layer = "dictionary", layer or dictionary.layer
+            if dictionary.layer != layer:
+                raise NeuroblocksError(f"the dictionary was trained on {dictionary.layer!r}, not {layer!r}: pass its layer, or leave layer out")
+        elif method == "dictionary":
+            raise NeuroblocksError("method='dictionary' needs a trained dictionary: NeuronGroups(..., dictionary=nb.train_dictionary(session, layer, data))")
         super().__init__(session, image=image, layer=default_layer(session, layer), k=k, classes=picked, prioritize=prioritize, method=method, **options)
         self.observe(lambda change: self._ablate(), names=["ablated"])
 
     def _compute(self) -> Iterator[Part]:
         s, classes = self.session, [self.session.class_index(c) for c in self.classes]
         target = classes[0] if classes and self.prioritize != "activations" else None
-        yield f"{self.k} groups of {self.layer} ({self.method.upper()} of {self.prioritize}) and their classes"
-        groups = factorize(s, self.photo, self.layer, self.k, method=self.method, prioritize=self.prioritize, target=target)
+        if self.dictionary is not None:
+            yield f"the {self.k} strongest latents of {self.layer} and their classes"
+            groups = latent_groups(s, self.photo, self.dictionary, self.k)
+        else:
+            yield f"{self.k} groups of {self.layer} ({self.method.upper()} of {self.prioritize}) and their classes"
+            groups = factorize(s, self.photo, self.layer, self.k, method=self.method, prioritize=self.prioritize, target=target)
         self.groups = groups
         logits = array(s.trace(self.photo).logits)
         legend = legend_length(s)
@@ -74,7 +91,9 @@ class NeuronGroups(View):
             "logits": logits,
             "base_logits": logits,
         }
-        wanted = [(f"{self.layer}:g{n}", objectives.direction(self.layer, v)) for n, v in enumerate(groups.channels)]
+        # A latent's icon shows what detects it (its encoder row); a factor's, its direction.
+        directions = self.dictionary.encoder_directions[list(groups.units)] if self.dictionary is not None else groups.channels
+        wanted = [(f"{self.layer}:g{n}", objectives.direction(self.layer, v)) for n, v in enumerate(directions)]
         yield values, wanted
 
     def _ablate(self) -> None:

@@ -1,0 +1,102 @@
+"""A trained dictionary of one layer: its latents are atoms like channels and neuron groups.
+
+A latent m has two directions in the layer's space: its encoder row (what detects it; its
+feature-visualization icon) and its decoder atom (what it writes). On one image its code at
+each position times its atom is its part of the activations, so a latent on an image is a
+neuron group (spatial map = code, direction = atom) and everything built for groups (attribution
+to every class, ablation, icons) takes latents as they are (SPEC §12).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .sae import SparseAutoencoder
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a dictionary is trained; with the model, layer and training vectors, its cache key."""
+
+    expansion: int = 8
+    k: int = 16
+    encoder: str = "topk"
+    epochs: int = 10
+    batch: int = 256
+    lr: float = 1e-3
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Dictionary:
+    """`sae` works on vectors scaled by `scale` (E‖scale·x‖² = C over the training vectors).
+    key: names the dictionary (model, layer, training vectors, settings) in caches and icons.
+    trained_on: how many vectors it was trained on, of `seen` positions read."""
+
+    layer: str
+    sae: SparseAutoencoder
+    scale: float
+    settings: Settings
+    key: str
+    trained_on: int
+    seen: int
+    report: object = field(default=None, compare=False)  # its Quality on its training vectors
+
+    @property
+    def latents(self) -> int:
+        return self.sae.latents
+
+    @property
+    def encoder_directions(self) -> torch.Tensor:
+        """(M, C): each latent's encoder row, the direction that detects it."""
+        return self.sae.encoder.detach().clone()
+
+    @property
+    def atoms(self) -> torch.Tensor:
+        """(M, C): each latent's decoder atom in the layer's units (what one unit of code adds)."""
+        return self.sae.decoder.detach() / self.scale
+
+    def _on(self, device: torch.device) -> SparseAutoencoder:
+        return self.sae if self.sae.decoder.device == device else self.sae.to(device)
+
+    @torch.no_grad()
+    def encode(self, vectors: torch.Tensor) -> torch.Tensor:
+        """Codes (N, M) of vectors (N, C) in the layer's units."""
+        sae = self._on(vectors.device)
+        return sae.encode(vectors.float() * self.scale)
+
+    @torch.no_grad()
+    def reconstruct(self, vectors: torch.Tensor) -> torch.Tensor:
+        """x̂ (N, C) in the layer's units."""
+        sae = self._on(vectors.device)
+        return (sae.decode(sae.encode(vectors.float() * self.scale)) / self.scale).to(vectors.dtype)
+
+    def codes(self, a: torch.Tensor) -> torch.Tensor:
+        """Code maps of a cube: (C, H, W) → (M, H, W), or a batch (N, C, H, W) → (N, M, H, W)."""
+        batch = a if a.dim() == 4 else a[None]
+        n, c, h, w = batch.shape
+        z = self.encode(batch.permute(0, 2, 3, 1).reshape(-1, c)).reshape(n, h, w, -1).permute(0, 3, 1, 2)
+        return z if a.dim() == 4 else z[0]
+
+    def reconstructed(self, a: torch.Tensor) -> torch.Tensor:
+        """A cube (C, H, W) or batch (N, C, H, W) with every position's vector replaced by x̂."""
+        batch = a if a.dim() == 4 else a[None]
+        n, c, h, w = batch.shape
+        x = self.reconstruct(batch.permute(0, 2, 3, 1).reshape(-1, c)).reshape(n, h, w, c).permute(0, 3, 1, 2)
+        return x if a.dim() == 4 else x[0]
+
+    @property
+    def description(self) -> str:
+        """What the views say it is, e.g. "a dictionary of 512 latents (topk, k = 8, 76,800 vectors)"."""
+        s = self.settings
+        return f"a dictionary of {self.latents} latents ({s.encoder}, k = {s.k}, {self.trained_on:,} vectors)"
+
+    @property
+    def icon_key(self) -> str:
+        """Icons of latent m are keyed f"{icon_key}:{m}": apart from the layer's channels' and other dictionaries'."""
+        return f"{self.layer}:latents-{self.key[:10]}"
+
+    def __str__(self) -> str:
+        return f"{self.description[2:]} of {self.layer}"
