@@ -172,3 +172,13 @@ def test_shapes_world_concepts_per_kind_of_atom(shapes_session):
     print("  mean             " + "  ".join(f"{kind} {float(v.mean()):.3f}" for kind, v in best.items()))
     area = {c: float(torch.stack([held[i][1][c].float().mean() for i in range(len(held))]).mean()) for c in concepts}
     assert all(float(best["latent"][i]) > 2 * area[c] for i, c in enumerate(concepts)), "every concept is found above chance (IoU of a random region ≈ the concept's area)"
+
+
+def test_batchtopk_keeps_k_on_average_and_its_learnt_threshold_does_at_inference():
+    x, truth = planted()
+    d = fit(x, "toy", Settings(expansion=4, k=3, epochs=10, encoder="batchtopk"))
+    threshold = float(d.sae.threshold)
+    z = d.encode(x)
+    assert threshold > 0 and torch.equal(z > 0, d.sae.pre(x * d.scale) > threshold), "inference keeps what passes the threshold"
+    print(f"BatchTopK: threshold {threshold:.3f}, {d.report}, planted atoms recovered {recovered(truth, d.atoms):.3f}")
+    assert 2 <= d.report.l0 <= 4.5 and recovered(truth, d.atoms) >= 0.85  # 0.89 here: BatchTopK trades some recovery for adaptive sparsity
