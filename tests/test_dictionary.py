@@ -20,7 +20,9 @@ from neuroblocks.dictionary import Settings, measure, substituted, train_diction
 from neuroblocks.dictionary.latent_groups import latent_groups
 from neuroblocks.dictionary.train import fit
 from neuroblocks.dictionary.vectors import CollectVectors
+from neuroblocks.dissection.units import upsampled
 from neuroblocks.errors import NeuroblocksError
+from neuroblocks.widgets.payload import decode
 
 LAYER = "conv4"
 SMALL = Settings(expansion=2, k=4, epochs=4)
@@ -128,6 +130,43 @@ def test_latents_are_groups_whose_attribution_is_gradient_times_code(shapes_sess
     with nb.ablate(shapes_session, LAYER, group=(groups, 0)):
         off = shapes_session.trace(image, LAYER, logits=False)[LAYER]
     assert torch.allclose(off, a - codes[0][None] * d.atoms[groups.units[0]][:, None, None], atol=1e-5), "ablating a latent removes its part"
+
+
+def test_every_latents_attribution_to_every_class_in_one_reverse_pass_equals_the_groups(shapes_session):
+    """Two routes to d(logit)/dz · z: latents as atoms reduced from a VJP per class (reverse
+    mode, every latent at once), and the image's strongest latents as groups (a JVP per group)."""
+    image = D.ShapesConcepts(1, start=7)[0][0]
+    d = fit(CollectVectors(LAYER, 10**9, 0, 32).map(shapes_session, D.ShapesConcepts(40, start=0), 0, lambda n: None).ordered(), LAYER, SMALL)
+    every = nb.attribution.to_classes(shapes_session, image, LAYER, atoms=d)
+    groups = latent_groups(shapes_session, image, d, 5)
+    assert every.shape == (d.latents, len(shapes_session.labels))
+    assert torch.allclose(every[list(groups.units)], groups.to_classes, rtol=1e-4, atol=1e-5)
+    forward = nb.attribution.to_classes(shapes_session, image, LAYER, atoms=d, only=list(groups.units), mode="forward")
+    assert torch.allclose(forward, groups.to_classes, rtol=1e-4, atol=1e-5)
+    silent = (d.codes(shapes_session.trace(image, LAYER, logits=False)[LAYER]).flatten(1).sum(1) == 0)
+    assert silent.any() and every[silent].abs().max() == 0, "a latent that does not fire on the image has no attribution"
+
+
+def test_the_unit_browser_lists_latents_with_examples_labels_and_class_support(shapes_session):
+    d = fit(CollectVectors(LAYER, 10**9, 0, 32).map(shapes_session, D.ShapesConcepts(40, start=0), 0, lambda n: None).ordered(), LAYER, SMALL)
+    data = D.ShapesConcepts(40, start=100_000)
+    examples = D.dataset_examples(shapes_session, LAYER, data, k=4, directions=d)
+    dissection = D.dissect(shapes_session, LAYER, data, directions=d, tail=0.05)
+    images = [data[i][0] for i in range(3)]
+    browser = nb.UnitBrowser(shapes_session, examples, dissection=dissection, images=images, icon_steps=0)
+    assert browser.wait(120) and not browser.error, browser.error
+    assert browser.noun == "latent" and browser.selects == "channel" and len(browser.units) == d.latents
+    # A latent's top example is where its code map (upsampled to the image, as examples are scored) peaks over the dataset.
+    codes = torch.stack([
+        upsampled(d.codes(shapes_session.trace(image, LAYER, logits=False)[LAYER])[None], tuple(image.shape[1:]))[0].flatten(1).amax(1)
+        for image, _ in (data[i] for i in range(len(data)))
+    ])
+    assert torch.allclose(examples.scores[:, 0], codes.amax(0), rtol=1e-4, atol=1e-6)
+    support = sum(nb.attribution.to_classes(shapes_session, image, LAYER, atoms=d) for image in images)
+    m = int(support.abs().amax(1).argmax())
+    top = decode(browser.support["value"])[m]
+    assert torch.allclose(torch.tensor(top), support[m].topk(3).values, rtol=1e-4, atol=1e-6)
+    assert browser.summary.startswith(f"{d.latents} latents of {LAYER}")
 
 
 def test_views_take_latents_as_their_atoms(shapes_session):

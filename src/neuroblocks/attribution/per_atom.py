@@ -154,11 +154,22 @@ def layer_to_layer(
         return attribution_matrix(f, a, lower_atoms, n_higher, mode=mode, batch=batch, budget=session.memory_budget, key=key, lock=session.lock)
 
 
+def _kind(atoms: object, a: torch.Tensor, layer: str):
+    """Atoms named ("positions", "channels"), directions (K, C), or a trained dictionary's latents."""
+    if isinstance(atoms, torch.Tensor):
+        return _directions(atoms, a, layer)
+    if hasattr(atoms, "atom_kind"):
+        if a.dim() != 3:
+            raise AttributionError(f"a dictionary's latents are atoms of a grid layer; {layer!r} gives {tuple(a.shape)}")
+        return atoms.atom_kind(a)
+    return _atoms.of_kind(atoms, tuple(a.shape), layer)
+
+
 def to_classes(
     session: Session,
     image: ImageLike,
     layer: str,
-    atoms: str | torch.Tensor = "positions",
+    atoms: object = "positions",
     *,
     only: Sequence[int] | None = None,
     classes: Sequence[int] | None = None,
@@ -169,15 +180,16 @@ def to_classes(
 ) -> torch.Tensor:
     """(atoms, classes): each atom's attribution to every logit, from one batched JVP per atom
     or one VJP per class, whichever is fewer; only the network above the layer runs. `atoms`
-    are "positions", "channels", or directions (K, C) in channel space (each atom the
-    activations' projection on one, e.g. a neuron group's direction). `only` keeps just those
+    are "positions", "channels", directions (K, C) in channel space (each atom the
+    activations' projection on one, e.g. a neuron group's direction), or a trained dictionary
+    (each latent's code map times its atom: d(logit)/dz · z). `only` keeps just those
     atoms (rows), `classes` just those logits (columns), in the order given: a view's legend
     first ranks the classes the model predicts. A token layer's positions are its patches,
     row-major, then its prefix tokens. `batch`: tangents per pass (default: as many as fit the
     session's `memory_budget`)."""
     image = session.read(image)
     a = tokens.activations(session, image, layer)
-    kind = _some(_directions(atoms, a, layer) if isinstance(atoms, torch.Tensor) else _atoms.of_kind(atoms, tuple(a.shape), layer), a, only)
+    kind = _some(_kind(atoms, a, layer), a, only)
     picks = None if classes is None else torch.as_tensor([session.class_index(c) for c in classes], dtype=torch.long)
     f = above_fn(session.above(image, layer), relax, lambda p: p.logits if picks is None else p.logits[:, picks.to(p.logits.device)], (), rule)
     n = len(session.labels) if picks is None else len(picks)

@@ -98,5 +98,27 @@ class Dictionary:
         """Icons of latent m are keyed f"{icon_key}:{m}": apart from the layer's channels' and other dictionaries'."""
         return f"{self.layer}:latents-{self.key[:10]}"
 
+    def atom_kind(self, a: torch.Tensor) -> LatentAtoms:
+        """The latents as attribution atoms on one image's cube `a` (C, H, W) (see `attribution.atoms`)."""
+        return LatentAtoms(self.codes(a.float()).to(a), self.atoms.to(a))
+
     def __str__(self) -> str:
         return f"{self.description[2:]} of {self.layer}"
+
+
+class LatentAtoms:
+    """Latent m's part of one image's activations is its code map times its atom: attribution
+    to it is d(target)/dz_m · z_m, the gradient's inner product with that part (SPEC §12)."""
+
+    #: elements of the (classes, latents, H, W) product formed at once in `reduce`
+    CHUNK = 2**25
+
+    def __init__(self, codes: torch.Tensor, atoms: torch.Tensor) -> None:
+        self.codes, self.atoms, self.count = codes, atoms, codes.shape[0]
+
+    def tangents(self, a: torch.Tensor, atoms: torch.Tensor) -> torch.Tensor:
+        return self.codes[atoms][:, None] * self.atoms[atoms][:, :, None, None]
+
+    def reduce(self, a: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+        rows = max(1, self.CHUNK // max(1, self.codes.numel()))
+        return torch.cat([torch.einsum("nchw,mc,mhw->nm", g, self.atoms, self.codes) for g in grads.split(rows)])

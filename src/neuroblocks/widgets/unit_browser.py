@@ -1,7 +1,7 @@
 """Unit browser: every unit of a layer on one page, as OpenAI Microscope gave each unit of a
 model its own: its icon, its top dataset examples with where it fires on them, its dissection
 label and IoU when a dissection is given, and the classes it supports most. The units are the
-layer's channels, or directions such as a factorization's neuron groups. Search and sort run
+layer's channels, directions such as a factorization's neuron groups, or a dictionary's latents. Search and sort run
 in the browser; clicking a unit sets the linked `channel` (or `group`, for directions), so
 single-image views follow."""
 
@@ -32,7 +32,7 @@ class UnitBrowser(View):
     attribution of the activations' projection on it). `top` classes are listed per unit."""
 
     kind = traitlets.Unicode("unit_browser").tag(sync=True)
-    noun = traitlets.Unicode("unit").tag(sync=True)  # "unit" (channels) or "direction"
+    noun = traitlets.Unicode("unit").tag(sync=True)  # "unit" (channels), "direction" or "latent" (a dictionary's)
     selects = traitlets.Unicode("channel").tag(sync=True)  # the linked trait a click sets
     units = traitlets.List().tag(sync=True)  # [{unit, label, iou, peak}], in unit order
     strips = traitlets.List().tag(sync=True)  # per unit: PNG of its examples side by side
@@ -54,7 +54,9 @@ class UnitBrowser(View):
         if dissection is not None and (dissection.layer != examples.layer or dissection.iou.shape[0] != units):
             raise NeuroblocksError(f"the dissection ({dissection.layer}, {dissection.iou.shape[0]} units) is not of the examples' layer ({examples.layer}, {units} units)")
         self.examples, self.dissection, self.support_images, self.top = examples, dissection, list(images), top
-        if examples.directions is not None:
+        if hasattr(examples.directions, "atom_kind"):  # a dictionary's latents: a click selects the latent, as a channel
+            options = {"noun": "latent", "selects": "channel", **options}
+        elif examples.directions is not None:
             options = {"noun": "direction", "selects": "group", **options}
         super().__init__(session, layer=examples.layer, **options)
 
@@ -78,4 +80,5 @@ class UnitBrowser(View):
         if ex.directions is None:
             yield values, [(f"{self.layer}:{u}", objectives.channel(self.layer, u)) for u in order]
         else:
-            yield values, [(f"{self.layer}:{u}", objectives.direction(self.layer, ex.directions[u])) for u in order]
+            directions = ex.directions.encoder_directions if self.noun == "latent" else ex.directions  # what detects a latent
+            yield values, [(f"{self.layer}:{u}", objectives.direction(self.layer, directions[u])) for u in order]
