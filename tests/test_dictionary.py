@@ -174,8 +174,12 @@ def test_views_take_latents_as_their_atoms(shapes_session):
     d = fit(CollectVectors(LAYER, 10**9, 0, 32).map(shapes_session, D.ShapesConcepts(40, start=0), 0, lambda n: None).ordered(), LAYER, SMALL)
     dictionary = nb.SemanticDictionary(shapes_session, image, dictionary=d, icon_steps=8)
     groups = nb.NeuronGroups(shapes_session, image, k=4, dictionary=d, icon_steps=8)
-    for view in (dictionary, groups):
+    grid = nb.ActivationGrid(shapes_session, image, dictionary=d, icon_steps=0)
+    for view in (dictionary, groups, grid):
         assert view.wait(120) and not view.error, view.error
+    codes = d.codes(shapes_session.trace(image, LAYER, logits=False)[LAYER])
+    assert torch.allclose(torch.tensor(decode(grid.magnitudes)), codes.amax(0)), "each cell sized by its strongest latent's code"
+    assert grid.found_by == d.description
     assert dictionary.layer == LAYER and dictionary.unit == "latent" and dictionary.acts["shape"] == [d.latents, 8, 8]
     assert dictionary.found_by == d.description and dictionary.unit_key == d.icon_key
     assert groups.method == "dictionary" and groups.masks["shape"][0] == 4 and groups.found_by.startswith("the strongest latents")

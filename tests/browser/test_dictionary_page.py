@@ -1,6 +1,7 @@
 """A dictionary's latents in the views' real bundle, on an exported page in Chromium: the
 semantic dictionary lists a hovered cell's strongest latents with their icons, neuron groups
-show the image's strongest latents without the factorization's menu."""
+show the image's strongest latents without the factorization's menu, the activation grid draws
+each position as its strongest latent."""
 
 from __future__ import annotations
 
@@ -25,10 +26,11 @@ def test_latents_are_listed_drawn_and_grouped(page, shapes_session, tmp_path):
     image = shapes.scene(3, classes=2).image
     latents = nb.SemanticDictionary(shapes_session, image, dictionary=d, icon_steps=2)
     groups = nb.NeuronGroups(shapes_session, image, k=3, dictionary=d, icon_steps=2)
-    for v in (latents, groups):
+    grid = nb.ActivationGrid(shapes_session, image, dictionary=d, icon_steps=2)
+    for v in (latents, groups, grid):
         v.wait(icons=True)
     errors = watch_console(page)
-    page.goto(nb.to_html(tmp_path / "latents.html", nb.row(latents, groups)).as_uri())
+    page.goto(nb.to_html(tmp_path / "latents.html", nb.column(nb.row(latents, groups), grid)).as_uri())
 
     shown = view(page, "Semantic dictionary")
     assert f"latents of {d.description}" in shown.locator(".nb-title").inner_text()
@@ -44,4 +46,5 @@ def test_latents_are_listed_drawn_and_grouped(page, shapes_session, tmp_path):
     grouped = view(page, "Neuron groups")
     assert "the strongest latents of a dictionary" in grouped.locator(".nb-title").inner_text()
     assert grouped.locator("select").is_hidden(), "latents prioritise nothing: no menu"
+    assert "strongest latent of a dictionary" in view(page, "Activation grid").locator(".nb-title").inner_text()
     assert not errors, errors
