@@ -180,6 +180,9 @@ def test_views_take_latents_as_their_atoms(shapes_session):
     codes = d.codes(shapes_session.trace(image, LAYER, logits=False)[LAYER])
     assert torch.allclose(torch.tensor(decode(grid.magnitudes)), codes.amax(0)), "each cell sized by its strongest latent's code"
     assert grid.found_by == d.description
+    by_atoms = d.drawn_by("decoder")
+    assert torch.equal(by_atoms.icon_directions, d.atoms) and torch.equal(d.icon_directions, d.encoder_directions)
+    assert by_atoms.icon_key != d.icon_key and nb.SemanticDictionary(shapes_session, image, dictionary=by_atoms, icon_steps=0).unit_key == by_atoms.icon_key
     assert dictionary.layer == LAYER and dictionary.unit == "latent" and dictionary.acts["shape"] == [d.latents, 8, 8]
     assert dictionary.found_by == d.description and dictionary.unit_key == d.icon_key
     assert groups.method == "dictionary" and groups.masks["shape"][0] == 4 and groups.found_by.startswith("the strongest latents")

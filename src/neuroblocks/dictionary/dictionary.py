@@ -9,7 +9,7 @@ to every class, ablation, icons) takes latents as they are (SPEC §12).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -43,6 +43,7 @@ class Dictionary:
     trained_on: int
     seen: int
     report: object = field(default=None, compare=False)  # its Quality on its training vectors
+    icons: str = "encoder"  # which direction the views draw a latent by: "encoder" or "decoder" (`drawn_by`)
 
     @property
     def latents(self) -> int:
@@ -91,12 +92,26 @@ class Dictionary:
     def description(self) -> str:
         """What the views say it is, e.g. "a dictionary of 512 latents (topk, k = 8, 76,800 vectors)"."""
         s = self.settings
-        return f"a dictionary of {self.latents} latents ({s.encoder}, k = {s.k}, {self.trained_on:,} vectors)"
+        drawn = ", icons of atoms" if self.icons == "decoder" else ""
+        return f"a dictionary of {self.latents} latents ({s.encoder}, k = {s.k}, {self.trained_on:,} vectors{drawn})"
+
+    @property
+    def icon_directions(self) -> torch.Tensor:
+        """(M, C): what the views' icons maximise, each latent's encoder row (what detects it) or
+        its atom (what it writes), as `drawn_by` chose."""
+        return self.encoder_directions if self.icons == "encoder" else self.atoms.clone()
+
+    def drawn_by(self, icons: str) -> Dictionary:
+        """The same dictionary, its latents' icons drawn by their "encoder" or "decoder" direction."""
+        if icons not in ("encoder", "decoder"):
+            raise ValueError(f"a latent is drawn by its 'encoder' or 'decoder' direction, not {icons!r}")
+        return replace(self, icons=icons)
 
     @property
     def icon_key(self) -> str:
-        """Icons of latent m are keyed f"{icon_key}:{m}": apart from the layer's channels' and other dictionaries'."""
-        return f"{self.layer}:latents-{self.key[:10]}"
+        """Icons of latent m are keyed f"{icon_key}:{m}": apart from the layer's channels', other
+        dictionaries' and the other direction's."""
+        return f"{self.layer}:latents-{self.key[:10]}-{self.icons}"
 
     def atom_kind(self, a: torch.Tensor) -> LatentAtoms:
         """The latents as attribution atoms on one image's cube `a` (C, H, W) (see `attribution.atoms`)."""

@@ -58,7 +58,7 @@ class ActivationGrid(View):
         prefix = self.session.trace(self.photo, self.layer, logits=False).prefixes.get(self.layer, [])
         if self.dictionary is not None:  # each position as its strongest latent, sized by its code
             strongest = self.dictionary.codes(a.float()).flatten(1).max(0)
-            norms, vectors = strongest.values.reshape(h, w), self.dictionary.encoder_directions.to(a)[strongest.indices]
+            norms, vectors = strongest.values.reshape(h, w), self.dictionary.icon_directions.to(a)[strongest.indices]
             prefix = []
         order = norms.flatten().argsort(descending=True).tolist()
         wanted = [(f"-1,{p}", objectives.direction(self.layer, v, prefix=p)) for p, v in enumerate(prefix)] + [

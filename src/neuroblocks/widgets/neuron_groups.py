@@ -91,8 +91,8 @@ class NeuronGroups(View):
             "logits": logits,
             "base_logits": logits,
         }
-        # A latent's icon shows what detects it (its encoder row); a factor's, its direction.
-        directions = self.dictionary.encoder_directions[list(groups.units)] if self.dictionary is not None else groups.channels
+        # A latent's icon shows what detects it (its encoder row) or, on request, what it writes; a factor's, its direction.
+        directions = self.dictionary.icon_directions[list(groups.units)] if self.dictionary is not None else groups.channels
         wanted = [(f"{self.layer}:g{n}", objectives.direction(self.layer, v)) for n, v in enumerate(directions)]
         yield values, wanted
 

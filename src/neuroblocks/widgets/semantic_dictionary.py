@@ -64,4 +64,4 @@ class SemanticDictionary(View):
     def _objective(self, u: int) -> objectives.Objective:
         if self.dictionary is None:
             return objectives.channel(self.layer, u)
-        return objectives.direction(self.layer, self.dictionary.encoder_directions[u])
+        return objectives.direction(self.layer, self.dictionary.icon_directions[u])

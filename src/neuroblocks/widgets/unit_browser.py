@@ -80,5 +80,5 @@ class UnitBrowser(View):
         if ex.directions is None:
             yield values, [(f"{self.layer}:{u}", objectives.channel(self.layer, u)) for u in order]
         else:
-            directions = ex.directions.encoder_directions if self.noun == "latent" else ex.directions  # what detects a latent
+            directions = ex.directions.icon_directions if self.noun == "latent" else ex.directions  # what detects a latent
             yield values, [(f"{self.layer}:{u}", objectives.direction(self.layer, directions[u])) for u in order]
