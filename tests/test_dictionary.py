@@ -147,6 +147,20 @@ def test_every_latents_attribution_to_every_class_in_one_reverse_pass_equals_the
     assert silent.any() and every[silent].abs().max() == 0, "a latent that does not fire on the image has no attribution"
 
 
+def test_a_latents_attribution_back_to_a_lower_layer_is_activation_times_the_gradient_of_its_code(shapes_session):
+    image = D.ShapesConcepts(1, start=7)[0][0]
+    d = fit(CollectVectors(LAYER, 10**9, 0, 32).map(shapes_session, D.ShapesConcepts(40, start=0), 0, lambda n: None).ordered(), LAYER, SMALL)
+    fed = nb.attribution.layer_to_layer(shapes_session, image, "conv3", LAYER, "channels", latents=d, rule="gradient")
+    assert fed.shape == (d.latents, 64)
+    m = int(fed.abs().sum(1).argmax())
+    below = shapes_session.trace(image, "conv3", logits=False)["conv3"].clone().requires_grad_(True)
+    above = shapes_session.forward(image[None], replace={"conv3": below[None]}, capture=[LAYER], stop=True).activations[LAYER]
+    (grad,) = torch.autograd.grad(d.summed_codes(above)[0, m], below)
+    assert torch.allclose(fed[m], (below * grad).detach().flatten(1).sum(1), rtol=1e-4, atol=1e-5)
+    with pytest.raises(NeuroblocksError, match="dictionary of the higher layer 'conv4'"):
+        nb.attribution.layer_to_layer(shapes_session, image, "conv2", "conv4", latents=fit(torch.rand(500, 64), "conv3", SMALL))
+
+
 def test_the_unit_browser_lists_latents_with_examples_labels_and_class_support(shapes_session):
     d = fit(CollectVectors(LAYER, 10**9, 0, 32).map(shapes_session, D.ShapesConcepts(40, start=0), 0, lambda n: None).ordered(), LAYER, SMALL)
     data = D.ShapesConcepts(40, start=100_000)

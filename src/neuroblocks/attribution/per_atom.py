@@ -129,6 +129,7 @@ def layer_to_layer(
     atoms: str = "positions",
     *,
     only: Sequence[int] | None = None,
+    latents: object = None,
     relax: bool = False,
     mode: str = "auto",
     batch: int | None = None,
@@ -137,7 +138,9 @@ def layer_to_layer(
     """(higher atoms, lower atoms): row i is what fed higher atom i, column j what lower atom j feeds.
 
     A higher position is measured by the L2 norm of its activation vector, a higher channel by
-    its summed activation (SPEC §2). `only` keeps just those lower atoms (columns), in that order.
+    its summed activation (SPEC §2), and with `latents=` (a trained dictionary of `higher`) the
+    higher atoms are its latents, each measured by its code summed over positions. `only` keeps
+    just those lower atoms (columns), in that order.
     A token layer's positions are its patches, row-major, then its prefix tokens.
     """
     lower, higher, image = session.check_layer(lower), session.check_layer(higher), session.read(image)
@@ -147,9 +150,13 @@ def layer_to_layer(
         raise AttributionError(f"atoms are 'positions' or 'channels', not {atoms!r}")
     a, above = tokens.activations(session, image, lower), tokens.activations(session, image, higher)
     n_higher = _atoms.of_kind(atoms, tuple(above.shape), higher).count
+    if latents is not None:
+        if getattr(latents, "layer", None) != higher:
+            raise AttributionError(f"latents= takes a dictionary of the higher layer {higher!r}, not of {getattr(latents, 'layer', latents)!r}")
+        measure, n_higher = latents.summed_codes, latents.latents
     lower_atoms = _some(_atoms.of_kind(atoms, tuple(a.shape), lower), a, only)
     f = above_fn(session.above(image, lower), relax, lambda p: measure(tokens.of_pass(p.activations, p.prefixes, higher)), (higher,), rule)
-    key = (id(session.model), lower, higher, atoms, relax, rule or session.attribution_rule)
+    key = (id(session.model), lower, higher, atoms, getattr(latents, "key", None), relax, rule or session.attribution_rule)
     with precision.applied(session.attribution_precision):
         return attribution_matrix(f, a, lower_atoms, n_higher, mode=mode, batch=batch, budget=session.memory_budget, key=key, lock=session.lock)
 

@@ -113,6 +113,13 @@ class Dictionary:
         dictionaries' and the other direction's."""
         return f"{self.layer}:latents-{self.key[:10]}-{self.icons}"
 
+    def summed_codes(self, h: torch.Tensor) -> torch.Tensor:
+        """(N, M): each latent's code summed over the positions of a batch (N, C, H, W), with
+        gradients: how a latent is measured when lower atoms are attributed to it."""
+        n, c = h.shape[:2]
+        sae = self._on(h.device)
+        return sae.encode(h.float().permute(0, 2, 3, 1).reshape(-1, c) * self.scale).reshape(n, -1, sae.latents).sum(1)
+
     def atom_kind(self, a: torch.Tensor) -> LatentAtoms:
         """The latents as attribution atoms on one image's cube `a` (C, H, W) (see `attribution.atoms`)."""
         return LatentAtoms(self.codes(a.float()).to(a), self.atoms.to(a))
