@@ -106,7 +106,6 @@ def _key(session: Session, layer: str, vectors: torch.Tensor, settings: Settings
 def _fit(x: torch.Tensor, s: Settings, tracker: Tracker) -> tuple[SparseAutoencoder, float]:
     """Adam on mean squared error plus the auxiliary loss; a latent is dead once it has not
     fired for as many vectors as the training set holds."""
-    torch.manual_seed(s.seed)
     scale = math.sqrt(x.shape[1] / float(x.pow(2).sum(1).mean().clamp(min=1e-12)))
     x = x * scale
     sae = SparseAutoencoder(x.shape[1], s.expansion * x.shape[1], s.k, s.encoder, s.seed).to(x.device)
