@@ -18,11 +18,11 @@ import os
 import tempfile
 import time
 
+import torch
+
 import in_process
 
 def measure(method: str, settings: dict, vectors_file: str) -> dict:
-    import torch
-
     import neuroblocks as nb
     from neuroblocks.dictionary import Dictionary, Settings, measure as quality
     from neuroblocks.dictionary.sae import SparseAutoencoder
@@ -44,31 +44,25 @@ def measure(method: str, settings: dict, vectors_file: str) -> dict:
         loader = torch.utils.data.DataLoader(x * scale, batch_size=s.batch, shuffle=True, generator=torch.Generator().manual_seed(s.seed))
         train_sae(peer, loader, top_k_auxiliary_loss, torch.optim.Adam(peer.parameters(), lr=s.lr), nb_epochs=s.epochs, monitoring=0, device=str(session.device))
         peer.eval()
-        d = Dictionary(layer, _Peer(peer, x.shape[1], s.expansion * x.shape[1]), scale, s, "overcomplete", len(x), len(x))
+        d = Dictionary(layer, PeerAsAutoencoder(peer, s.expansion * x.shape[1]), scale, s, "overcomplete", len(x), len(x))
     seconds = time.perf_counter() - start
     q = quality(session, d, saved["held"])
     return {"seconds": seconds, "peak_mb": in_process.peak_mb(), "fvu": q.fvu, "l0": q.l0, "alive": q.alive, "agreement": q.agreement, "kl": q.kl, "vectors": q.vectors}
 
 
-class _Peer:
-    """The peer's model behind the interface `Dictionary` reads (encode, decode, latents)."""
+class PeerAsAutoencoder(torch.nn.Module):
+    """The peer's model behind the interface `Dictionary` reads (encode, decode, decoder, latents)."""
 
-    def __new__(cls, peer, channels: int, latents: int):
-        import torch
+    def __init__(self, peer, latents: int) -> None:
+        super().__init__()
+        self.peer, self.latents = peer, latents
+        self.decoder = torch.nn.Parameter(peer.get_dictionary().detach(), requires_grad=False)
 
-        class Wrapped(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.peer, self.latents = peer, latents
-                self.decoder = torch.nn.Parameter(peer.get_dictionary().detach(), requires_grad=False)
+    def encode(self, x):
+        return self.peer.encode(x)[1]
 
-            def encode(self, v):
-                return self.peer.encode(v)[1]
-
-            def decode(self, z):
-                return self.peer.decode(z)
-
-        return Wrapped()
+    def decode(self, z):
+        return self.peer.decode(z)
 
 
 def main() -> None:
@@ -82,8 +76,6 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args.child[0], json.loads(args.child[1]), args.child[2])))
         return
-    import torch
-
     import neuroblocks as nb
     from neuroblocks import examples
     from neuroblocks.dictionary import Settings

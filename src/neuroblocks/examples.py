@@ -62,9 +62,10 @@ def packaged_crops(per_photo: int = 8, seed: int = 0, size: int = 224) -> list:
     from skimage import data
     from torchvision import transforms
 
-    torch.manual_seed(seed)
     crop = transforms.Compose([transforms.RandomResizedCrop(size, scale=(0.3, 1.0)), transforms.RandomHorizontalFlip()])
-    return [np.asarray(crop(Image.fromarray(getattr(data, name)()))) for name in PACKAGED_PHOTOS for _ in range(per_photo)]
+    with torch.random.fork_rng():  # torchvision draws from the global generator: seed a copy, not the caller's
+        torch.manual_seed(seed)
+        return [np.asarray(crop(Image.fromarray(getattr(data, name)()))) for name in PACKAGED_PHOTOS for _ in range(per_photo)]
 
 
 def _inceptionv1(weights: str | Path | None) -> Session:

@@ -69,24 +69,21 @@ class Dictionary:
         return sae.encode(vectors.float() * self.scale)
 
     @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """x̂ (N, C) in the layer's units from codes (N, M)."""
+        return self._on(z.device).decode(z) / self.scale
+
     def reconstruct(self, vectors: torch.Tensor) -> torch.Tensor:
         """x̂ (N, C) in the layer's units."""
-        sae = self._on(vectors.device)
-        return (sae.decode(sae.encode(vectors.float() * self.scale)) / self.scale).to(vectors.dtype)
+        return self.decode(self.encode(vectors)).to(vectors.dtype)
 
     def codes(self, a: torch.Tensor) -> torch.Tensor:
         """Code maps of a cube: (C, H, W) → (M, H, W), or a batch (N, C, H, W) → (N, M, H, W)."""
-        batch = a if a.dim() == 4 else a[None]
-        n, c, h, w = batch.shape
-        z = self.encode(batch.permute(0, 2, 3, 1).reshape(-1, c)).reshape(n, h, w, -1).permute(0, 3, 1, 2)
-        return z if a.dim() == 4 else z[0]
+        return _per_position(self.encode, a)
 
     def reconstructed(self, a: torch.Tensor) -> torch.Tensor:
         """A cube (C, H, W) or batch (N, C, H, W) with every position's vector replaced by x̂."""
-        batch = a if a.dim() == 4 else a[None]
-        n, c, h, w = batch.shape
-        x = self.reconstruct(batch.permute(0, 2, 3, 1).reshape(-1, c)).reshape(n, h, w, c).permute(0, 3, 1, 2)
-        return x if a.dim() == 4 else x[0]
+        return _per_position(self.reconstruct, a)
 
     @property
     def description(self) -> str:
@@ -116,9 +113,8 @@ class Dictionary:
     def summed_codes(self, h: torch.Tensor) -> torch.Tensor:
         """(N, M): each latent's code summed over the positions of a batch (N, C, H, W), with
         gradients: how a latent is measured when lower atoms are attributed to it."""
-        n, c = h.shape[:2]
         sae = self._on(h.device)
-        return sae.encode(h.float().permute(0, 2, 3, 1).reshape(-1, c) * self.scale).reshape(n, -1, sae.latents).sum(1)
+        return _per_position(lambda x: sae.encode(x * self.scale), h.float()).flatten(2).sum(2)
 
     def atom_kind(self, a: torch.Tensor) -> LatentAtoms:
         """The latents as attribution atoms on one image's cube `a` (C, H, W) (see `attribution.atoms`)."""
@@ -126,6 +122,15 @@ class Dictionary:
 
     def __str__(self) -> str:
         return f"{self.description[2:]} of {self.layer}"
+
+
+def _per_position(f, a: torch.Tensor) -> torch.Tensor:
+    """f applied to every position's vector of a cube (C, H, W) or batch (N, C, H, W), laid out as it."""
+    batch = a if a.dim() == 4 else a[None]
+    n, c, h, w = batch.shape
+    out = f(batch.permute(0, 2, 3, 1).reshape(-1, c))
+    out = out.reshape(n, h, w, out.shape[1]).permute(0, 3, 1, 2)
+    return out if a.dim() == 4 else out[0]
 
 
 class LatentAtoms:

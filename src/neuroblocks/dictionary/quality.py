@@ -14,7 +14,7 @@ from ..errors import NeuroblocksError
 from ..layer_edit import LayerEdit
 from ..session import Session
 from .dictionary import Dictionary
-from .vectors import layer_vectors
+from .vectors import as_vectors
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class _Sums:
 
     def add(self, d: Dictionary, x: torch.Tensor) -> None:
         z = d.encode(x)
-        x_hat = d.reconstruct(x)
+        x_hat = d.decode(z)
         self.error += float((x - x_hat).double().pow(2).sum())
         self.nonzero += float((z > 0).sum())
         self.count += len(x)
@@ -89,9 +89,10 @@ def measure(session: Session, d: Dictionary, data: Iterable, image_batch: int = 
     and the model's fidelity with the layer replaced by the reconstruction."""
     sums, agree, kl, images = _Sums(d.latents, session.device), 0, 0.0, 0
     for _, pictures, _ in batches(data, session.channels, image_batch):
-        sums.add(d, layer_vectors(session, d.layer, pictures))
         with torch.no_grad():
-            logits = session.forward(pictures.to(session.device)).logits.float()
+            run = session.forward(pictures.to(session.device), capture=[d.layer])  # the layer's vectors and the logits, one pass
+            sums.add(d, as_vectors(run.activations[d.layer].float(), d.layer))
+            logits = run.logits.float()
             with substituted(session, d):
                 replaced = session.forward(pictures.to(session.device)).logits.float()
         agree += int((logits.argmax(1) == replaced.argmax(1)).sum())

@@ -16,10 +16,14 @@ from ..session import Session
 
 
 def layer_vectors(session: Session, layer: str, images: torch.Tensor) -> torch.Tensor:
-    """(vectors, C) of a batch: each position of a grid layer (a token layer's patches), or each
-    image of a flat one."""
+    """(vectors, C) of a batch of images, from a pass that stops at `layer`."""
     with torch.no_grad():
-        a = session.forward(images.to(session.device), capture=[layer], stop=True).activations[layer].float()
+        return as_vectors(session.forward(images.to(session.device), capture=[layer], stop=True).activations[layer].float(), layer)
+
+
+def as_vectors(a: torch.Tensor, layer: str) -> torch.Tensor:
+    """(vectors, C) of a layer's batch: each position of a grid layer (a token layer's patches),
+    or each image of a flat one."""
     if a.dim() == 4:
         return a.permute(0, 2, 3, 1).reshape(-1, a.shape[1])
     if a.dim() == 2:

@@ -11,13 +11,12 @@ import numpy as np
 import traitlets
 
 from ..dictionary import Dictionary
-from ..errors import NeuroblocksError
 from ..factorization.overview import overview_colors
 from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
 from .base import Part, View
-from .inputs import default_layer, prefix_labels, spatial_cube
+from .inputs import default_layer, dictionary_layer, prefix_labels, spatial_cube
 from .payload import array
 
 
@@ -40,10 +39,8 @@ class ActivationGrid(View):
         """dictionary: a trained `neuroblocks.dictionary.Dictionary` of `layer`; each position is
         then drawn as its strongest latent (the icon of that latent's encoder direction)."""
         self.cosine_power, self.dictionary = cosine_power, dictionary
+        layer = dictionary_layer(layer, dictionary)
         if dictionary is not None:
-            layer = layer or dictionary.layer
-            if dictionary.layer != layer:
-                raise NeuroblocksError(f"the dictionary was trained on {dictionary.layer!r}, not {layer!r}: pass its layer, or leave layer out")
             options["found_by"] = dictionary.description
         # A grid cell is a fraction of the image: half-size icons are plenty, and 4× cheaper.
         options.setdefault("icon_size", session.icon_defaults["size"] // 2)

@@ -139,3 +139,12 @@ def legend_length(session: Session) -> int:
 def class_names(session: Session, indices: Iterable[int]) -> dict[str, str]:
     """{index: label} for the classes a view refers to, so the browser can name them."""
     return {str(int(i)): session.class_name(int(i)) for i in set(int(i) for i in indices)}
+
+
+def dictionary_layer(layer: str | None, dictionary) -> str | None:
+    """The layer of a view over a trained dictionary: its own, or `layer` when that is the same."""
+    if dictionary is None:
+        return layer
+    if layer is not None and dictionary.layer != layer:
+        raise NeuroblocksError(f"the dictionary was trained on {dictionary.layer!r}, not {layer!r}: pass its layer, or leave layer out")
+    return dictionary.layer

@@ -18,7 +18,7 @@ from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
 from .base import Part, View
-from .inputs import class_names, default_layer, legend_length, present_classes, read_with_classes
+from .inputs import class_names, default_layer, dictionary_layer, legend_length, present_classes, read_with_classes
 from .payload import array, top_entries
 
 
@@ -54,10 +54,9 @@ class NeuronGroups(View):
         image, picked = read_with_classes(session, image, classes)
         self.groups = None  # the factorization on show, for ablation
         self.dictionary = dictionary
+        layer = dictionary_layer(layer, dictionary)
         if dictionary is not None:
-            method, layer = "dictionary", layer or dictionary.layer
-            if dictionary.layer != layer:
-                raise NeuroblocksError(f"the dictionary was trained on {dictionary.layer!r}, not {layer!r}: pass its layer, or leave layer out")
+            method = "dictionary"
         elif method == "dictionary":
             raise NeuroblocksError("method='dictionary' needs a trained dictionary: NeuronGroups(..., dictionary=nb.train_dictionary(session, layer, data))")
         super().__init__(session, image=image, layer=default_layer(session, layer), k=k, classes=picked, prioritize=prioritize, method=method, **options)

@@ -10,12 +10,11 @@ import torch
 import traitlets
 
 from ..dictionary import Dictionary
-from ..errors import NeuroblocksError
 from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
 from .base import Part, View
-from .inputs import default_layer, prefix_labels, spatial_cube
+from .inputs import default_layer, dictionary_layer, prefix_labels, spatial_cube
 from .payload import array
 
 
@@ -37,9 +36,7 @@ class SemanticDictionary(View):
         """dictionary: a trained `neuroblocks.dictionary.Dictionary` of `layer`, whose latents are
         shown instead of the layer's channels (icons: each latent's encoder direction)."""
         self.dictionary = dictionary
-        layer = dictionary.layer if dictionary is not None and layer is None else default_layer(session, layer)
-        if dictionary is not None and dictionary.layer != layer:
-            raise NeuroblocksError(f"the dictionary was trained on {dictionary.layer!r}, not {layer!r}: pass its layer, or leave layer out")
+        layer = default_layer(session, dictionary_layer(layer, dictionary))
         unit = {"unit": "latent", "unit_key": dictionary.icon_key, "found_by": dictionary.description} if dictionary is not None else {"unit_key": layer}
         super().__init__(session, image=image, layer=layer, top=top, **unit, **options)
 
