@@ -15,7 +15,7 @@ export TORCH_HOME := $(CURDIR)/.torch
 MOBILENET := $(TORCH_HOME)/hub/checkpoints/mobilenet_v2-b0353104.pth
 MOBILENET_SHA256 := b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889
 
-.PHONY: demo test test-js test-python test-gpu install weights chromium screenshots bench-deps clean
+.PHONY: demo test test-js test-python test-gpu install weights chromium screenshots docs bench-deps clean
 
 ## demo: install, then open the gallery notebook in JupyterLab (offline shapes model unless given a photo)
 demo: install
@@ -48,7 +48,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install --quiet -e '.[test,demo,atlas,timm,transformers,ray]'
+	$(PY) -m pip install --quiet -e '.[test,demo,docs,atlas,timm,transformers,ray]'
 	$(PY) -m pip install --quiet --no-deps torch-lucent==0.1.8
 	touch $@
 
@@ -58,14 +58,21 @@ js/node_modules/.package-lock.json: js/package.json js/package-lock.json
 $(BUNDLE): js/node_modules/.package-lock.json $(wildcard js/src/*.js js/src/*.css js/src/views/*.js)
 	cd js && npm run build
 
+## docs: the documentation site in site/ (open site/index.html): every notebook executed offline
+## with its icons rendered (tens of minutes on two cores), its views embedded live; API from docstrings
+docs: install
+	$(PY) docs/notebook_pages.py
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 ## test-gpu: on a machine with a CUDA GPU, the suite on the GPU file by file, then the GPU
 # benchmarks, in at most 8 minutes (benchmarks/gpu_check.sh says what it leaves out)
 test-gpu: install bench-deps
 	PYTHON=$(PY) bash benchmarks/gpu_check.sh
 
-## screenshots: redraw the README's pictures (docs/screenshots/) from the current code
+## screenshots: redraw the README's pictures (docs/screenshots/) from the current code, and one of
+## every notebook in JupyterLab at 1000 px with the file browser open (docs/screenshots/notebooks/)
 screenshots: install chromium
-	$(PY) -m pytest tests/browser/test_gallery.py -k lab --screenshots docs/screenshots
+	$(PY) -m pytest tests/browser/test_gallery.py tests/browser/test_screenshots.py -k "lab or newcomer" --screenshots docs/screenshots
 
 # Browser tests drive Debian's Chromium (Playwright cannot download browsers here).
 chromium:
@@ -82,4 +89,4 @@ bench-deps: install
 	$(PY) -m pip install --quiet einops opencv-python-headless "matplotlib<3.9"
 
 clean:
-	rm -rf $(VENV) js/node_modules src/neuroblocks/static .torch
+	rm -rf $(VENV) js/node_modules src/neuroblocks/static .torch site docs/generated

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import importlib.util
 import os
 import resource
 import subprocess
@@ -126,12 +127,51 @@ def pytest_sessionfinish(session) -> None:
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def _notebook_pages():
+    """docs/notebook_pages.py, the docs build's notebook step (a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("notebook_pages", ROOT / "docs" / "notebook_pages.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+notebook_pages = _notebook_pages()
+
+
+class NotebookRuns:
+    """Each bundled notebook executed once per test run, as the docs build executes it (fast:
+    icons not awaited), its live views exported into docs/generated/views/ (ignored by git): the
+    notebook tests read the executed notebooks, the docs-site test builds its pages from them."""
+
+    def __init__(self, out: Path) -> None:
+        self.out, self._done = out, {}
+
+    def __call__(self, name: str):
+        if name not in self._done:
+            self._done[name] = notebook_pages.execute(ROOT / "notebooks" / f"{name}.ipynb", self.out / "views", fast=True)
+        return self._done[name]
+
+
+@pytest.fixture(scope="session")
+def notebook_runs() -> NotebookRuns:
+    return NotebookRuns(ROOT / "docs" / "generated")
+
+
 @pytest.fixture(autouse=True)
 def _no_work_left_over():
     """Views a test built but did not wait for stop with it, so their work cannot slow down or
     warn into the next test."""
     yield
     assert nb.work.stop_all(timeout=120), "background work still running 120 s after the test"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The notebook pictures take minutes each and check nothing the suite does not: they run
+    only when asked for with --screenshots (`make screenshots`)."""
+    if config.getoption("screenshots") is None:
+        kept = [item for item in items if item.get_closest_marker("screenshots") is None]
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
 
 
 def pytest_addoption(parser) -> None:

@@ -1,6 +1,6 @@
 """The package's import graph, read with `ast` (imports inside functions and under TYPE_CHECKING
 included): no cycle, and no module imports one on a higher floor than its own. The floors are
-written down once, in the README's "Floors" table; a module missing from it fails here."""
+written down once, in the "Floors" table of docs/development/layout.md; a module missing from it fails here."""
 
 from __future__ import annotations
 
@@ -54,9 +54,9 @@ def unit(name: str) -> str:
 
 
 def floors() -> dict[str, int]:
-    """The README's floors table: | n | `module` `package/` … | what they are |."""
-    text = (ROOT / "README.md").read_text()
-    table = text[text.index("### Floors") :]
+    """The floors table of docs/development/layout.md: | n | `module` `package/` … | what they are |."""
+    text = (ROOT / "docs" / "development" / "layout.md").read_text()
+    table = text[text.index("## Floors") :]
     found = {}
     for number, names in re.findall(r"^\| (\d+) \| ([^|]+) \|", table, flags=re.M):
         for listed in re.findall(r"`([\w/]+)`", names):
@@ -68,8 +68,8 @@ def floors() -> dict[str, int]:
 def test_every_module_is_on_a_floor_and_imports_none_above_its_own():
     known, placed = modules(), floors()
     units = {unit(name) for name in known}
-    assert units - set(placed) == set(), f"modules on no floor of the README's table: {sorted(units - set(placed))}"
-    assert set(placed) - units == set(), f"the README's floors list modules that do not exist: {sorted(set(placed) - units)}"
+    assert units - set(placed) == set(), f"modules on no floor of the layout page's table: {sorted(units - set(placed))}"
+    assert set(placed) - units == set(), f"the layout page's floors list modules that do not exist: {sorted(set(placed) - units)}"
     upward = [
         f"{name} (floor {placed[unit(name)]}) imports {target} (floor {placed[unit(target)]})"
         for name, path in known.items()

@@ -6,58 +6,25 @@ layout); the shapes model when no weights can be had, saying why."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import nbformat
 import pytest
 import torch
-from nbclient import NotebookClient
 
 import neuroblocks as nb
 from neuroblocks import examples
+
+from conftest import notebook_pages
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 INTERFACES = ["semantic_dictionary", "activation_grid", "spatial_attribution", "channel_attribution", "neuron_groups", "teaser"]
 
 
-#: Run after a notebook's own cells: waits for every view it built (their computations, not their
-#: icons) and prints the errors any of them shows, as a person would see them in the view.
-VIEW_ERRORS = """
-import json, neuroblocks
-from ipywidgets.widgets.widget import _instances
-# ipywidgets' own registry, not gc.get_objects(): the gc scan takes references to tuples other
-# threads are still building, and CPython then fails their resize with a SystemError
-_views = [w for w in list(_instances.values()) if isinstance(w, neuroblocks.widgets.base.View)]
-for _view in _views:
-    _view.wait(600)
-print("view errors:", json.dumps([f"{type(v).__name__} {v.layer}: {v.error}" for v in _views if v.error]), len(_views))
-"""
-
-
-#: Edits made before a notebook runs here: the gallery's feature visualization renders 1024 steps
-#: (three minutes of this CPU) for a reader's eyes; here its view need only end without an error
-#: (the feature-visualization tests check renders, `benchmarks/featurevis.py` times them).
-SHORTER = {"gallery.ipynb": {"steps=1024": "steps=32"}}
-
-
-def execute(path: Path, cwd: Path, replace: dict[str, str] | None = None) -> nbformat.NotebookNode:
-    notebook = nbformat.read(path, as_version=4)
-    for cell in notebook.cells:
-        for old, new in (replace or {}).items():
-            cell.source = cell.source.replace(old, new)
-    notebook.cells.append(nbformat.v4.new_code_cell(VIEW_ERRORS))
-    NotebookClient(notebook, timeout=600, kernel_name="python3", store_widget_state=True, resources={"metadata": {"path": str(cwd)}}).execute()
-    return notebook
-
-
-def view_errors(notebook) -> list[str]:
-    """The errors the views of an executed notebook show once their computations are done."""
-    line = next(o["text"] for o in notebook.cells[-1].outputs if o.get("name") == "stdout" and "view errors:" in o.get("text", ""))
-    errors, count = line.split("view errors:", 1)[1].rsplit(" ", 1)
-    assert int(count) > 0, "the notebook built no view"
-    return json.loads(errors)
+def execute(path: Path, cwd: Path, replace: dict[str, str]) -> nbformat.NotebookNode:
+    """A bundled notebook with edits (another photo, another network), run as the docs build runs it."""
+    return notebook_pages.execute(path, cwd / "views", fast=True, replace=replace, cwd=cwd)
 
 
 def outputs(notebook) -> list:
@@ -73,13 +40,13 @@ def test_there_is_a_notebook_per_interface_a_gallery_and_one_for_your_own_model(
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_executes_offline_and_saves_widget_state(path, tmp_path):
-    notebook = execute(path, tmp_path, SHORTER.get(path.name))
+def test_notebook_executes_offline_and_saves_widget_state(path, notebook_runs):
+    notebook = notebook_runs(path.stem)
     shown = outputs(notebook)
     assert not [o for o in shown if o.output_type == "error" or o.get("name") == "stderr"]
     views = [o for o in shown if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert views, "a notebook that shows no view demonstrates nothing"
-    assert view_errors(notebook) == [], "every view ends without an error"
+    assert notebook_pages.view_errors(notebook) == [], "every view ends without an error"
     state = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     kinds = {m["state"].get("kind") for m in state.values() if m["model_name"] == "AnyModel"}
     assert len(kinds - {None}) >= 1, "the views' state is saved in the notebook"

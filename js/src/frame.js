@@ -26,9 +26,9 @@ export function frame(scope, el, title) {
   scope.on("change:icon_count", show);
   scope.on("change:error", show);
   show();
-  const look = () => model.send({ action: "look" });
-  root.addEventListener("pointerenter", look);
-  look();
+  const look = (rendered = false) => model.send({ action: "look", rendered });
+  root.addEventListener("pointerenter", () => look());
+  look(true); // drawn: the kernel may resend the state a host lost (host.py)
   scope.undo.push(() => root.remove());
   return {
     root,

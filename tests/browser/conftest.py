@@ -90,11 +90,11 @@ def serve(tmp_path):
     copy of one bundled notebook (autosave never edits the checkout), with its own icon cache."""
     servers = []
 
-    def start(app: str, notebook: str) -> tuple[JupyterServer, Path]:
+    def start(app: str, notebook: str, cache: Path | None = None) -> tuple[JupyterServer, Path]:
         root = tmp_path / f"{app}-notebooks"
         root.mkdir()
         shutil.copy(ROOT / "notebooks" / notebook, root)
-        servers.append(JupyterServer(app, root, env={"NEUROBLOCKS_CACHE": str(tmp_path / f"{app}-cache")}))
+        servers.append(JupyterServer(app, root, env={"NEUROBLOCKS_CACHE": str(cache or tmp_path / f"{app}-cache")}))
         return servers[-1], root
 
     yield start
@@ -105,10 +105,11 @@ def serve(tmp_path):
 @pytest.fixture
 def open_notebook(serve, page):
     """open_notebook(notebook, done_text, app="lab") → (server, its scratch folder, console errors
-    so far): a bundled notebook opened in `jupyter lab` (or `notebook`) and run to the output `done_text`."""
+    so far): a bundled notebook opened in `jupyter lab` (or `notebook`) and run to the output
+    `done_text`; `cache`: the icon cache to use instead of a fresh one."""
 
-    def start(notebook: str, done_text: str, app: str = "lab", timeout_s: float = 360) -> tuple[JupyterServer, Path, list[str]]:
-        server, root = serve(app, notebook)
+    def start(notebook: str, done_text: str | None, app: str = "lab", timeout_s: float = 360, cache: Path | None = None) -> tuple[JupyterServer, Path, list[str]]:
+        server, root = serve(app, notebook, cache)
         errors = watch_console(page)
         page.goto(server.page(f"lab/tree/{notebook}" if app == "lab" else f"notebooks/{notebook}"))
         try:
@@ -134,8 +135,9 @@ def browser():
         browser.close()
 
 
-def run_all_cells(page, done_text: str, timeout_s: float = 120, errors: list[str] | None = None) -> None:
-    """Open-notebook → Run All Cells, until an output containing `done_text` is in the page.
+def run_all_cells(page, done_text: str | None, timeout_s: float = 120, errors: list[str] | None = None) -> None:
+    """Open-notebook → Run All Cells, until an output containing `done_text` is in the page (with
+    None: until every code cell has run).
 
     Right after a notebook opens, its kernel may still be connecting. JupyterLab then sometimes
     asks which kernel to use (a dialog that swallows the menu click), drops the cells queued
@@ -150,7 +152,7 @@ def run_all_cells(page, done_text: str, timeout_s: float = 120, errors: list[str
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
     else:
         page.wait_for_selector("#jp-NotebookKernelStatus", timeout=60_000)
-    done = page.locator(".jp-OutputArea-output").filter(has_text=done_text).first
+    done = page.locator(".jp-OutputArea-output").filter(has_text=done_text).first if done_text else None
     running = page.locator(".jp-InputPrompt").filter(has_text="[*]")
     never_ran = page.locator(".jp-CodeCell .jp-InputPrompt").filter(has_text=re.compile(r"^\s*\[ \]"))
     broken = page.locator(".jp-OutputArea-output").filter(has_text="Error displaying widget")
@@ -174,7 +176,9 @@ def run_all_cells(page, done_text: str, timeout_s: float = 120, errors: list[str
             idle_since = None
             continue
         idle_since = idle_since or time.monotonic()
-        if done.count() and not broken.count():
+        if done is None and not never_ran.count() and not broken.count():
+            return
+        if done is not None and done.count() and not broken.count():
             done.scroll_into_view_if_needed()
             return
     prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()

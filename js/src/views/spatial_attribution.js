@@ -96,12 +96,13 @@ export function spatialAttribution(scope, el) {
   const build = () => {
     clear(f.body);
     const lowerMaps = read(model, "lower_maps");
-    if (!lowerMaps) return;
+    const upperMaps = read(model, "upper_maps");
+    if (!lowerMaps || !upperMaps) return; // a host may hand over one trait of an update at a time (marimo)
     const [a, b] = model.get("classes");
     f.setTitle(`Spatial attribution · ${model.get("layer")} → ${model.get("upper")}`);
     s = {
       lowerMaps,
-      upperMaps: read(model, "upper_maps"),
+      upperMaps,
       lowerPrefix: read(model, "lower_prefix"), // (2, P) a token layer's prefix tokens' attributions, or null
       upperPrefix: read(model, "upper_prefix"),
     };
@@ -131,6 +132,7 @@ export function spatialAttribution(scope, el) {
   };
 
   scope.on("change:lower_maps", build);
+  scope.on("change:upper_maps", build);
   for (const trait of ["flow", "lower_legend", "upper_legend", "legend_note"]) scope.on(`change:${trait}`, arrive);
   scope.on("change:position", update);
   scope.on("change:upper_position", update);

@@ -26,6 +26,7 @@ from ..precision import dtype_note
 from ..featurevis.objectives import Objective
 from ..session import Session
 from ..work import Job
+from .host import marimo
 from .icon_stream import IconStream
 from .inputs import check_positions, layer_note
 from .payload import picture
@@ -254,9 +255,13 @@ class View(anywidget.AnyWidget):
             self.session.work.forget(self)
         super().close()
 
-    def on_look(self, _content: dict) -> None:
-        """The view was displayed or the pointer entered it: its work goes first."""
+    def on_look(self, content: dict) -> None:
+        """The view was displayed or the pointer entered it: its work goes first. Drawn in
+        marimo, it resends its state, which marimo may have dropped before the view existed there."""
         self.session.work.touch(self)
+        if content.get("rendered") and marimo():
+            with self._guard:
+                self.send_state()
 
     def _message(self, _widget, content: dict, _buffers) -> None:
         """Requests from the browser: {"action": name, ...} calls `on_<name>(content)`."""

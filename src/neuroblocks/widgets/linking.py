@@ -2,6 +2,7 @@
 through ipywidgets' jslink) and in Python (for changes made in Python, and scripts with no
 browser). A change that came from the browser is not passed on again in Python: jslink has
 already done it there, and a second, later copy from the kernel could overwrite a newer hover.
+In marimo, which has no jslink, the kernel passes every change on (`host.marimo`).
 Links are remembered so an exported page keeps them."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 import ipywidgets
 
 from .base import View
+from .host import marimo
 
 SELECTION = ("position", "channel", "group", "target")
 
@@ -19,16 +21,17 @@ Member = tuple[View, str]
 
 
 class _PythonLink:
-    """Pass changes made in Python from each member (view, trait) to the others."""
+    """Pass changes from each member (view, trait) to the others: those made in Python, and
+    those from the browser too where no jslink passes them on there (`in_browser` False)."""
 
-    def __init__(self, members: list[Member]) -> None:
-        self.members = members
+    def __init__(self, members: list[Member], in_browser: bool) -> None:
+        self.members, self.in_browser = members, in_browser
         for view, name in members:
             view.observe(self._changed, names=name)
 
     def _changed(self, change) -> None:
         source, name = change["owner"], change["name"]
-        if name in source._property_lock:  # set by the browser, where jslink passes it on
+        if self.in_browser and name in source._property_lock:  # set by the browser, where jslink passes it on
             return
         for view, trait in self.members:
             if (view, trait) != (source, name) and getattr(view, trait) != change["new"]:
@@ -63,10 +66,11 @@ def _check(views) -> None:
 
 
 def _join(groups: list[list[Member]]) -> Links:
-    browser, python = [], []
+    browser, python, in_browser = [], [], not marimo()
     for members in groups:
-        browser += [ipywidgets.jslink(members[0], other) for other in members[1:]]
-        python.append(_PythonLink(members))
+        if in_browser:
+            browser += [ipywidgets.jslink(members[0], other) for other in members[1:]]
+        python.append(_PythonLink(members, in_browser))
         for view, _ in members:
             view.links.append(members)
     return Links(groups, browser, python)
