@@ -39,18 +39,20 @@ PAGE_STATE = """() => {
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
-def test_notebook_as_a_newcomer_sees_it(notebook, open_notebook, page, pytestconfig, tmp_path_factory):
+def test_notebook_as_a_newcomer_sees_it(notebook, open_notebook, page, pytestconfig):
     folder: Path = pytestconfig.getoption("screenshots") / "notebooks"
     folder.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": WIDTH, "height": 1000})
-    # One icon cache for all the notebooks, as a user's own: most read the same layer of the same photo.
-    cache = tmp_path_factory.getbasetemp() / "screenshots-cache"
+    # One icon cache for all the notebooks, kept between runs as a user's own (in the ignored
+    # test-artifacts/): most notebooks read the same layer of the same photo.
+    cache = ROOT / "test-artifacts" / "screenshots-icon-cache"
     server, _, errors = open_notebook(notebook, None, timeout_s=600, cache=cache)
     assert page.locator(".jp-FileBrowser:visible").count(), "the file browser is open beside the notebook"
     page.wait_for_function(f"({PAGE_STATE})().waiting === 0", timeout=900_000, polling=2_000)
     state = page.evaluate(PAGE_STATE)
     # The whole notebook in one picture: a window as tall as its content, so nothing scrolls.
     page.set_viewport_size({"width": WIDTH, "height": min(state["height"] + 200, 20_000)})
+    page.evaluate("() => (document.querySelector('.jp-NotebookPanel .jp-WindowedPanel-outer') || document.querySelector('.jp-Notebook')).scrollTop = 0")
     page.wait_for_timeout(1_500)
     page.screenshot(path=str(folder / notebook.replace(".ipynb", ".png")))
     print(f"{notebook}: {state['views']} views, output area {state['outputWidth']} px, {state['height']} px tall")
