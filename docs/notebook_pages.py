@@ -13,6 +13,7 @@ A view that ends with an error fails the build: the site never shows an error bo
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import tempfile
@@ -94,7 +95,7 @@ def write_page(notebook: nbformat.NotebookNode, name: str, out: Path) -> Path:
     """`out/notebooks/<name>.md` from an executed notebook: its cells and outputs, the export
     cell left out, the first view replaced by the live page of them all and the others by a
     pointer to it; images its cells drew are written beside the page."""
-    shown = nbformat.from_dict(json.loads(json.dumps(notebook)))
+    shown = copy.deepcopy(notebook)
     shown.cells = shown.cells[:-1]
     shown.metadata.pop("widgets", None)
     embedded = False

@@ -74,7 +74,7 @@ def test_marimo_renders_links_streams_icons_and_recomputes(marimo_app, page):
     page.set_viewport_size({"width": 1400, "height": 1300})
     page.goto(marimo_app)
     pictures, busy = page.locator(".nb-view .nb-picture-img"), page.locator(".nb-view.nb-busy")
-    until(lambda: pictures.count() >= 3 and busy.count() == 0, 180, f"three views drawn and done (console errors: {errors})")
+    until(lambda: pictures.count() >= 3 and busy.count() == 0, 180, "three views drawn and done")
     grid, dictionary, spatial = (view(page, t) for t in ("Activation grid", "Semantic dictionary", "Spatial attribution"))
     assert "features.14.conv.0" in grid.locator(".nb-title").inner_text(), "the real-weights MobileNetV2 at its suggested layer"
     cells = int(grid.get_attribute("data-pending"))  # the grid's cells waiting for an icon, as first drawn
