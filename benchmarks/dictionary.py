@@ -40,11 +40,12 @@ def measure(method: str, settings: dict, vectors_file: str) -> dict:
         from overcomplete.sae.losses import top_k_auxiliary_loss
 
         scale = (x.shape[1] / x.pow(2).sum(1).mean()).sqrt().item()  # the same input scaling as ours
-        peer = TopKSAE(x.shape[1], s.expansion * x.shape[1], top_k=s.k, device=str(session.device))
+        latents = s.expansion * x.shape[1]
+        peer = TopKSAE(x.shape[1], latents, top_k=s.k, device=str(session.device))
         loader = torch.utils.data.DataLoader(x * scale, batch_size=s.batch, shuffle=True, generator=torch.Generator().manual_seed(s.seed))
-        train_sae(peer, loader, top_k_auxiliary_loss, torch.optim.Adam(peer.parameters(), lr=s.lr), nb_epochs=s.epochs, monitoring=0, device=str(session.device))
+        train_sae(peer, loader, top_k_auxiliary_loss, torch.optim.Adam(peer.parameters(), lr=s.rate(latents)), nb_epochs=s.epochs, monitoring=0, device=str(session.device))
         peer.eval()
-        d = Dictionary(layer, PeerAsAutoencoder(peer, s.expansion * x.shape[1]), scale, s, "overcomplete", len(x), len(x))
+        d = Dictionary(layer, PeerAsAutoencoder(peer, latents), scale, s, "overcomplete", len(x), len(x))
     seconds = time.perf_counter() - start
     q = quality(session, d, saved["held"])
     return {"seconds": seconds, "peak_mb": in_process.peak_mb(), "fvu": q.fvu, "l0": q.l0, "alive": q.alive, "agreement": q.agreement, "kl": q.kl, "vectors": q.vectors}
@@ -86,10 +87,10 @@ def main() -> None:
     train = CollectVectors(layer, 10**9, 0, 32).map(session, examples.packaged_crops(args.crops, seed=0), 0, lambda n: None).ordered()
     held = examples.packaged_crops(max(1, args.crops // 3), seed=1)
     c = train.shape[1]
-    lr = 2e-4 / (args.expansion * c / 2**14) ** 0.5
-    settings = {"expansion": args.expansion, "k": args.k, "epochs": args.epochs, "batch": 256, "lr": lr, "seed": 0}
+    settings = {"expansion": args.expansion, "k": args.k, "epochs": args.epochs, "batch": 256, "seed": 0}  # lr: Gao et al.'s, for both
     print(f"device {os.environ.get('NEUROBLOCKS_DEVICE') or 'cpu'}; MobileNetV2 {layer} ({c} channels); {len(train):,} training vectors "
-          f"from {len(examples.PACKAGED_PHOTOS)} photos × {args.crops} crops; held out: {len(held)} crops; {Settings(**settings)}")
+          f"from {len(examples.PACKAGED_PHOTOS)} photos × {args.crops} crops; held out: {len(held)} crops; {Settings(**settings)}, "
+          f"learning rate {Settings(**settings).rate(args.expansion * c):.2e} for both")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "vectors.pt")
         torch.save({"layer": layer, "train": train, "held": held}, path)

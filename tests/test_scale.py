@@ -209,6 +209,17 @@ def test_dataset_examples_and_atlas_samples_on_ray_equal_the_in_process_ones(sha
     assert sampled.concepts == here.concepts and len(sampled) == 3 * 64
 
 
+def test_a_dictionarys_activation_pass_on_ray_trains_the_same_dictionary(shapes_session, engine, scenes, tmp_path, monkeypatch):
+    """The vectors a dictionary trains on are read by the workers; the dictionary (named by its
+    vectors and settings) is the in-process one, trained anew in another empty cache."""
+    made = {}
+    for where, run_on in (("ray", engine), ("local", "local")):
+        monkeypatch.setenv("NEUROBLOCKS_CACHE", str(tmp_path / where))
+        made[where] = nb.train_dictionary(shapes_session, "conv3", scenes, expansion=1, k=4, epochs=1, engine=run_on)
+    assert made["ray"].key == made["local"].key and made["ray"].seen == made["local"].seen == SCENES * 16 * 16
+    assert torch.equal(made["ray"].sae.decoder, made["local"].sae.decoder)
+
+
 def test_an_image_folder_is_indexed_by_the_workers_as_in_process(shapes_session, engine, scenes, tmp_path):
     import torchvision
     from PIL import Image

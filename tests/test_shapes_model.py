@@ -1,5 +1,5 @@
-"""The bundled shapes models (RGB and grayscale): size, accuracy on held-out scenes, and
-deterministic training."""
+"""The bundled shapes models (RGB, grayscale, another seed, narrow): size, accuracy on held-out
+scenes, and deterministic training."""
 
 import pytest
 import torch
@@ -8,7 +8,9 @@ from neuroblocks import shapes
 from neuroblocks.shapes import train
 
 
-MODELS = {"rgb": shapes.model.WEIGHTS, "gray": shapes.model.WEIGHTS_GRAY, "seed1": shapes.model.WEIGHTS_SEED1}
+MODELS = {"rgb": shapes.model.WEIGHTS, "gray": shapes.model.WEIGHTS_GRAY, "seed1": shapes.model.WEIGHTS_SEED1, "narrow": shapes.model.WEIGHTS_NARROW}
+#: Held-out single-object top-1 each must reach: the narrow model's 8-channel conv4 costs it some.
+BARS = {"rgb": 0.95, "gray": 0.95, "seed1": 0.95, "narrow": 0.88}
 
 
 @pytest.mark.parametrize("weights", MODELS.values(), ids=MODELS.keys())
@@ -27,12 +29,12 @@ def test_architecture_has_named_relu_layers_of_at_least_8x8(shapes_session):
         assert a.min() >= 0 and a.max() > 0, "post-ReLU activations"
 
 
-@pytest.mark.parametrize("weights", MODELS.values(), ids=MODELS.keys())
-def test_held_out_accuracy_meets_the_bar(weights):
+@pytest.mark.parametrize("name", MODELS.keys())
+def test_held_out_accuracy_meets_the_bar(name):
     # A smaller held-out sample than the training script's report, same definition; the gray
     # model sees the scenes' luminance, as load_image gives it.
-    report = train.evaluate(shapes.pretrained(weights), n_single=600, n_pairs=300)
-    assert report["single_top1"] >= 0.95
+    report = train.evaluate(shapes.pretrained(MODELS[name]), n_single=600, n_pairs=300)
+    assert report["single_top1"] >= BARS[name]
     assert report["pairs_both_in_top3"] >= 0.90
 
 

@@ -10,7 +10,10 @@ export function indexLevel(level, decode) {
   const top = { index: decode(level.top.index), value: decode(level.top.value) };
   let max = 1;
   for (const c of counts.values) max = Math.max(max, c);
-  return { size: level.size, where, counts, top, examples: decode(level.examples), lookup, max };
+  // With a dictionary: each cell's leading latent (-1: none fires) and its mean code.
+  const latent = level.latent ? decode(level.latent) : null;
+  const latentCode = level.latent_code ? decode(level.latent_code) : null;
+  return { size: level.size, where, counts, top, examples: decode(level.examples), lookup, max, latent, latentCode };
 }
 
 // The kept cell under a point (px, py) of a side×side canvas, or -1.
@@ -36,4 +39,9 @@ export function placeOf(places, position) {
   if (y < 0 || x < 0 || y >= h || x >= w) return null;
   const i = (y * w + x) * 2;
   return [places.values[i], places.values[i + 1]];
+}
+
+// A colour per latent, hues spread by the golden angle so neighbouring indices differ.
+export function latentColor(m) {
+  return `hsl(${(m * 137.508) % 360}, 75%, 45%)`;
 }

@@ -58,6 +58,7 @@ _SHAPES = {
     "shapes": (lambda: shapes_model.ShapesNet(channels=3), shapes_model.pretrained, shapes_model.WEIGHTS, ""),
     "shapes-gray": (lambda: shapes_model.ShapesNet(channels=1), shapes_model.pretrained, shapes_model.WEIGHTS_GRAY, " --channels 1"),
     "shapes-seed1": (lambda: shapes_model.ShapesNet(channels=3), shapes_model.pretrained, shapes_model.WEIGHTS_SEED1, " --seed 1"),
+    "shapes-narrow": (lambda: shapes_model.ShapesNet(channels=3, width=shapes_model.NARROW), shapes_model.pretrained, shapes_model.WEIGHTS_NARROW, " --arch cnn-narrow"),
     "shapes-vit": (shapes_vit.ShapesViT, shapes_vit.pretrained_vit, shapes_vit.WEIGHTS_VIT, " --arch vit"),
     "shapes-vit-ln": (lambda: shapes_vit.ShapesViT(final_norm=True), shapes_vit.pretrained_vit, shapes_vit.WEIGHTS_VIT_LN, " --arch vit-ln"),
 }

@@ -184,7 +184,8 @@ class Session:
     @classmethod
     def load(cls, name: str, weights: str | Path | None = None, fallback: str | None = None, device: str | None = None) -> Session:
         """A session over a named model: "shapes", "shapes-gray" (its 1-channel twin),
-        "shapes-seed1" (trained from another seed), "shapes-vit" (a small vision transformer of
+        "shapes-seed1" (trained from another seed), "shapes-narrow" (conv4 of 8 channels for 12
+        classes: concepts in superposition), "shapes-vit" (a small vision transformer of
         the same world), "shapes-vit-ln" (the same with a ViT's final LayerNorm), "inceptionv1"
         (Lucid's InceptionV1, the article's network: `conv2d0` … `mixed5b`), "googlenet" or
         any torchvision classifier (ViT, Swin, ConvNeXt, MaxViT included), or "timm:<name>" for

@@ -1,15 +1,20 @@
 """The ActivationAtlas view in Chromium, on an exported page: icons drawn on the canvas, zoom
 steps through the resolutions, hovering a cell shows its count, classes and dataset patches,
-and a position hovered in a linked SemanticDictionary is marked where its vector lies."""
+a position hovered in a linked SemanticDictionary is marked where its vector lies, and with a
+trained dictionary each cell is framed by its leading latent, named with its icon on hover."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 import neuroblocks as nb
-from neuroblocks.atlas import atlas
+from neuroblocks.atlas import AtlasError, atlas
+from neuroblocks.dictionary import Settings
+from neuroblocks.dictionary.train import fit
 from neuroblocks.dissection import ShapesConcepts
+from neuroblocks.widgets.payload import decode
 
 from .conftest import drawn, hover_cell, view, watch_console
 
@@ -53,6 +58,25 @@ def test_atlas_draws_zooms_hovers_and_follows_a_linked_position(page, shapes_ses
     hover_cell(page, view(page, "Semantic dictionary").locator(".nb-picture-grid"), (9 + 0.5) / 16, (4 + 0.5) / 16)
     marked = [float(v) for v in canvas.get_attribute("data-marked").split(",")]
     np.testing.assert_allclose(marked, atlas_view.atlas.place(scene)[4, 9], atol=1e-3)
+
+    # Coloured by a dictionary's latents: each cell's leading latent is the one whose code,
+    # averaged over the cell's vectors, is largest; hovering names it with its icon.
+    d = fit(found.samples.vectors, "conv3", Settings(expansion=2, k=4, epochs=2))
+    coloured = nb.ActivationAtlas(shapes_session, found, icon_size=32, icon_steps=4, dictionary=d, name="latents")
+    coloured.wait(icons=True)
+    codes = d.encode(found.samples.vectors).numpy()
+    mean = np.stack([codes[cells.members == j].mean(0) for j in range(len(cells))])
+    leading = decode(coloured.levels[0]["latent"])
+    np.testing.assert_array_equal(leading, np.where(mean.max(1) > 0, mean.argmax(1), -1))
+    assert all(f"{d.icon_key}:{k}" in coloured.icons for k in set(leading.tolist()) - {-1})
+    page.goto(nb.to_html(tmp_path / "coloured.html", coloured).as_uri())
+    shown = view(page, "Activation atlas")
+    hover_cell(page, shown.locator(".nb-atlas-canvas"), (col + 0.5) / 6, (row + 0.5) / 6)
+    latent = shown.locator(".nb-atlas-latent")
+    assert latent.get_attribute("data-latent") == str(leading[m]) and latent.inner_text().startswith(f"latent {leading[m]}")
+    assert latent.locator("img, canvas").count() == 1, "the latent's icon"
+    with pytest.raises(AtlasError, match="trained on 'conv4'"):
+        nb.ActivationAtlas(shapes_session, found, dictionary=fit(torch.rand(300, 128), "conv4", Settings(expansion=1, k=2, epochs=1)))
     assert not errors, errors
 
 

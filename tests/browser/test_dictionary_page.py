@@ -1,7 +1,8 @@
 """A dictionary's latents in the views' real bundle, on an exported page in Chromium: the
 semantic dictionary lists a hovered cell's strongest latents with their icons, neuron groups
 show the image's strongest latents without the factorization's menu, the activation grid draws
-each position as its strongest latent."""
+each position as its strongest latent, channel attribution lists latents with their icons, and
+spatial attribution lists a hovered cell's latents with their attribution to both classes."""
 
 from __future__ import annotations
 
@@ -27,10 +28,12 @@ def test_latents_are_listed_drawn_and_grouped(page, shapes_session, tmp_path):
     latents = nb.SemanticDictionary(shapes_session, image, dictionary=d, icon_steps=2)
     groups = nb.NeuronGroups(shapes_session, image, k=3, dictionary=d, icon_steps=2)
     grid = nb.ActivationGrid(shapes_session, image, dictionary=d, icon_steps=2)
-    for v in (latents, groups, grid):
+    attributed = nb.ChannelAttribution(shapes_session, image, dictionary=d, top=3, icon_steps=2)
+    spatial = nb.SpatialAttribution(shapes_session, image, "conv3", "conv4", dictionary=d, icon_steps=2)
+    for v in (latents, groups, grid, attributed, spatial):
         v.wait(icons=True)
     errors = watch_console(page)
-    page.goto(nb.to_html(tmp_path / "latents.html", nb.column(nb.row(latents, groups), grid)).as_uri())
+    page.goto(nb.to_html(tmp_path / "latents.html", nb.column(nb.row(latents, groups), nb.row(grid, attributed), spatial)).as_uri())
 
     shown = view(page, "Semantic dictionary")
     assert f"latents of {d.description}" in shown.locator(".nb-title").inner_text()
@@ -47,4 +50,22 @@ def test_latents_are_listed_drawn_and_grouped(page, shapes_session, tmp_path):
     assert "the strongest latents of a dictionary" in grouped.locator(".nb-title").inner_text()
     assert grouped.locator("select").is_hidden(), "latents prioritise nothing: no menu"
     assert "strongest latent of a dictionary" in view(page, "Activation grid").locator(".nb-title").inner_text()
+
+    listed = view(page, "Latent attribution")
+    assert f"latents of {d.description}" in listed.locator(".nb-title").inner_text()
+    top = int(decode(attributed.shown)[0])
+    first = listed.locator(".nb-entry").first
+    assert first.get_attribute("data-channel") == str(top) and first.inner_text().startswith(f"latent {top}")
+    assert first.locator("img, canvas").count() == 1, "the latent's icon"
+    first.hover()
+    assert f"latent {top} supports" in listed.locator(".nb-legend").inner_text()
+
+    flow = view(page, "Spatial attribution")
+    found = decode(spatial.latents["index"])  # (P, n)
+    _, rows, cols = decode(spatial.lower_maps).shape
+    y, x = 7, 9
+    hover_cell(page, flow.locator(".nb-picture-grid").first, (x + 0.5) / cols, (y + 0.5) / rows)
+    here = flow.locator(".nb-latent")
+    assert [e.get_attribute("data-latent") for e in here.all()] == [str(m) for m in found[y * cols + x]], "the cell's latents, in order"
+    assert here.first.locator("img, canvas").count() == 1
     assert not errors, errors

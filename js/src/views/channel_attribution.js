@@ -1,7 +1,8 @@
 // Channel attribution, and the teaser built on it: the channels that most support and most
 // oppose a class (or class A over class B) as icons with values. Hovering a channel shows its
 // activation over the image and the classes it supports most; clicking one (channel
-// attribution only) asks the kernel which channels below fed it and which above it feeds.
+// attribution only) asks the kernel which channels below fed it and which above it feeds. Over a
+// trained dictionary the entries are its latents (`unit`), their icons keyed by `unit_key`.
 
 import { decodeArray } from "../arrays.js";
 import { BLUE, ORANGE, heat } from "../colors.js";
@@ -22,11 +23,16 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
 
   const classLabel = (i) => className(model, i);
 
-  const entry = (layer, c, value, peak, onClick, toggle = null) => {
+  // The unit of the view's own entries ("channel" or "latent") and their icons' key; the drill
+  // lists channels of other layers, keyed by their layer.
+  const unit = () => model.get("unit") || "channel";
+  const unitKey = () => (unit() === "channel" ? model.get("layer") : model.get("unit_key"));
+
+  const entry = (layer, c, value, peak, onClick, toggle = null, noun = "channel", key = layer) => {
     const item = h("div", { class: "nb-entry nb-clickable", "data-channel": String(c), "data-layer": layer },
-      icons.tile(`${layer}:${c}`, `channel ${c}`),
+      icons.tile(`${key}:${c}`, `${noun} ${c}`),
       h("div", { class: "nb-entry-text" },
-        h("div", {}, `channel ${c} `, toggle),
+        h("div", {}, `${noun} ${c} `, toggle),
         h("div", { class: "nb-bar-track" }, h("div", { class: `nb-bar ${value < 0 ? "nb-bar-negative" : ""}`, style: { width: `${(100 * Math.abs(value)) / peak}%` } })),
         h("div", { class: "nb-value", text: fmt(value) })));
     if (onClick) scope.listen(item, "click", onClick);
@@ -53,13 +59,13 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
     for (const item of f.body.querySelectorAll(".nb-entry")) item.classList.toggle("nb-selected", item.dataset.channel === String(c) && item.dataset.layer === model.get("layer"));
     if (i < 0) {
       s.picture.setHeat(null);
-      classes.append(h("div", { class: "nb-hint", text: "Hover a channel to see where it fires; click it to trace it down and up." }));
+      classes.append(h("div", { class: "nb-hint", text: `Hover a ${unit()} to see where it fires; click it to trace it down and up.` }));
       return;
     }
     s.picture.setHeat(heat(slice(s.maps, i), s.values.values[c] < 0 ? BLUE : ORANGE));
-    classes.append(h("div", { class: "nb-legend-title", text: `channel ${c} supports` }));
+    classes.append(h("div", { class: "nb-legend-title", text: `${unit()} ${c} supports` }));
     if (!s.classes) {
-      classes.append(h("div", { class: "nb-hint", text: "The classes each channel supports are still being computed." }));
+      classes.append(h("div", { class: "nb-hint", text: `The classes each ${unit()} supports are still being computed.` }));
       return;
     }
     for (const e of entries(s.classes, i)) classes.append(h("div", { class: "nb-legend-row" }, name(classLabel(e.index)), h("span", { class: "nb-value", text: fmt(e.value) })));
@@ -69,7 +75,7 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
     clear(drill);
     const d = model.get("drill") || {};
     if (d.channel == null) return;
-    drill.append(h("div", { class: "nb-legend-title", text: `channel ${d.channel} of ${d.layer}` }));
+    drill.append(h("div", { class: "nb-legend-title", text: `${unit()} ${d.channel} of ${d.layer}` }));
     for (const [side, title] of [["below", "was fed most by"], ["above", "feeds most"]]) {
       if (!d[side]) continue;
       const channels = decodeArray(d[side].channels);
@@ -87,14 +93,15 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
     if (!values) return;
     const layer = model.get("layer");
     const label = model.get("target_label");
-    f.setTitle(teaser ? `Why ${label.replace(" − ", " and not ")}? · ${layer}` : `Channel attribution to ${label} · ${layer}`);
+    const latents = unit() === "latent" ? ` · latents of ${model.get("found_by")}` : "";
+    f.setTitle(teaser ? `Why ${label.replace(" − ", " and not ")}? · ${layer}` : `${latents ? "Latent" : "Channel"} attribution to ${label} · ${layer}${latents}`);
     s = { values, shown: Array.from(read(model, "shown").values), maps: read(model, "maps"), classes: readTop(model, "channel_classes") };
     s.picture = new Picture(scope, model.get("picture"), { width: 240 });
     const [, rows, cols] = s.maps.shape;
     s.picture.setGrid(rows, cols);
     const peak = Math.max(...s.shown.map((c) => Math.abs(values.values[c]))) || 1;
     const column = (title, channels) => {
-      const items = channels.map((c) => entry(layer, c, values.values[c], peak, teaser ? null : () => scope.recompute("focus", c, f.note), teaser ? null : toggle(c)));
+      const items = channels.map((c) => entry(layer, c, values.values[c], peak, teaser ? null : () => scope.recompute("focus", c, f.note), teaser ? null : toggle(c), unit(), unitKey()));
       for (const item of items) {
         scope.listen(item, "mouseenter", () => scope.select("channel", Number(item.dataset.channel)));
       }
@@ -123,5 +130,6 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
     showChannel();
   });
   scope.on("change:drill", showDrill);
+  scope.on("change:unit_key", build); // a host that sends one trait at a time (marimo)
   build();
 }

@@ -3,11 +3,14 @@
 // that fed it; hovering a lower cell shows, above, the cells it feeds; a legend lists the
 // classes the hovered cell supports most. All from matrices already in the browser, which
 // arrive in order of use: the class maps, then the flow, then the legend (first ranked among the
-// top classes, then among all); until a part is there, the view says it is coming.
+// top classes, then among all); until a part is there, the view says it is coming. Over a
+// trained dictionary of either layer, a hovered cell of that layer also lists its latents that
+// matter most to the two classes, each with its icon and its attribution to each class.
 
 import { BLUE, FLOW, ORANGE, css, heat, pairHeat } from "../colors.js";
 import { clear, fmt, h, name } from "../dom.js";
 import { frame } from "../frame.js";
+import { IconBook } from "../icons.js";
 import { Picture, read, readTop, className } from "../picture.js";
 import { col, entries, largest, onGrid, prefixToken, row, slice } from "../ranking.js";
 
@@ -15,6 +18,7 @@ export function spatialAttribution(scope, el) {
   const model = scope.model;
   const f = frame(scope, el, "");
   const legend = h("div", { class: "nb-legend" });
+  const icons = new IconBook(scope);
   let s = null; // decoded state
 
   const classLabel = (i) => className(model, i);
@@ -50,6 +54,7 @@ export function spatialAttribution(scope, el) {
     const table = which === "lower" ? s.lowerLegend : s.upperLegend;
     if (!table) {
       legend.append(h("div", { class: "nb-hint", text: "The classes each cell supports are still being computed." }));
+      showLatents(which, i);
       return;
     }
     const top = entries(table, i);
@@ -66,6 +71,26 @@ export function spatialAttribution(scope, el) {
     }
     const note = model.get("legend_note");
     if (note) legend.append(h("div", { class: "nb-hint", text: note }));
+    showLatents(which, i);
+  };
+
+  // The latents at cell `i` of the dictionary's layer, with their attribution to each class.
+  const showLatents = (which, i) => {
+    const layer = which === "lower" ? model.get("layer") : model.get("upper");
+    const maps = which === "lower" ? s.lowerMaps : s.upperMaps;
+    if (!s.latents || model.get("latent_layer") !== layer || i >= maps.shape[1] * maps.shape[2]) return;
+    const [, cells, n] = s.latents.value.shape;
+    const [a, b] = model.get("classes");
+    legend.append(h("div", { class: "nb-legend-title", text: `latents here, for ${classLabel(a)} / ${classLabel(b)}` }));
+    for (let j = 0; j < n; j++) {
+      const m = s.latents.index.values[i * n + j];
+      const [va, vb] = [s.latents.value.values[i * n + j], s.latents.value.values[(cells + i) * n + j]];
+      legend.append(
+        h("div", { class: "nb-entry nb-latent", "data-latent": String(m) },
+          icons.tile(`${model.get("latent_key")}:${m}`, `latent ${m}`),
+          h("div", { class: "nb-entry-text" }, h("div", { text: `latent ${m}` }),
+            h("div", {}, h("span", { class: "nb-value", style: { color: css(ORANGE) }, text: fmt(va) }), " ", h("span", { class: "nb-value", style: { color: css(BLUE) }, text: fmt(vb) })))));
+    }
   };
 
   const update = () => {
@@ -95,6 +120,7 @@ export function spatialAttribution(scope, el) {
 
   const build = () => {
     clear(f.body);
+    icons.forget();
     const lowerMaps = read(model, "lower_maps");
     const upperMaps = read(model, "upper_maps");
     if (!lowerMaps || !upperMaps) return; // a host may hand over one trait of an update at a time (marimo)
@@ -128,12 +154,13 @@ export function spatialAttribution(scope, el) {
     s.flow = read(model, "flow");
     s.lowerLegend = readTop(model, "lower_legend");
     s.upperLegend = readTop(model, "upper_legend");
+    s.latents = readTop(model, "latents"); // value (2, P, n): per class
     update();
   };
 
   scope.on("change:lower_maps", build);
   scope.on("change:upper_maps", build);
-  for (const trait of ["flow", "lower_legend", "upper_legend", "legend_note"]) scope.on(`change:${trait}`, arrive);
+  for (const trait of ["flow", "lower_legend", "upper_legend", "legend_note", "latents", "latent_layer"]) scope.on(`change:${trait}`, arrive);
   scope.on("change:position", update);
   scope.on("change:upper_position", update);
   build();

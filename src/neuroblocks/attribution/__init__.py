@@ -9,11 +9,12 @@ A token layer's patch tokens are positions; its prefix tokens (class, register) 
 Options: `rule=` "conservative" (default: normalisation scales and softmax weights held
 constant, see `rules`) or "gradient" (the plain derivative, as Captum takes it); `relax=True`
 relaxes max-pool gradients; `smoothing=True` smooths gradient maps (cosmetic);
-`channel(..., steps=N)` integrates the gradient along the path from zero.
+`channel(..., steps=N)` integrates the gradient along the path from zero. A trained
+dictionary's latents are atoms too (`latent`, and `atoms=` of `to_classes` and `layer_to_layer`).
 """
 
 from .. import attribution_rules as rules
-from .per_atom import channel, group, layer_to_layer, neuron, prefix_tokens, spatial, to_classes
+from .per_atom import channel, group, latent, layer_to_layer, neuron, prefix_tokens, spatial, to_classes
 from .targets import Hidden
 
-__all__ = ["Hidden", "channel", "group", "layer_to_layer", "neuron", "prefix_tokens", "rules", "spatial", "to_classes"]
+__all__ = ["Hidden", "channel", "group", "latent", "layer_to_layer", "neuron", "prefix_tokens", "rules", "spatial", "to_classes"]

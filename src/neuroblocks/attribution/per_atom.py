@@ -4,6 +4,7 @@ to every class at once, and from layer to layer: the functions `neuroblocks.attr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -17,6 +18,9 @@ from .gradient import above_fn, activations_and_gradient
 from .integrated import integrated_gradient
 from .jacobian import attribution_matrix
 from .targets import TargetLike, check_order
+
+if TYPE_CHECKING:
+    from ..dictionary import Dictionary
 
 
 def neuron(
@@ -95,6 +99,20 @@ def group(
     return _atoms.groups(spatial_factors.to(g), channel_factors.to(g)).reduce(None, g[None])[0]
 
 
+def latent(
+    session: Session, image: ImageLike, dictionary: Dictionary, target: TargetLike, *, spatial: bool = False, relax: bool = False, rule: str | None = None
+) -> torch.Tensor:
+    """Attribution of every latent of a trained dictionary of a grid layer: d(target)/dz · z, the
+    gradient's inner product with the latent's part of the activations (code × atom), (M,);
+    with `spatial=True` at each position, (M, H, W), whose sum over positions is the former."""
+    a, g = activations_and_gradient(session, image, dictionary.layer, target, relax=relax, rule=rule)
+    if a.dim() != 3:
+        raise AttributionError(f"a dictionary's latents are atoms of a grid layer; {dictionary.layer!r} gives {tuple(a.shape)}")
+    codes = dictionary.codes(a.float()).to(a)
+    maps = torch.einsum("chw,mc,mhw->mhw", g, dictionary.atoms.to(a), codes)
+    return maps if spatial else maps.flatten(1).sum(1)
+
+
 def _position_norms(h: torch.Tensor) -> torch.Tensor:
     return h.norm(dim=1).flatten(1)
 
@@ -139,24 +157,30 @@ def layer_to_layer(
 
     A higher position is measured by the L2 norm of its activation vector, a higher channel by
     its summed activation (SPEC §2), and with `latents=` (a trained dictionary of `higher`) the
-    higher atoms are its latents, each measured by its code summed over positions. `only` keeps
+    higher atoms are its latents, each measured by its code summed over positions. `atoms` may
+    also be a trained dictionary of `lower`: its latents are then the lower atoms (what each
+    latent's part of the activations feeds), and the higher atoms channels. `only` keeps
     just those lower atoms (columns), in that order.
     A token layer's positions are its patches, row-major, then its prefix tokens.
     """
     lower, higher, image = session.check_layer(lower), session.check_layer(higher), session.read(image)
     check_order(session, lower, higher)
-    measure = {"positions": _position_norms, "channels": _channel_sums}.get(atoms)
+    from_latents = hasattr(atoms, "atom_kind")
+    if from_latents and atoms.layer != lower:
+        raise AttributionError(f"atoms= takes a dictionary of the lower layer {lower!r}, not of {atoms.layer!r}")
+    named = "channels" if from_latents else atoms
+    measure = {"positions": _position_norms, "channels": _channel_sums}.get(named)
     if measure is None:
-        raise AttributionError(f"atoms are 'positions' or 'channels', not {atoms!r}")
+        raise AttributionError(f"atoms are 'positions', 'channels' or a dictionary of {lower!r}, not {atoms!r}")
     a, above = tokens.activations(session, image, lower), tokens.activations(session, image, higher)
-    n_higher = _atoms.of_kind(atoms, tuple(above.shape), higher).count
+    n_higher = _atoms.of_kind(named, tuple(above.shape), higher).count
     if latents is not None:
         if getattr(latents, "layer", None) != higher:
             raise AttributionError(f"latents= takes a dictionary of the higher layer {higher!r}, not of {getattr(latents, 'layer', latents)!r}")
         measure, n_higher = latents.summed_codes, latents.latents
-    lower_atoms = _some(_atoms.of_kind(atoms, tuple(a.shape), lower), a, only)
+    lower_atoms = _some(_kind(atoms, a, lower), a, only)
     f = above_fn(session.above(image, lower), relax, lambda p: measure(tokens.of_pass(p.activations, p.prefixes, higher)), (higher,), rule)
-    key = (id(session.model), lower, higher, atoms, getattr(latents, "key", None), relax, rule or session.attribution_rule)
+    key = (id(session.model), lower, higher, getattr(atoms, "key", atoms), getattr(latents, "key", None), relax, rule or session.attribution_rule)
     with precision.applied(session.attribution_precision):
         return attribution_matrix(f, a, lower_atoms, n_higher, mode=mode, batch=batch, budget=session.memory_budget, key=key, lock=session.lock)
 

@@ -9,6 +9,7 @@ to every class, ablation, icons) takes latents as they are (SPEC §12).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -25,8 +26,13 @@ class Settings:
     encoder: str = "topk"
     epochs: int = 10
     batch: int = 256
-    lr: float = 1e-3
+    lr: float | None = None  # Adam's rate; None: Gao et al.'s, scaled to the dictionary's size (`rate`)
     seed: int = 0
+
+    def rate(self, latents: int) -> float:
+        """Adam's learning rate for a dictionary of `latents`: `lr`, or 2e-4 / √(M / 2¹⁴) (Gao et
+        al. 2024: smaller dictionaries take larger steps)."""
+        return self.lr if self.lr is not None else 2e-4 / math.sqrt(latents / 2**14)
 
 
 @dataclass(frozen=True)

@@ -49,38 +49,50 @@ class SparseAutoencoder(nn.Module):
         pre = self.pre(x)
         if self.kind == "batchtopk" and not self.training:
             return pre * (pre > self.threshold)
-        return self._sparse(pre)
+        values, rows, cols = self._kept(pre)
+        return torch.zeros_like(pre).index_put_((rows, cols), values)
 
-    def _sparse(self, pre: torch.Tensor) -> torch.Tensor:
+    def _kept(self, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The codes kept, as (values, rows, columns) of the (N, M) pre-activations: the k largest
+        of each row (TopK), or the k·N largest of the batch (BatchTopK, whose smallest kept code
+        updates the inference threshold while training)."""
+        n, m = pre.shape
         if self.kind == "topk":
             top = pre.topk(self.k, dim=1)
-            return torch.zeros_like(pre).scatter(1, top.indices, top.values)
-        flat = pre.flatten()
-        top = flat.topk(min(self.k * pre.shape[0], flat.numel()))
-        kept = top.values[top.values > 0]
-        if len(kept):  # the threshold inference will use: a running mean of the smallest kept code
-            self.threshold.lerp_(kept.min().detach(), 0.01 if float(self.threshold) > 0 else 1.0)
-        return torch.zeros_like(flat).scatter(0, top.indices, top.values).reshape(pre.shape)
+            rows = torch.arange(n, device=pre.device).repeat_interleave(self.k)
+            return top.values.flatten(), rows, top.indices.flatten()
+        top = pre.flatten().topk(min(self.k * n, pre.numel()))
+        positive = top.values[top.values > 0]
+        if self.training and len(positive):  # the threshold inference will use: a running mean of the smallest kept code
+            self.threshold.lerp_(positive.min().detach(), 0.01 if float(self.threshold) > 0 else 1.0)
+        return top.values, torch.div(top.indices, m, rounding_mode="floor"), top.indices % m
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return z @ self.decoder + self.b_dec
 
     def loss(self, x: torch.Tensor, dead: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(loss, codes) of a batch: squared error per vector, plus the auxiliary loss (the
-        residual x − x̂ reconstructed by the k_aux strongest of the `dead` latents, a bool (M,))."""
+        """(loss, fired) of a batch: squared error per vector, plus the auxiliary loss (the
+        residual x − x̂ reconstructed by the k_aux strongest of the `dead` latents, a bool (M,));
+        fired (M,): the latents with a nonzero code in the batch. TopK's x̂ sums just the kept
+        codes' atoms (k per vector, not M), forward and backward."""
         pre = self.pre(x)
-        z = self._sparse(pre)
-        x_hat = self.decode(z)
+        values, rows, cols = self._kept(pre)
+        if self.kind == "topk":  # k atoms per vector, gathered (an embedding lookup: deterministic backward)
+            n = len(x)
+            x_hat = torch.einsum("nk,nkc->nc", values.view(n, self.k), nn.functional.embedding(cols.view(n, self.k), self.decoder)) + self.b_dec
+        else:  # BatchTopK keeps a varying number per vector
+            x_hat = self.decode(torch.zeros_like(pre).index_put((rows, cols), values))
+        fired = torch.zeros(self.latents, dtype=torch.bool, device=x.device).index_fill_(0, cols[values > 0], True)
         error = (x - x_hat).pow(2).sum(1).mean()
         n_dead = int(dead.sum())
         if n_dead == 0:
-            return error, z
+            return error, fired
         k_aux = min(n_dead, max(self.k * 4, x.shape[1] // 2), 512)
         top = pre.masked_fill(~dead, 0).topk(k_aux, dim=1)
         z_aux = torch.zeros_like(pre).scatter(1, top.indices, top.values)
         residual = (x - x_hat).detach()
         aux = (residual - z_aux @ self.decoder).pow(2).sum(1).mean()
-        return error + AUX_WEIGHT * aux, z
+        return error + AUX_WEIGHT * aux, fired
 
     @torch.no_grad()
     def keep_atoms_unit(self) -> None:

@@ -64,7 +64,7 @@ def train_dictionary(
         raise NeuroblocksError("the dataset is empty: a dictionary needs images")
     vectors = found.ordered()
     latents = expansion * vectors.shape[1]
-    settings = Settings(expansion, k, encoder, epochs, batch, lr if lr is not None else 2e-4 / math.sqrt(latents / 2**14), seed)
+    settings = Settings(expansion, k, encoder, epochs, batch, lr, seed)
     key = _key(session, layer, vectors, settings)
     path = cache_dir() / "dictionaries" / f"{key}.pt"
     if path.exists():
@@ -111,19 +111,18 @@ def _fit(x: torch.Tensor, s: Settings, tracker: Tracker) -> tuple[SparseAutoenco
     sae = SparseAutoencoder(x.shape[1], s.expansion * x.shape[1], s.k, s.encoder, s.seed).to(x.device)
     with torch.no_grad():
         sae.b_dec.copy_(x.mean(0))
-    optimiser = torch.optim.Adam(sae.parameters(), lr=s.lr)
+    optimiser = torch.optim.Adam(sae.parameters(), lr=s.rate(sae.latents))
     idle = torch.zeros(sae.latents, dtype=torch.long, device=x.device)  # vectors since each latent last fired
     order = torch.Generator().manual_seed(s.seed)
     sae.train()
     for _ in range(s.epochs):
         for rows in torch.randperm(len(x), generator=order).split(s.batch):
-            loss, z = sae.loss(x[rows.to(x.device)], idle >= len(x))
+            loss, fired = sae.loss(x[rows.to(x.device)], idle >= len(x))
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             sae.keep_atoms_unit()
             optimiser.step()
             sae.keep_atoms_unit()
-            fired = (z > 0).any(0)
             idle = torch.where(fired, 0, idle + len(rows))
             tracker.check()
         tracker.add(shards=1)

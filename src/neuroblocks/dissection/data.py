@@ -28,10 +28,13 @@ class DissectionDataError(NeuroblocksError, ValueError):
 
 class ShapesConcepts(torch.utils.data.Dataset):
     """`count` scenes of the shapes world (seeds start, start+1, …) with their shape, texture and
-    colour masks ("shape:circle", "texture:stripes", "color:red", …); `classes` as in `scene`."""
+    colour masks ("shape:circle", "texture:stripes", "color:red", …), or with `masks="classes"`
+    each object's class ("class:striped triangle", …); `classes` as in `scene`."""
 
-    def __init__(self, count: int, start: int = 100_000, classes=None) -> None:
-        self.count, self.start, self.classes = count, start, classes
+    def __init__(self, count: int, start: int = 100_000, classes=None, masks: str = "concepts") -> None:
+        if masks not in ("concepts", "classes"):
+            raise DissectionDataError(f"the shapes world's masks are 'concepts' (shape, texture, colour) or 'classes', not {masks!r}")
+        self.count, self.start, self.classes, self.masks = count, start, classes, masks
 
     def __len__(self) -> int:
         return self.count
@@ -41,8 +44,13 @@ class ShapesConcepts(torch.utils.data.Dataset):
             raise IndexError(f"ShapesConcepts has {self.count} scenes; index {i} is out of range")
         s = world.scene(self.start + i % self.count, classes=self.classes)
         image = torch.from_numpy(np.ascontiguousarray(s.image)).permute(2, 0, 1).float() / 255
-        masks = {name: torch.from_numpy(m) for name, m in s.masks.items() if ":" in name}
-        for concept in concepts():  # every concept in every item, so batches collate
+        if self.masks == "classes":
+            masks = {f"class:{name}": torch.from_numpy(m) for name, m in s.masks.items() if ":" not in name}
+            names = [f"class:{name}" for name in world.CLASSES]
+        else:
+            masks = {name: torch.from_numpy(m) for name, m in s.masks.items() if ":" in name}
+            names = concepts()
+        for concept in names:  # every concept in every item, so batches collate
             masks.setdefault(concept, torch.zeros(image.shape[1:], dtype=torch.bool))
         return image, masks
 

@@ -22,6 +22,12 @@ WEIGHTS = Path(__file__).with_name("shapesnet.pt")
 WEIGHTS_GRAY = Path(__file__).with_name("shapesnet_gray.pt")
 #: The same recipe from another seed (`--seed 1`), for comparing models offline.
 WEIGHTS_SEED1 = Path(__file__).with_name("shapesnet_seed1.pt")
+#: The narrow model (`--arch cnn-narrow`): conv4 has fewer channels than there are classes, so
+#: its concepts must share channels (superposition), the case learned dictionaries are for.
+WEIGHTS_NARROW = Path(__file__).with_name("shapesnet_narrow.pt")
+
+#: conv4's width in the narrow model: fewer channels than its 12 classes, so they share them.
+NARROW = 8
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -57,7 +63,7 @@ class ShapesNet(EvidenceHead):
     the scenes' luminance.
     """
 
-    def __init__(self, n_classes: int = len(CLASSES), channels: int = 3) -> None:
+    def __init__(self, n_classes: int = len(CLASSES), channels: int = 3, width: int = 128) -> None:
         super().__init__(n_classes, channels)
         self.conv1 = _block(channels, 16)
         self.pool1 = nn.MaxPool2d(2)
@@ -65,8 +71,8 @@ class ShapesNet(EvidenceHead):
         self.pool2 = nn.MaxPool2d(2)
         self.conv3 = _block(32, 64)
         self.pool3 = nn.MaxPool2d(2)
-        self.conv4 = _block(64, 128)
-        self.classmap = nn.Sequential(nn.Conv2d(128, n_classes, 1), nn.ReLU(inplace=True))
+        self.conv4 = _block(64, width)
+        self.classmap = nn.Sequential(nn.Conv2d(width, n_classes, 1), nn.ReLU(inplace=True))
         nn.init.constant_(self.classmap[0].bias, 0.5)  # every evidence map starts alive
 
     def evidence(self, x: torch.Tensor) -> torch.Tensor:
@@ -80,6 +86,6 @@ class ShapesNet(EvidenceHead):
 def pretrained(weights: str | Path = WEIGHTS) -> ShapesNet:
     """ShapesNet with trained weights (RGB or grayscale, as the file holds), in eval mode."""
     state = torch.load(weights, map_location="cpu", weights_only=True)
-    model = ShapesNet(channels=state["conv1.0.weight"].shape[1])
+    model = ShapesNet(channels=state["conv1.0.weight"].shape[1], width=state["conv4.0.weight"].shape[0])
     model.load_state_dict(state)
     return model.eval()

@@ -21,14 +21,14 @@ import torch
 import torch.nn.functional as F
 
 from ..images import luminance
-from .model import WEIGHTS, EvidenceHead, ShapesNet
+from .model import NARROW, WEIGHTS, EvidenceHead, ShapesNet
 from .vit import ShapesViT
 from .world import CLASSES, SIZE, scene
 
 #: Scene seeds at and above this are never trained on; evaluation draws from them.
 HELD_OUT_SEED = 10_000_000
 #: The architectures and their peak learning rates (a transformer wants a gentler one).
-ARCHS = {"cnn": (ShapesNet, 3e-3), "vit": (ShapesViT, 1e-3), "vit-ln": (partial(ShapesViT, final_norm=True), 1e-3)}
+ARCHS = {"cnn": (ShapesNet, 3e-3), "cnn-narrow": (partial(ShapesNet, width=NARROW), 3e-3), "vit": (ShapesViT, 1e-3), "vit-ln": (partial(ShapesViT, final_norm=True), 1e-3)}
 #: Side of the shapes models' evidence maps at the training size.
 EVIDENCE_GRID = SIZE // 8
 #: Final weight of the penalty on mean class evidence outside the class's object.

@@ -6,7 +6,9 @@ vector lies on the atlas.
 
 Every resolution's cells, the samples' origins and one sprite of example patches are sent once,
 so zoom and hover run in the browser (and in an exported page); the kernel only renders the
-icons of the resolution on screen, densest cells first.
+icons of the resolution on screen, densest cells first. With a trained dictionary of the layer,
+each cell is framed in its latent's colour: the latent with the largest mean code over the
+cell's vectors; hovering a cell names that latent, shows its icon, and marks every cell it leads.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ import traitlets
 from PIL import Image
 
 from ..atlas import Atlas, AtlasError
+from ..atlas.cells import Cells
+from ..dictionary import Dictionary
+from ..featurevis import objectives as _objectives
 from ..images import ImageLike
 from ..session import Session
 from .base import Part, View
-from .payload import array, top_entries
+from .payload import array, decode, top_entries
 
 SPRITE_COLUMNS = 32
 
@@ -58,24 +63,34 @@ class ActivationAtlas(View):
     class_filter = traitlets.Int(None, allow_none=True).tag(sync=True)
     summary = traitlets.Unicode("").tag(sync=True)
     name = traitlets.Unicode("").tag(sync=True)  # which model, when two atlases stand side by side
+    latent_key = traitlets.Unicode("").tag(sync=True)  # with a dictionary: icons of latent m are keyed f"{latent_key}:{m}"
+    found_by = traitlets.Unicode("").tag(sync=True)  # with a dictionary: its description
     inputs = ("image", "resolution")
 
     def __init__(
-        self, session: Session, atlas: Atlas, image: ImageLike | None = None, *, resolution: int | None = None, examples: int = 4, top: int = 5, name: str = "", **options
+        self, session: Session, atlas: Atlas, image: ImageLike | None = None, *, resolution: int | None = None, examples: int = 4, top: int = 5, name: str = "",
+        dictionary: Dictionary | None = None, **options
     ) -> None:
+        """dictionary: a trained `neuroblocks.dictionary.Dictionary` of the atlas's layer, whose
+        latents colour the cells."""
         if not isinstance(atlas, Atlas):
             raise TypeError(f"ActivationAtlas shows an atlas from neuroblocks.atlas.atlas(...), not {type(atlas).__name__}")
         if atlas.session is not session:
             raise AtlasError("this atlas was made with another session: show it with the session it was made from")
+        if dictionary is not None and dictionary.layer != atlas.layer:
+            raise AtlasError(f"the dictionary was trained on {dictionary.layer!r}, but the atlas is of {atlas.layer!r}")
         resolution = min(atlas.resolutions) if resolution is None else resolution
         atlas.cells(resolution)  # an unknown resolution fails here, listing the known ones
-        self.atlas, self._static = atlas, self._static_values(atlas, examples, top)
+        self.atlas, self.dictionary, self._static = atlas, dictionary, self._static_values(atlas, examples, top, dictionary)
+        if dictionary is not None:
+            options.update(latent_key=dictionary.icon_key, found_by=dictionary.description)
         options.setdefault("icon_size", session.icon_defaults["size"] // 2)
         super().__init__(session, image=image, layer=atlas.layer, resolution=resolution, name=name, **options)
 
     @staticmethod
-    def _static_values(atlas: Atlas, examples: int, top: int) -> dict:
+    def _static_values(atlas: Atlas, examples: int, top: int, dictionary: Dictionary | None) -> dict:
         s = atlas.samples
+        codes = dictionary.encode(s.vectors.float()).cpu() if dictionary is not None else None
         shown = np.unique(np.concatenate([cells.examples[:, :examples].ravel() for cells in atlas.resolutions.values()]))
         shown = shown[shown >= 0]
         slot = np.full(len(s), -1, np.int32)  # a sample's index among those shown (and in the sprite)
@@ -88,6 +103,7 @@ class ActivationAtlas(View):
                 "counts": array(cells.counts, "int32"),
                 "top": top_entries(torch.from_numpy(cells.classes), top),
                 "examples": array(np.where(cells.examples[:, :examples] >= 0, slot[cells.examples[:, :examples]], -1), "int32"),
+                **(_leading_latents(cells, codes) if codes is not None else {}),
             })
         total = len(set(s.images.tolist()))
         kind = "class atlas of " + ", ".join(atlas.session.class_name(c) for c in atlas.classes) if atlas.classes else "atlas"
@@ -105,4 +121,18 @@ class ActivationAtlas(View):
         cells = self.atlas.cells(self.resolution)
         objectives = self.atlas.objectives(self.resolution)
         wanted = [(f"{self.resolution}:{m}", objectives[m]) for m in np.argsort(-cells.counts, kind="stable")]
+        if self.dictionary is not None:
+            d, level = self.dictionary, next(lv for lv in self._static["levels"] if lv["size"] == self.resolution)
+            leading = np.unique(decode(level["latent"]))
+            wanted += [(f"{d.icon_key}:{m}", _objectives.direction(d.layer, d.icon_directions[m])) for m in leading[leading >= 0].tolist()]
         yield values, wanted
+
+
+def _leading_latents(cells: Cells, codes: torch.Tensor) -> dict:
+    """Per cell, the latent with the largest mean code over the cell's vectors (-1 where none
+    fires) and that mean code: {latent: int32 (M,), latent_code: float32 (M,)}."""
+    kept = torch.from_numpy(cells.members).long()
+    sums = torch.zeros(len(cells), codes.shape[1]).index_add_(0, kept[kept >= 0], codes[kept >= 0].float())
+    mean = sums / torch.from_numpy(cells.counts).float().clamp(min=1)[:, None]
+    value, latent = mean.max(1)
+    return {"latent": array(torch.where(value > 0, latent, -1), "int32"), "latent_code": array(value)}

@@ -3,7 +3,9 @@ difference), as icons with values. Hovering a channel shows its activation over 
 the classes it supports most; clicking it drills down and up: which channels of the layer below
 fed it, which channels of the layer above it feeds (SPEC §5). The drill is computed on click,
 the only step here that asks the kernel. The channels and their maps come first, the classes
-each supports after."""
+each supports after. Over a trained dictionary the entries are its latents (attribution
+d(target)/dz · z, maps their codes, switches that ablate their parts); the drill-down then lists
+the channels below that fed a latent and the channels above that its part feeds."""
 
 from __future__ import annotations
 
@@ -14,12 +16,13 @@ import traitlets
 
 from .. import attribution
 from ..ablation import ablate
+from ..dictionary import Dictionary
 from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
 from ..work import Job
 from .base import Part, View, Wanted
-from .inputs import class_names, default_layer, legend_length, neighbours, spatial_cube, target_of
+from .inputs import class_names, default_layer, dictionary_layer, legend_length, neighbours, spatial_cube, target_of
 from .payload import array, decode, top_entries
 
 DRILL = 6  # channels listed below and above a clicked one
@@ -50,12 +53,21 @@ class ChannelAttribution(View):
     logits = traitlets.Dict().tag(sync=True)  # (classes,) with the ablation in force
     base_logits = traitlets.Dict().tag(sync=True)  # (classes,) without it
     target_classes = traitlets.List().tag(sync=True)  # [class] or [a, b] of the resolved target
+    unit = traitlets.Unicode("channel").tag(sync=True)  # what an entry is: "channel", or "latent" of the dictionary
+    unit_key = traitlets.Unicode("").tag(sync=True)  # icons of entry u are keyed f"{unit_key}:{u}"
+    found_by = traitlets.Unicode("").tag(sync=True)  # the dictionary's description, when entries are latents
     inputs = ("image", "layer", "target", "top", "ablated")
 
-    def __init__(self, session: Session, image: ImageLike, layer: str | None = None, target=None, *, top: int = 8, **options) -> None:
+    def __init__(
+        self, session: Session, image: ImageLike, layer: str | None = None, target=None, *, top: int = 8, dictionary: Dictionary | None = None, **options
+    ) -> None:
+        """dictionary: a trained `neuroblocks.dictionary.Dictionary`; while the view shows its
+        layer, the entries are its latents (another layer, reached by a drill-down, shows channels)."""
         self._refocus: int | None = None
         self._drilling: Job | None = None
-        super().__init__(session, image=image, layer=default_layer(session, layer), target=target, top=top, **options)
+        self.dictionary = dictionary
+        layer = default_layer(session, dictionary_layer(layer, dictionary))
+        super().__init__(session, image=image, layer=layer, target=target, top=top, **options)
         self.observe(lambda change: self._drill(), names=["focus"])
         # Switched-off channels are channels of one layer: a new layer starts with all on.
         self.observe(lambda change: setattr(self, "ablated", []), names=["layer"])
@@ -65,22 +77,32 @@ class ChannelAttribution(View):
         if self.target is not None:
             target_of(self.session, self.photo, self.target)
 
+    def _latents(self) -> Dictionary | None:
+        """The dictionary whose latents are the entries: only while the view shows its layer."""
+        return self.dictionary if self.dictionary is not None and self.dictionary.layer == self.layer else None
+
     def _compute(self) -> Iterator[Part]:
-        s, image, layer = self.session, self.photo, self.layer
-        yield f"channel attribution of {layer}"
+        s, image, layer, d = self.session, self.photo, self.layer, self._latents()
+        yield f"{'latent' if d else 'channel'} attribution of {layer}"
         base = s.trace(image).logits
         target = target_of(s, image, self.target)  # the top class without ablation: it must not move
         if self.ablated:
+            off = {"latents": (d, self.ablated)} if d else {"channels": self.ablated}
             # Computed whole: the ablation holds the session, so no other view's step may run inside it.
-            with ablate(s, layer, channels=self.ablated):
+            with ablate(s, layer, **off):
                 parts = list(self._attribute(s, image, layer, base, target))
             yield from parts
         else:
             yield from self._attribute(s, image, layer, base, target)
 
     def _attribute(self, s: Session, image: ImageLike, layer: str, base: torch.Tensor, target) -> Iterator[Part]:
+        d = self._latents()
         a = spatial_cube(s, image, layer)
-        values = attribution.channel(s, image, layer, target)
+        if d is not None:
+            a = d.codes(a.float())
+            values = attribution.latent(s, image, d, target)
+        else:
+            values = attribution.channel(s, image, layer, target)
         n = max(1, min(self.top, len(values)))
         # Switched-off channels stay on show (at zero), so they can be switched back on.
         shown = list(dict.fromkeys(values.topk(n).indices.tolist() + (-values).topk(n).indices.tolist() + list(self.ablated)))
@@ -101,11 +123,14 @@ class ChannelAttribution(View):
             "target_classes": list(target) if isinstance(target, tuple) else [target],
             "base_logits": array(base),
             "channel": None,
+            "unit": "latent" if d else "channel",
+            "unit_key": d.icon_key if d else layer,
+            "found_by": d.description if d else "",
         }
         self._refocus = None
-        yield result, [(f"{layer}:{c}", objectives.channel(layer, c)) for c in shown]
-        yield "the classes each channel supports"
-        to_classes = attribution.to_classes(s, image, layer, "channels", only=shown)
+        yield result, [(f"{d.icon_key}:{m}", objectives.direction(layer, d.icon_directions[m])) for m in shown] if d else [(f"{layer}:{c}", objectives.channel(layer, c)) for c in shown]
+        yield f"the classes each {'latent' if d else 'channel'} supports"
+        to_classes = attribution.to_classes(s, image, layer, d if d else "channels", only=shown)
         referenced += to_classes.topk(legend, dim=1).indices.flatten().tolist()
         yield {"channel_classes": top_entries(to_classes, legend), "class_names": class_names(s, referenced)}, []
 
@@ -125,22 +150,24 @@ class ChannelAttribution(View):
             self._drilling = None
             self.drill = {}
             return
-        self._drilling = self._launch(lambda: self._trace(c), f"tracing channel {c}…")
+        self._drilling = self._launch(lambda: self._trace(c), f"tracing {'latent' if self._latents() else 'channel'} {c}…")
 
     def _trace(self, c: int) -> Iterator[Part]:
-        s, image, layer = self.session, self.photo, self.layer
+        s, image, layer, d = self.session, self.photo, self.layer, self._latents()
         below, above = neighbours(s, layer)
         found: dict = {"channel": c, "layer": layer}
+        name = f"{'latent' if d else 'channel'} {c}"
         if below is not None:
-            yield f"channels of {below} that fed channel {c}"
+            yield f"channels of {below} that fed {name}"
             wanted: Wanted = []
-            fed = attribution.channel(s, image, below, attribution.Hidden(layer, lambda h: h[:, c].flatten(1).sum(1)))
+            measure = (lambda h: d.summed_codes(h)[:, c]) if d else (lambda h: h[:, c].flatten(1).sum(1))
+            fed = attribution.channel(s, image, below, attribution.Hidden(layer, measure))
             found["below"] = _strongest(below, fed, wanted)
             yield {"drill": dict(found)}, wanted
         if above is not None:
-            yield f"channels of {above} that channel {c} feeds"
+            yield f"channels of {above} that {name} feeds"
             wanted = []
-            feeds = attribution.layer_to_layer(s, image, layer, above, "channels", only=[c])[:, 0]
+            feeds = attribution.layer_to_layer(s, image, layer, above, d if d else "channels", only=[c])[:, 0]
             found["above"] = _strongest(above, feeds, wanted)
             yield {"drill": dict(found)}, wanted
         if below is None and above is None:

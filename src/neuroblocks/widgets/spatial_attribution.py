@@ -3,7 +3,9 @@ two classes (orange and blue). Hovering a cell of the higher layer shows which c
 it; hovering a cell of the lower layer shows which cells above it feeds; a legend lists the
 classes the hovered cell supports most (SPEC §5). Everything hover needs is in the browser; it
 arrives in order of use: the class maps, the layer-to-layer flow, the legend ranked among the
-top predicted classes, then among all classes (the all-class pass is the longest)."""
+top predicted classes, then among all classes (the all-class pass is the longest). Over a trained
+dictionary of either layer, hovering a cell of that layer also lists the latents there that
+matter most to the two classes: each latent's attribution at each position, d(class)/dz · z."""
 
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ import torch
 import traitlets
 
 from .. import attribution
+from ..dictionary import Dictionary
 from ..errors import NeuroblocksError
+from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
 from ..attribution.targets import check_order
@@ -42,14 +46,30 @@ class SpatialAttribution(View):
     upper_legend = traitlets.Dict().tag(sync=True)
     legend_note = traitlets.Unicode("").tag(sync=True)  # which classes the legend ranks while the rest are coming
     class_names = traitlets.Dict().tag(sync=True)
+    latent_layer = traitlets.Unicode("").tag(sync=True)  # the layer whose cells list latents ("": none)
+    latent_key = traitlets.Unicode("").tag(sync=True)  # icons of latent m are keyed f"{latent_key}:{m}"
+    latents = traitlets.Dict().tag(sync=True)  # {index: int32 (P, n), value: (2, P, n)}: per position, its top latents' attribution to each class
     inputs = ("image", "layer", "upper", "classes")
 
-    def __init__(self, session: Session, image: ImageLike, layer: str | None = None, upper: str | None = None, classes=None, **options) -> None:
+    #: latents listed per position, drawn from the image's most important ones
+    LATENTS = 3
+    VOCABULARY = 32
+
+    def __init__(
+        self, session: Session, image: ImageLike, layer: str | None = None, upper: str | None = None, classes=None, *,
+        dictionary: Dictionary | None = None, **options
+    ) -> None:
+        """dictionary: a trained `neuroblocks.dictionary.Dictionary` of `layer` or of `upper`,
+        whose latents a hovered cell of its layer lists (while the view shows that layer)."""
         image, picked = read_with_classes(session, image, classes)
         if len(picked) != 2:
             raise NeuroblocksError(f"spatial attribution compares two classes; got {len(picked)}")
         layer = default_layer(session, layer)
-        super().__init__(session, image=image, layer=layer, upper=default_upper(session, layer, upper), classes=picked, **options)
+        upper = default_upper(session, layer, upper)
+        if dictionary is not None and dictionary.layer not in (layer, upper):
+            raise NeuroblocksError(f"the dictionary was trained on {dictionary.layer!r}, which is neither {layer!r} nor {upper!r}: pass it as one of them")
+        self.dictionary = dictionary
+        super().__init__(session, image=image, layer=layer, upper=upper, classes=picked, **options)
 
     def _check(self) -> None:
         super()._check()
@@ -79,7 +99,13 @@ class SpatialAttribution(View):
             "class_names": class_names(s, classes),
             "position": None,
             "upper_position": None,
+            "latents": {},
+            "latent_layer": "",
         }, []
+        d = self.dictionary
+        if d is not None and d.layer in (lower, upper):
+            yield f"latents of {d.layer} at each position"
+            yield self._latents(d, classes)
         yield f"layer-to-layer flow {lower} → {upper}"
         yield {"flow": array(attribution.layer_to_layer(s, image, lower, upper))}, []
         first = legend_first(s, image, classes)
@@ -89,6 +115,18 @@ class SpatialAttribution(View):
         if not everything:
             yield f"legend: all {len(s.labels)} classes"
             yield self._legend(None, ""), []
+
+    def _latents(self, d: Dictionary, classes: list[int]) -> Part:
+        """Of the `VOCABULARY` latents with the largest attribution to the two classes over the
+        image, the `LATENTS` that matter most at each position of the dictionary's layer, and their
+        icons (so every latent listed has one, on any model)."""
+        maps = torch.stack([attribution.latent(self.session, self.photo, d, c, spatial=True) for c in classes])  # (2, M, H, W)
+        vocabulary = maps.abs().sum((0, 2, 3)).topk(min(self.VOCABULARY, d.latents)).indices  # most important first
+        per_position = maps[:, vocabulary].flatten(2).permute(0, 2, 1)  # (2, P, V)
+        rank = per_position.abs().sum(0).topk(min(self.LATENTS, len(vocabulary)), dim=1).indices  # (P, n) into the vocabulary
+        found = {"index": array(vocabulary[rank], "int32"), "value": array(per_position.gather(2, rank[None].expand(2, -1, -1)))}
+        wanted = [(f"{d.icon_key}:{m}", objectives.direction(d.layer, d.icon_directions[m])) for m in vocabulary.tolist()]
+        return {"latents": found, "latent_layer": d.layer, "latent_key": d.icon_key}, wanted
 
     def _legend(self, among: list[int] | None, note: str) -> dict:
         """Each position's top classes among `among` (None: all classes)."""
