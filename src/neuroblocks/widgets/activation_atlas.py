@@ -23,13 +23,12 @@ import traitlets
 from PIL import Image
 
 from ..atlas import Atlas, AtlasError
-from ..atlas.cells import Cells
 from ..dictionary import Dictionary
-from ..featurevis import objectives as _objectives
 from ..images import ImageLike
 from ..session import Session
 from .base import Part, View
-from .payload import array, decode, top_entries
+from .inputs import latent_icons
+from .payload import array, top_entries
 
 SPRITE_COLUMNS = 32
 
@@ -81,16 +80,18 @@ class ActivationAtlas(View):
             raise AtlasError(f"the dictionary was trained on {dictionary.layer!r}, but the atlas is of {atlas.layer!r}")
         resolution = min(atlas.resolutions) if resolution is None else resolution
         atlas.cells(resolution)  # an unknown resolution fails here, listing the known ones
-        self.atlas, self.dictionary, self._static = atlas, dictionary, self._static_values(atlas, examples, top, dictionary)
+        self.atlas, self.dictionary = atlas, dictionary
+        # Per resolution: each cell's leading latent and its mean code (with a dictionary).
+        self._leading = _leading_latents(atlas, dictionary) if dictionary is not None else {}
+        self._static = self._static_values(atlas, examples, top, self._leading)
         if dictionary is not None:
             options.update(latent_key=dictionary.icon_key, found_by=dictionary.description)
         options.setdefault("icon_size", session.icon_defaults["size"] // 2)
         super().__init__(session, image=image, layer=atlas.layer, resolution=resolution, name=name, **options)
 
     @staticmethod
-    def _static_values(atlas: Atlas, examples: int, top: int, dictionary: Dictionary | None) -> dict:
+    def _static_values(atlas: Atlas, examples: int, top: int, leading: dict[int, tuple[torch.Tensor, torch.Tensor]]) -> dict:
         s = atlas.samples
-        codes = dictionary.encode(s.vectors.float()).cpu() if dictionary is not None else None
         shown = np.unique(np.concatenate([cells.examples[:, :examples].ravel() for cells in atlas.resolutions.values()]))
         shown = shown[shown >= 0]
         slot = np.full(len(s), -1, np.int32)  # a sample's index among those shown (and in the sprite)
@@ -103,7 +104,7 @@ class ActivationAtlas(View):
                 "counts": array(cells.counts, "int32"),
                 "top": top_entries(torch.from_numpy(cells.classes), top),
                 "examples": array(np.where(cells.examples[:, :examples] >= 0, slot[cells.examples[:, :examples]], -1), "int32"),
-                **(_leading_latents(cells, codes) if codes is not None else {}),
+                **({"latent": array(leading[size][0], "int32"), "latent_code": array(leading[size][1])} if leading else {}),
             })
         total = len(set(s.images.tolist()))
         kind = "class atlas of " + ", ".join(atlas.session.class_name(c) for c in atlas.classes) if atlas.classes else "atlas"
@@ -121,18 +122,20 @@ class ActivationAtlas(View):
         cells = self.atlas.cells(self.resolution)
         objectives = self.atlas.objectives(self.resolution)
         wanted = [(f"{self.resolution}:{m}", objectives[m]) for m in np.argsort(-cells.counts, kind="stable")]
-        if self.dictionary is not None:
-            d, level = self.dictionary, next(lv for lv in self._static["levels"] if lv["size"] == self.resolution)
-            leading = np.unique(decode(level["latent"]))
-            wanted += [(f"{d.icon_key}:{m}", _objectives.direction(d.layer, d.icon_directions[m])) for m in leading[leading >= 0].tolist()]
+        if self._leading:
+            leading = self._leading[self.resolution][0].unique()
+            wanted += latent_icons(self.dictionary, leading[leading >= 0].tolist())
         yield values, wanted
 
 
-def _leading_latents(cells: Cells, codes: torch.Tensor) -> dict:
-    """Per cell, the latent with the largest mean code over the cell's vectors (-1 where none
-    fires) and that mean code: {latent: int32 (M,), latent_code: float32 (M,)}."""
-    kept = torch.from_numpy(cells.members).long()
-    sums = torch.zeros(len(cells), codes.shape[1]).index_add_(0, kept[kept >= 0], codes[kept >= 0].float())
-    mean = sums / torch.from_numpy(cells.counts).float().clamp(min=1)[:, None]
-    value, latent = mean.max(1)
-    return {"latent": array(torch.where(value > 0, latent, -1), "int32"), "latent_code": array(value)}
+def _leading_latents(atlas: Atlas, d: Dictionary) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """Per resolution, each cell's latent with the largest mean code over the cell's vectors
+    (-1 where none fires) and that mean code, (M,) each; the samples are encoded once."""
+    codes = d.encode(atlas.samples.vectors.float()).cpu()
+    found = {}
+    for size, cells in atlas.resolutions.items():
+        kept = torch.from_numpy(cells.members).long()
+        sums = torch.zeros(len(cells), codes.shape[1]).index_add_(0, kept[kept >= 0], codes[kept >= 0].float())
+        value, latent = (sums / torch.from_numpy(cells.counts).float().clamp(min=1)[:, None]).max(1)
+        found[size] = (torch.where(value > 0, latent, -1), value)
+    return found

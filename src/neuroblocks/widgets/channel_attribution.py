@@ -22,7 +22,7 @@ from ..images import ImageLike
 from ..session import Session
 from ..work import Job
 from .base import Part, View, Wanted
-from .inputs import class_names, default_layer, dictionary_layer, legend_length, neighbours, spatial_cube, target_of
+from .inputs import class_names, default_layer, dictionary_layer, latent_icons, legend_length, neighbours, spatial_cube, target_of
 from .payload import array, decode, top_entries
 
 DRILL = 6  # channels listed below and above a clicked one
@@ -128,7 +128,7 @@ class ChannelAttribution(View):
             "found_by": d.description if d else "",
         }
         self._refocus = None
-        yield result, [(f"{d.icon_key}:{m}", objectives.direction(layer, d.icon_directions[m])) for m in shown] if d else [(f"{layer}:{c}", objectives.channel(layer, c)) for c in shown]
+        yield result, latent_icons(d, shown) if d else [(f"{layer}:{c}", objectives.channel(layer, c)) for c in shown]
         yield f"the classes each {'latent' if d else 'channel'} supports"
         to_classes = attribution.to_classes(s, image, layer, d if d else "channels", only=shown)
         referenced += to_classes.topk(legend, dim=1).indices.flatten().tolist()

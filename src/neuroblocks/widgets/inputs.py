@@ -10,6 +10,7 @@ from torch import nn
 
 from ..decoded import Decoded
 from ..errors import NeuroblocksError
+from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
 
@@ -139,6 +140,12 @@ def legend_length(session: Session) -> int:
 def class_names(session: Session, indices: Iterable[int]) -> dict[str, str]:
     """{index: label} for the classes a view refers to, so the browser can name them."""
     return {str(int(i)): session.class_name(int(i)) for i in set(int(i) for i in indices)}
+
+
+def latent_icons(dictionary, latents: Iterable[int]) -> list[tuple[str, objectives.Objective]]:
+    """The icons of a trained dictionary's latents, in the order given, for a view's wanted
+    list: each its `icon_directions` row, keyed f"{icon_key}:{m}" apart from the layer's channels'."""
+    return [(f"{dictionary.icon_key}:{m}", objectives.direction(dictionary.layer, dictionary.icon_directions[m])) for m in latents]
 
 
 def dictionary_layer(layer: str | None, dictionary) -> str | None:

@@ -14,7 +14,7 @@ from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
 from .base import Part, View
-from .inputs import default_layer, dictionary_layer, prefix_labels, spatial_cube
+from .inputs import default_layer, dictionary_layer, latent_icons, prefix_labels, spatial_cube
 from .payload import array
 
 
@@ -51,14 +51,9 @@ class SemanticDictionary(View):
         tops = every.topk(k, dim=0).indices.unique()
         # Icons of the channels that fire hardest anywhere come first.
         order = tops[every[tops].amax(1).argsort(descending=True)]
-        wanted = [(f"{self.unit_key}:{int(c)}", self._objective(int(c))) for c in order]
+        wanted = latent_icons(self.dictionary, order.tolist()) if self.dictionary is not None else [(f"{self.layer}:{c}", objectives.channel(self.layer, c)) for c in order.tolist()]
         values = {
             "acts": array(a), "prefix_acts": array(prefix) if len(prefix) else {}, "prefix_labels": prefix_labels(self.session, self.layer),
             "picture": self.picture_of(self.photo), "position": None,
         }
         yield values, wanted
-
-    def _objective(self, u: int) -> objectives.Objective:
-        if self.dictionary is None:
-            return objectives.channel(self.layer, u)
-        return objectives.direction(self.layer, self.dictionary.icon_directions[u])

@@ -17,12 +17,11 @@ import traitlets
 from .. import attribution
 from ..dictionary import Dictionary
 from ..errors import NeuroblocksError
-from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
 from ..attribution.targets import check_order
 from .base import Part, View
-from .inputs import check_positions, class_names, default_layer, default_upper, legend_first, legend_length, prefix_labels, read_with_classes
+from .inputs import check_positions, class_names, default_layer, default_upper, latent_icons, legend_first, legend_length, prefix_labels, read_with_classes
 from .payload import array, decode, top_entries
 
 
@@ -125,8 +124,7 @@ class SpatialAttribution(View):
         per_position = maps[:, vocabulary].flatten(2).permute(0, 2, 1)  # (2, P, V)
         rank = per_position.abs().sum(0).topk(min(self.LATENTS, len(vocabulary)), dim=1).indices  # (P, n) into the vocabulary
         found = {"index": array(vocabulary[rank], "int32"), "value": array(per_position.gather(2, rank[None].expand(2, -1, -1)))}
-        wanted = [(f"{d.icon_key}:{m}", objectives.direction(d.layer, d.icon_directions[m])) for m in vocabulary.tolist()]
-        return {"latents": found, "latent_layer": d.layer, "latent_key": d.icon_key}, wanted
+        return {"latents": found, "latent_layer": d.layer, "latent_key": d.icon_key}, latent_icons(d, vocabulary.tolist())
 
     def _legend(self, among: list[int] | None, note: str) -> dict:
         """Each position's top classes among `among` (None: all classes)."""
