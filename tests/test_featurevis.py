@@ -20,7 +20,7 @@ from neuroblocks import featurevis as fv
 from neuroblocks import shapes
 from neuroblocks.featurevis import transforms
 from neuroblocks.featurevis.param import FourierImage
-from neuroblocks.featurevis.redirected_relu import redirected_relu
+from neuroblocks.featurevis.redirected import redirected_gradients
 from neuroblocks.featurevis.render import start_seeds
 
 
@@ -52,7 +52,7 @@ def test_transforms_are_differentiable_and_keep_roughly_the_size():
 
 def test_redirected_relu_keeps_values_and_lets_dead_units_learn():
     x = torch.tensor([[-1.0, -2.0]], requires_grad=True)
-    with redirected_relu():
+    with redirected_gradients():
         y = nn.functional.relu(x)
     assert torch.equal(y, torch.zeros(1, 2))
     (g,) = torch.autograd.grad(-y.sum(), x)  # minimising −y wants y up

@@ -15,6 +15,7 @@ from ..scale.progress import Cancel, Watcher
 from ..session import Session
 from . import objectives
 from .icon_cache import icon_service, icons
+from .sizes import default_size
 
 
 @dataclass
@@ -29,7 +30,7 @@ class Icons:
 
 @dataclass(frozen=True)
 class _Render:
-    size: int
+    size: int | None  # None: each layer's default (`sizes.default_size`)
     steps: int
     seed: int
     batch: int  # icons per render (the icon service's batch)
@@ -40,9 +41,10 @@ class _Render:
         for chunk in in_lists(items, self.batch):
             for layer in dict.fromkeys(layer for layer, _ in chunk):
                 channels = [c for name, c in chunk if name == layer]
-                rendered = icons(session, layer, channels, self.size, self.steps, seed=self.seed)
+                size = self.size or default_size(session, [layer])
+                rendered = icons(session, layer, channels, size, self.steps, seed=self.seed)
                 for c, icon in zip(channels, rendered):
-                    found[service.key(objectives.channel(layer, c), self.size, self.steps, self.seed)] = icon
+                    found[service.key(objectives.channel(layer, c), size, self.steps, self.seed)] = icon
             tick(len(chunk))
         return Icons(found)
 
@@ -61,15 +63,14 @@ def render_icons(
     progress: Watcher | None = None,
     cancel: Cancel = None,
 ) -> int:
-    """Render the icon of every channel of `layers` (at the views' size and steps unless given)
+    """Render the icon of every channel of `layers` (at the views' sizes and steps unless given)
     into the session's icon cache; icons already cached are not rendered again. Returns the
     number of icons now cached. engine, progress and cancel as for `dissection.dissect`."""
     names = [session.check_layer(layer) for layer in ([layers] if isinstance(layers, str) else layers)]
-    size = size or session.icon_defaults["size"]
     steps = steps or session.icon_defaults["steps"]
     service = icon_service(session)
     units = [(layer, c) for layer in names for c in range(session.layer_shape(layer)[0])]
-    todo = [(layer, c) for layer, c in units if service.cached(objectives.channel(layer, c), size, steps, seed) is None]
+    todo = [(layer, c) for layer, c in units if service.cached(objectives.channel(layer, c), size or default_size(session, [layer]), steps, seed) is None]
     if todo:
         with runner(engine, session, progress, cancel) as run:
             rendered = run(_Render(size, steps, seed, service.batch), todo, "icons")

@@ -30,9 +30,10 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from ..session import Session
 from ..work import Cancelled
-from . import objectives
+from . import clamps, objectives
 from .objectives import Objective
 from .render import RenderStep, cancel_check, render
+from .sizes import default_size
 
 #: The PNG text entry holding the objective's value at a render's first and last step.
 RESPONSE_ENTRY = "neuroblocks-objective"
@@ -60,9 +61,10 @@ def icon_service(session: Session) -> IconService:
 
 def icons(session: Session, layer: str, channels: Sequence[int], size: int | None = None, steps: int | None = None, **options) -> np.ndarray:
     """Feature-visualization icons of channels, (N, size, size, 3) uint8, cached in memory and on
-    disk; size and steps default to the session's `icon_defaults`. Few `steps` give a cheap
-    preview, cached separately. options: seed, progress, cancel."""
-    size, steps = size or session.icon_defaults["size"], steps or session.icon_defaults["steps"]
+    disk; size defaults to one that suits the layer's grid (`sizes.default_size`), steps to the
+    session's `icon_defaults`. Few `steps` give a cheap preview, cached separately. options:
+    seed, progress, cancel, at (see `render`)."""
+    size, steps = size or default_size(session, [layer]), steps or session.icon_defaults["steps"]
     return icon_service(session).get([objectives.channel(layer, int(c)) for c in channels], size, steps, **options)
 
 
@@ -76,7 +78,7 @@ def direction_icons(
     **options,
 ) -> np.ndarray:
     """Icons of directions in `layer`'s activation space (activation vectors, group directions)."""
-    size, steps = size or session.icon_defaults["size"], steps or session.icon_defaults["steps"]
+    size, steps = size or default_size(session, [layer]), steps or session.icon_defaults["steps"]
     objs = [objectives.direction(layer, v, cosine_power) for v in torch.as_tensor(vectors)]
     return icon_service(session).get(objs, size, steps, **options)
 
@@ -104,11 +106,14 @@ class IconService:
         self.disk = True  # False once the cache directory has refused a write
         self.rendered = 0  # icons rendered by this service, for tests and diagnostics
 
-    def key(self, objective: Objective, size: int, steps: int, seed: int) -> str:
+    def key(self, objective: Objective, size: int, steps: int, seed: int, at: str = "native") -> str:
         spec = [self.session.fingerprint, objective.description, size, steps, seed, LEARNING_RATE, ALGORITHM_VERSION]
         s = self.session
         if s.channels != 3 or s.display_note or s.decorrelation is not None:  # how the icon is drawn and mixed (RGB keys stay as they were)
             spec += [s.display_channels, None if s.decorrelation is None else s.decorrelation.tolist()]
+        read = clamps.note(s, objective.layers)
+        if read or at != "native":  # what the render optimised and where the model saw it (other keys stay as they were)
+            spec += [read, at]
         return hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:32]
 
     def _path(self, key: str) -> Path:
@@ -175,14 +180,14 @@ class IconService:
             self._remember(key, icon)
             self._write_disk(key, icon)
 
-    def cached(self, objective: Objective, size: int, steps: int, seed: int = 0) -> np.ndarray | None:
+    def cached(self, objective: Objective, size: int, steps: int, seed: int = 0, at: str = "native") -> np.ndarray | None:
         """The icon if a cache (memory or disk) holds it, without rendering."""
-        return self._cached(self.key(objective, size, steps, seed), size)
+        return self._cached(self.key(objective, size, steps, seed, at), size)
 
-    def response(self, objective: Objective, size: int, steps: int, seed: int = 0) -> tuple[float, float] | None:
+    def response(self, objective: Objective, size: int, steps: int, seed: int = 0, at: str = "native") -> tuple[float, float] | None:
         """The objective's value at the first and the last step of the icon's render, where known:
         an icon whose render could not raise it shows a unit that barely responds, not a picture."""
-        return self._responses.get(self.key(objective, size, steps, seed))
+        return self._responses.get(self.key(objective, size, steps, seed, at))
 
     def get(
         self,
@@ -193,13 +198,14 @@ class IconService:
         progress: Callable[[RenderStep], None] | None = None,
         cancel=None,
         thresholds: Sequence[int] = (),
+        at: str = "native",
     ) -> np.ndarray:
         """(N, size, size, 3) uint8 icons, rendering only those no cache holds.
 
         progress sees each rendered batch's steps, with its images at `thresholds` (previews).
         cancel (an Event or a callable) raises Cancelled; a render others also wait for goes on.
         """
-        keys = [self.key(obj, size, steps, seed) for obj in objectives]
+        keys = [self.key(obj, size, steps, seed, at) for obj in objectives]
         cancelled = cancel_check(cancel)
         while True:
             found = {k: self._cached(k, size) for k in dict.fromkeys(keys)}
@@ -229,7 +235,7 @@ class IconService:
                         if progress is not None:
                             progress(step)
 
-                    icons = render(self.session, [obj for _, obj in chunk], size=size, steps=steps, seed=seed, progress=watch, cancel=stop, lr=LEARNING_RATE, thresholds=thresholds)
+                    icons = render(self.session, [obj for _, obj in chunk], size=size, steps=steps, seed=seed, progress=watch, cancel=stop, lr=LEARNING_RATE, thresholds=thresholds, at=at)
                     for i, ((k, _), icon) in enumerate(zip(chunk, icons)):
                         if values:
                             self._responses[k] = (float(values["first"][i]), float(values["last"][i]))

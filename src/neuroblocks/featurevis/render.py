@@ -18,10 +18,11 @@ import torch.nn.functional as F
 
 from ..session import Session
 from ..work import Cancelled
-from . import transforms
+from . import clamps, transforms
 from .objectives import INPUT, LOGITS, FeatureVisError, Objective, prefix_key
 from .param import FourierImage
-from .redirected_relu import redirected_relu
+from .redirected import redirected_gradients
+from .sizes import default_size, input_side
 
 
 def cancel_check(cancel: threading.Event | Callable[[], bool] | None) -> Callable[[], bool]:
@@ -58,24 +59,40 @@ def start_seeds(objectives: Sequence[Objective], seed: int) -> list[int]:
     return seeds
 
 
-def _evaluate(session: Session, objectives: Sequence[Objective], images: torch.Tensor, layers: list[str], needs_logits: bool, channels_last: bool) -> torch.Tensor:
-    x = images.contiguous(memory_format=torch.channels_last) if channels_last else images
-    if session.fixed_size is not None and tuple(x.shape[-2:]) != session.fixed_size:  # a model of one input size sees the image resized
-        x = F.interpolate(x, size=session.fixed_size, mode="bilinear", align_corners=False)
-    p = session.forward(x, capture=layers, stop=not needs_logits)
-    acts = {**p.activations, **{prefix_key(layer): value for layer, value in p.prefixes.items()}, INPUT: images, LOGITS: p.logits}
-    return torch.stack([obj(acts)[i] for i, obj in enumerate(objectives)])
+#: Where an icon is shown to the model: at its own size, or enlarged to the model's input size as Lucent does.
+PLACES = ("native", "input")
 
 
-def _first_step_checked(session, objectives, param, g, layers, needs_logits, channels_last):
-    """The first forward pass, with the failures a user can fix turned into clear errors."""
-    try:
-        return _evaluate(session, objectives, transforms.standard(param(), g), layers, needs_logits, channels_last)
-    except RuntimeError as e:
-        text = str(e)
-        if any(s in text for s in ("too small", "Kernel size can't be greater", "Output size is")):
-            raise FeatureVisError(f"an image of {param.h}×{param.w} px is too small for this network ({text.splitlines()[0]}); use a larger size") from e
-        raise
+@dataclass(frozen=True)
+class _Evaluator:
+    """One step's pass: the objectives' values on a batch of transformed images."""
+
+    session: Session
+    objectives: Sequence[Objective]
+    layers: list[str]
+    unclamped: list[str]  # layers read before their clamp
+    needs_logits: bool
+    channels_last: bool
+    side: tuple[int, int] | None  # the size the model is shown, when not the icon's own
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
+        if self.side is not None and tuple(x.shape[-2:]) != self.side:
+            x = F.interpolate(x, size=self.side, mode="bilinear", align_corners=False)
+        with clamps.before_clamps(self.session, self.unclamped) as unclamped:
+            p = self.session.forward(x, capture=self.layers, stop=not self.needs_logits)
+        acts = {**p.activations, **unclamped, **{prefix_key(layer): value for layer, value in p.prefixes.items()}, INPUT: images, LOGITS: p.logits}
+        return torch.stack([obj(acts)[i] for i, obj in enumerate(self.objectives)])
+
+    def first(self, images: torch.Tensor, param: FourierImage) -> torch.Tensor:
+        """The first pass, with the failures a user can fix turned into clear errors."""
+        try:
+            return self(images)
+        except RuntimeError as e:
+            text = str(e)
+            if any(s in text for s in ("too small", "Kernel size can't be greater", "Output size is")):
+                raise FeatureVisError(f"an image of {param.h}×{param.w} px is too small for this network ({text.splitlines()[0]}); use a larger size") from e
+            raise
 
 
 def render(
@@ -91,33 +108,41 @@ def render(
     cancel: threading.Event | Callable[[], bool] | None = None,
     channels_last: bool | None = None,
     redirect_steps: int = 16,
+    at: str = "native",
+    before_clamp: bool = True,
 ) -> np.ndarray:
     """One image per objective, (N, size, size, 3) uint8, after `steps` Adam steps (the final image),
     drawn as the session draws its inputs (grayscale or a composite for models that are not RGB).
-    size and steps default to the session's `icon_defaults`, as icons and views do.
+    size defaults to one that gives the objectives' layers a grid of a few cells a side (see
+    `sizes`), steps to the session's `icon_defaults`, as icons and views do.
 
+    before_clamp: a layer that ends in a clamp (ReLU6) is optimised on what the clamp receives
+    (see `clamps`); False optimises the clamped output, which stops improving at the ceiling.
+
+    at: "native" shows the model the icon at its own size, so a unit's picture is drawn at the
+    scale of the icon; "input" enlarges it to the model's input size first, as Lucent does, so
+    the picture is drawn at the scale the model sees photos (what an icon scores at 224 px).
     channels_last: feed the model channels-last tensors (default: on the CPU, where it is faster).
     redirect_steps: for this many first steps, let gradient reach units that are off on the
-    starting image (see `redirected_relu`); 0 turns it off.
-    Raises Cancelled (with the images so far) when `cancel` is set.
+    starting image (see `redirected`); 0 turns it off.
+    Raises Cancelled (with the images so far) when `cancel` is set. Works inside `torch.no_grad()`
+    and `torch.inference_mode()`.
     """
     objectives = [objectives] if isinstance(objectives, Objective) else list(objectives)
     if not objectives:
         raise FeatureVisError("render needs at least one objective")
-    size, steps = size or session.icon_defaults["size"], steps or session.icon_defaults["steps"]
+    if at not in PLACES:
+        raise FeatureVisError(f"at={at!r}: say \"native\" (the model sees the icon at its own size) or \"input\" (enlarged to the model's input size)")
     for obj in objectives:
         obj.check(session)
     needed = set().union(*(obj.layers for obj in objectives))
+    size, steps = size or default_size(session, needed), steps or session.icon_defaults["steps"]
     layers = [layer for layer in session.layers if layer in needed]
-    needs_logits = LOGITS in needed or not layers
-    if channels_last is None:
-        channels_last = session.device.type == "cpu"
-    is_cancelled = cancel_check(cancel)
-    param = FourierImage(start_seeds(objectives, seed), size, size, session.device, session.channels, session.decorrelation)
-    g = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(param.parameters(), lr=lr)
-    marks = set(thresholds)
-    _optimise(session, objectives, param, g, optimizer, steps, layers, needs_logits, channels_last, is_cancelled, progress, marks, redirect_steps)
+    side = session.fixed_size or ((input_side(session),) * 2 if at == "input" else None)
+    evaluate = _Evaluator(session, objectives, layers, [layer for layer in layers if before_clamp], LOGITS in needed or not layers, session.device.type == "cpu" if channels_last is None else channels_last, side)
+    with torch.inference_mode(False), torch.enable_grad():  # also inside a user's `no_grad` or `inference_mode` block
+        param = FourierImage(start_seeds(objectives, seed), size, size, session.device, session.channels, session.decorrelation)
+        _optimise(evaluate, param, torch.Generator().manual_seed(seed), torch.optim.Adam(param.parameters(), lr=lr), steps, cancel_check(cancel), progress, set(thresholds), redirect_steps)
     with torch.no_grad():
         return _shown(session, param)
 
@@ -126,18 +151,17 @@ def _shown(session: Session, param: FourierImage) -> np.ndarray:
     return to_uint8(session.display(param().detach()))
 
 
-def _optimise(session, objectives, param, g, optimizer, steps, layers, needs_logits, channels_last, is_cancelled, progress, marks, redirect_steps) -> None:
+def _optimise(evaluate: _Evaluator, param, g, optimizer, steps, is_cancelled, progress, marks, redirect_steps) -> None:
+    session, objectives = evaluate.session, evaluate.objectives
     for step in range(1, steps + 1):
         if is_cancelled():
             raise Cancelled(step - 1, _shown(session, param))
         optimizer.zero_grad()
         # Redirection only matters while units are still off; once on, it returns the plain
         # gradient anyway, so later steps skip its cost.
-        with redirected_relu(step <= redirect_steps):
-            if step == 1:
-                values = _first_step_checked(session, objectives, param, g, layers, needs_logits, channels_last)
-            else:
-                values = _evaluate(session, objectives, transforms.standard(param(), g), layers, needs_logits, channels_last)
+        with redirected_gradients(step <= redirect_steps):
+            images = transforms.standard(param(), g)
+            values = evaluate.first(images, param) if step == 1 else evaluate(images)
         if values.grad_fn is not None:
             (-values.sum()).backward()
         if param.spectrum.grad is None:  # zero_grad leaves None until a backward reaches the image

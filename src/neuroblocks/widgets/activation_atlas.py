@@ -24,6 +24,7 @@ from PIL import Image
 
 from ..atlas import Atlas, AtlasError
 from ..dictionary import Dictionary
+from ..featurevis.sizes import default_size
 from ..images import ImageLike
 from ..session import Session
 from .base import Part, View
@@ -86,7 +87,7 @@ class ActivationAtlas(View):
         self._static = self._static_values(atlas, examples, top, self._leading)
         if dictionary is not None:
             options.update(latent_key=dictionary.icon_key, found_by=dictionary.description)
-        options.setdefault("icon_size", session.icon_defaults["size"] // 2)
+        options.setdefault("icon_size", default_size(session, [atlas.layer], base=session.icon_defaults["size"] // 2))
         super().__init__(session, image=image, layer=atlas.layer, resolution=resolution, name=name, **options)
 
     @staticmethod

@@ -13,6 +13,7 @@ import traitlets
 from ..dictionary import Dictionary
 from ..factorization.overview import overview_colors
 from ..featurevis import objectives
+from ..featurevis.sizes import default_size
 from ..images import ImageLike
 from ..session import Session
 from .base import Part, View
@@ -39,12 +40,12 @@ class ActivationGrid(View):
         """dictionary: a trained `neuroblocks.dictionary.Dictionary` of `layer`; each position is
         then drawn as its strongest latent (the icon of that latent's encoder direction)."""
         self.cosine_power, self.dictionary = cosine_power, dictionary
-        layer = dictionary_layer(layer, dictionary)
+        layer = default_layer(session, dictionary_layer(layer, dictionary))
         if dictionary is not None:
             options["found_by"] = dictionary.description
         # A grid cell is a fraction of the image: half-size icons are plenty, and 4× cheaper.
-        options.setdefault("icon_size", session.icon_defaults["size"] // 2)
-        super().__init__(session, image=image, layer=default_layer(session, layer), mode=mode, scale=scale, **options)
+        options.setdefault("icon_size", default_size(session, [layer], base=session.icon_defaults["size"] // 2))
+        super().__init__(session, image=image, layer=layer, mode=mode, scale=scale, **options)
 
     def _compute(self) -> Iterator[Part]:
         a = spatial_cube(self.session, self.photo, self.layer)

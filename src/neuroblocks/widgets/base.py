@@ -24,6 +24,7 @@ from ..decoded import Decoded
 from ..errors import NeuroblocksError
 from ..precision import dtype_note
 from ..featurevis.objectives import Objective
+from ..featurevis.sizes import default_size
 from ..session import Session
 from ..work import Job
 from .host import marimo
@@ -48,8 +49,9 @@ def describe(error: BaseException) -> str:
 class View(anywidget.AnyWidget):
     """Base of the neuroblocks widgets; not displayed itself.
 
-    icon_size, icon_steps: of the feature-visualization icons (default: the session's
-    `icon_defaults`); icon_steps=0 draws no icons at all.
+    icon_size, icon_steps: of the feature-visualization icons (default: a size that suits the
+    layer's grid, `featurevis.sizes.default_size`, and the session's `icon_defaults` steps);
+    icon_steps=0 draws no icons at all.
     """
 
     if BUNDLE.is_file():  # a checkout that was never built still imports; __init__ says what to run
@@ -80,7 +82,7 @@ class View(anywidget.AnyWidget):
         if not BUNDLE.is_file():
             raise NeuroblocksError(f"the views' JavaScript bundle {BUNDLE} is missing: run `make install` (or `npm run build` in js/)")
         self.session = session
-        self.icon_size = icon_size or session.icon_defaults["size"]
+        self.icon_size = icon_size or default_size(session, [traits["layer"]] if traits.get("layer") else [])
         self.icon_steps = session.icon_defaults["steps"] if icon_steps is None else icon_steps
         self._guard = threading.RLock()
         self._generation = 0

@@ -12,7 +12,8 @@ import traitlets
 
 from .. import threads
 from ..errors import NeuroblocksError
-from ..featurevis import objectives
+from ..featurevis import clamps, objectives
+from ..featurevis.sizes import default_size
 from ..featurevis.icon_cache import icon_service
 from ..featurevis.objectives import Objective
 from ..session import Session
@@ -50,13 +51,14 @@ class FeatureVis(View):
         self.objective = objective
         self._cancel = threading.Event()
         self._render: threading.Thread | None = None
-        size, steps = size or session.icon_defaults["size"], steps or session.icon_defaults["steps"]
+        size, steps = size or default_size(session, objective.layers), steps or session.icon_defaults["steps"]
         super().__init__(session, layer=layer or "", channel=channel, size=size, steps=steps, **options)
         if start:
             self.start()
 
     def _compute(self) -> Iterator[Part]:
-        yield {"description": self.objective.description, "drawn": self.session.display_note}, []
+        read = clamps.note(self.session, self.objective.layers)
+        yield {"description": self.objective.description + (f" ({read})" if read else ""), "drawn": self.session.display_note}, []
 
     def start(self) -> None:
         """Render in the background (a finished render comes from the disk cache)."""

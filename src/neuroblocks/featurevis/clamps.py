@@ -1,0 +1,69 @@
+"""Layers that end in a clamp are optimised on the value the clamp receives.
+
+ReLU6 (every block of MobileNetV2), hardtanh and hardsigmoid stop at a ceiling, and hardswish
+and all of them at a floor; past it no gradient flows. An icon whose unit reaches the ceiling
+everywhere (MobileNetV2's `features.18` reaches exactly 6.0) then stops improving and stays a
+low-contrast blur. So when the layer an objective reads is such a clamp, or a `Sequential`
+(torchvision's Conv-BN-activation blocks) whose last module is one, rendering optimises the
+clamp's input instead: the same unit, unclamped, which keeps rising past the ceiling and sharpens
+the picture. The icon's cache key and description say so (`note`). Clamps called as functions
+inside a module's own `forward` are not seen; their redirected gradient (`redirected`) still
+helps units that start off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+
+import torch
+from torch import nn
+
+from ..session import Session
+
+#: Modules whose output stops at a floor or a ceiling (ReLU6 is a Hardtanh).
+CLAMPS = (nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid)
+
+
+def trailing_clamp(session: Session, layer: str) -> str | None:
+    """The clamp module `layer` ends in: the layer itself, or a Sequential's last module, recursively; else None."""
+    name, module = layer, session.model.get_submodule(layer)
+    while not isinstance(module, CLAMPS):
+        if not isinstance(module, nn.Sequential) or len(module) == 0:
+            return None
+        last = list(module._modules)[-1]
+        name, module = f"{name}.{last}" if name else last, module[-1]
+    return name
+
+
+def note(session: Session, layers: Iterable[str]) -> str:
+    """How the clamped ones among `layers` are read, e.g. "features.18 read before its ReLU6"; empty if none."""
+    parts = []
+    for layer in sorted(layers):
+        clamp = trailing_clamp(session, layer) if layer in session.layers else None
+        if clamp is not None:
+            parts.append(f"{layer} read before its {type(session.model.get_submodule(clamp)).__name__}")
+    return "; ".join(parts)
+
+
+@contextmanager
+def before_clamps(session: Session, layers: Iterable[str]) -> Iterator[dict[str, torch.Tensor]]:
+    """Within this block, which holds the session's lock (no other thread's pass sees the hooks),
+    passes record what each clamped layer's clamp receives, in the layer's canonical layout, into
+    the dict it yields (layer → batch)."""
+    seen: dict[str, torch.Tensor] = {}
+
+    def recorder(layer: str):
+        layout = session.layout(layer)
+
+        def hook(module, inputs):
+            seen[layer] = layout.to_canonical(inputs[0].clone())  # a copy: an in-place clamp overwrites its input
+
+        return hook
+
+    with session.lock, ExitStack() as stack:
+        for layer in layers:
+            clamp = trailing_clamp(session, layer) if layer in session.layers else None
+            if clamp is not None:
+                stack.callback(session.model.get_submodule(clamp).register_forward_pre_hook(recorder(layer)).remove)
+        yield seen
