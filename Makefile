@@ -17,7 +17,8 @@ MOBILENET_SHA256 := b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee
 
 .PHONY: demo test test-js test-python test-gpu install weights chromium screenshots docs bench-deps clean
 
-## demo: install, then open the gallery notebook in JupyterLab (offline shapes model unless given a photo)
+## demo: install, then open the gallery notebook in JupyterLab (MobileNetV2's ImageNet weights, offline, on a
+## photo scikit-image ships unless the notebook is given yours)
 demo: install
 	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) notebooks/gallery.ipynb
 

@@ -48,6 +48,23 @@ def test_offline_default_weights_say_how_to_fix_it(offline):
     assert "fallback='shapes'" in message
 
 
+def test_offline_weights_name_the_projects_own_copy_and_how_to_use_it(offline, googlenet_file, monkeypatch):
+    """`make weights` keeps a copy in the project's .torch/, which torch reads only when TORCH_HOME says so."""
+    path, state = googlenet_file
+    project = offline / "project"
+    copy = project / ".torch" / "hub" / "checkpoints" / "googlenet-1378be20.pth"
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(path.read_bytes())
+    (project / "notebooks").mkdir()
+    monkeypatch.chdir(project / "notebooks")
+    with pytest.raises(nb.WeightsUnavailableError) as info:
+        nb.Session.load("googlenet", weights="IMAGENET1K_V1")
+    message = str(info.value)
+    assert f"A copy is at {copy}" in message and f"TORCH_HOME={project / '.torch'}" in message, message
+    monkeypatch.setenv("TORCH_HOME", str(project / ".torch"))
+    assert _same_weights(nb.Session.load("googlenet", weights="IMAGENET1K_V1"), state), "the advice works"
+
+
 def test_fallback_warns_and_serves_the_shapes_model(offline):
     with pytest.warns(UserWarning, match="Falling back to 'shapes'"):
         session = nb.Session.load("googlenet", fallback="shapes")

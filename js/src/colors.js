@@ -4,6 +4,7 @@
 export const ORANGE = [255, 127, 14]; // the first class of a pair, and positive attribution
 export const BLUE = [31, 119, 180]; // the second class, and negative attribution
 export const FLOW = [148, 52, 200]; // what a hovered cell fed or was fed by
+export const OTHER = [150, 150, 150]; // a class that is neither of a chosen pair
 
 export function css([r, g, b], alpha = 1) {
   return `rgba(${r}, ${g}, ${b}, ${alpha})`;

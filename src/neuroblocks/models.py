@@ -101,10 +101,29 @@ def _cached(enum: tvm.WeightsEnum) -> Path:
     return Path(torch.hub.get_dir(), "checkpoints", Path(enum.url).name)
 
 
+def _project_copy(enum: tvm.WeightsEnum) -> Path | None:
+    """A copy of `enum`'s file in a project's own torch cache (`.torch/`, where this project's
+    `make weights` puts it) in the working directory or one above it, or in the checkout this
+    package runs from; torch looks there only when TORCH_HOME says so."""
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents, Path(__file__).resolve().parents[2]):
+        path = folder / ".torch" / "hub" / "checkpoints" / _cached(enum).name
+        if path.is_file():
+            return path
+    return None
+
+
 def _download(name: str, enum: tvm.WeightsEnum) -> torch.nn.Module:
     try:
         return tvm.get_model(name, weights=enum)
     except (urllib.error.URLError, OSError, RuntimeError) as e:
+        copy = _project_copy(enum)
+        if copy is not None:
+            raise WeightsUnavailableError(
+                f"could not get {name}'s {enum.name} weights from torch's cache ({_cached(enum)}) or online ({e}). A copy is at {copy} "
+                f"(`make weights` puts it there): pass weights='{copy}', or set TORCH_HOME={copy.parents[2]} before Python starts "
+                f"(as `make demo` does), and weights={enum.name!r} loads it offline."
+            ) from e
         at_hand = [other.name for other in type(enum) if other is not enum and _cached(other).is_file()]
         offline = f"weights={at_hand[0]!r} is in your cache and loads offline; " if at_hand else ""
         raise WeightsUnavailableError(

@@ -71,6 +71,7 @@ def test_a_view_shows_its_progress_then_its_content(serve, page):
     assert shown.locator(".nb-picture").count() == 2, "both layers' class maps are drawn"
     # The finished legend ranks every class: hovering a cell lists the classes it supports most.
     shown.locator(".nb-picture-grid").first.hover()
-    assert shown.locator(".nb-legend-row").count() == 5
+    assert shown.locator(".nb-legend-row.nb-chosen").count() == 2, "the two chosen classes first"
+    assert 3 <= shown.locator(".nb-legend-row.nb-ranked").count() <= 5, "then the top five, less the chosen ones among them"
     assert not shown.locator(".nb-legend").filter(has_text="are coming").count()
     assert not errors, errors

@@ -5,6 +5,7 @@ a tooltip, and the status line counts icons until they are all in."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import neuroblocks as nb
@@ -47,14 +48,15 @@ def test_a_legends_bars_are_scaled_against_the_whole_layer(page, shapes_session,
     page.goto(nb.to_html(tmp_path / "spatial.html", spatial).as_uri())
     legend = view(page, "Spatial attribution")
     values = decode(spatial.lower_legend["value"])  # (cells, top): each lower cell's strongest classes
+    ranked = ~np.isin(decode(spatial.lower_legend["index"]), spatial.classes)  # listed after the two chosen classes
     rows, cols = shapes_session.layer_shape("conv2")[1:]
     strongest = abs(values).max(1)
     for cell in (int(strongest.argmax()), int(abs(strongest - strongest.max() / 4).argmin())):
         y, x = divmod(cell, cols)
         hover_cell(page, legend.locator(".nb-picture-grid").first, (x + 0.5) / cols, (y + 0.5) / rows)
         assert legend.locator(".nb-legend-title").inner_text().startswith(f"conv2 [{y},{x}]")
-        widths = [float(bar.evaluate("e => parseFloat(e.style.width)")) for bar in legend.locator(".nb-legend .nb-bar").all()]
-        assert widths == pytest.approx([max(0.0, 100 * v / strongest.max()) for v in values[cell]], abs=0.01)
+        widths = [float(bar.evaluate("e => parseFloat(e.style.width)")) for bar in legend.locator(".nb-legend .nb-ranked .nb-bar").all()]
+        assert widths == pytest.approx([max(0.0, 100 * v / strongest.max()) for v in values[cell][ranked[cell]]], abs=0.01)
     assert max(widths) < 30, "a cell with a quarter of the strongest support draws short bars"
     names = legend.locator(".nb-legend-name").all()
     assert names and all(n.get_attribute("title") == n.inner_text() for n in names), "a name cut short is whole in its tooltip"

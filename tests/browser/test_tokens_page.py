@@ -39,7 +39,7 @@ def test_patches_and_the_class_token_are_hovered_across_linked_views(page, shape
 
     hover_cell(page, shown_grid.locator(".nb-picture-grid"), 5.5 / 8, 2.5 / 8)
     assert entries.get_attribute("data-position") == "2,5"
-    assert legend.inner_text() == f"{LAYER} [2,5] supports"
+    assert legend.inner_text() == f"{LAYER} [2,5]: attribution to each logit"
     a = session.trace(scene, LAYER)[LAYER]
     shown = [int(e.get_attribute("data-channel")) for e in entries.locator(".nb-entry").all()]
     assert shown == a[:, 2, 5].topk(6).indices.tolist()
@@ -51,9 +51,10 @@ def test_patches_and_the_class_token_are_hovered_across_linked_views(page, shape
     cls = session.trace(scene, LAYER).prefixes[LAYER][0]
     shown = [int(e.get_attribute("data-channel")) for e in entries.locator(".nb-entry").all()]
     assert shown == cls.topk(6).indices.tolist(), "the class token's own strongest channels"
-    assert legend.inner_text() == f"{LAYER} [-1,0] supports"
-    best = attr.to_classes(session, scene, LAYER)[64].argmax()  # atom 64: the first token after the 8×8 patches
-    assert shown_spatial.locator(".nb-legend-name").first.inner_text() == session.class_name(int(best))
+    assert legend.inner_text() == f"{LAYER} [-1,0]: attribution to each logit"
+    best = int(attr.to_classes(session, scene, LAYER)[64].argmax())  # atom 64: the first token after the 8×8 patches
+    rows = ".nb-chosen" if best in spatial.classes else ".nb-ranked"  # the chosen classes come first, the others ranked
+    assert session.class_name(best) in shown_spatial.locator(f"{rows} .nb-legend-name").all_inner_texts()
     assert "not in this layer's 8×8 grid" in cnn_entries.inner_text(), "the CNN has no class token, and says so"
     for shown_view in (shown_grid, shown_dictionary, shown_spatial):
         assert shown_view.locator(".nb-prefix-cell.nb-marked").count() >= 1, "the hovered class token is marked in every linked view"

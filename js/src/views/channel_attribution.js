@@ -118,12 +118,14 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
     );
     if (ablated.length) f.body.append(column("switched off", ablated.filter((c) => s.shown.includes(c))));
     if (!teaser) f.body.append(drill);
+    s.picture.mark(model.get("position"));
     showChannel();
     showDrill();
   };
 
   scope.on("change:values", build);
   scope.on("change:channel", showChannel);
+  scope.on("change:position", () => s && s.picture.mark(model.get("position"))); // a cell chosen in a linked view
   scope.on("change:channel_classes", () => {
     if (!s) return;
     s.classes = readTop(model, "channel_classes");

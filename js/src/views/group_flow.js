@@ -1,6 +1,7 @@
 // Group flow: a Sankey diagram of neuron groups across layers, lowest on the left. A band's
 // width is how much a lower group feeds a higher one; hovering a group shows its mask over
-// the image and brings its bands forward.
+// the image and brings its bands forward, as does choosing a group of the highest layer in a
+// linked view (neuron groups of that layer).
 
 import { css, groupMasks } from "../colors.js";
 import { clear, h } from "../dom.js";
@@ -29,9 +30,15 @@ export function groupFlow(scope, el) {
 
   const classLabel = (i) => className(model, i);
 
+  // The hovered node; else the highest layer's group chosen in a linked view (`group`).
+  const shownNode = () => {
+    const group = model.get("group");
+    return model.get("node") || (group != null ? [s.columns.length - 1, group] : null);
+  };
+
   const showNode = () => {
     if (!s) return;
-    const node = model.get("node");
+    const node = shownNode();
     clear(iconBox);
     for (const band of s.bands) band.el.classList.toggle("nb-band-active", !!node && band.ends.some(([l, g]) => l === node[0] && g === node[1]));
     if (!node || !s.columns[node[0]]) {
@@ -74,7 +81,9 @@ export function groupFlow(scope, el) {
     });
     columns.forEach((column, i) => {
       const k = column.masks.shape[0];
-      const label = svg("text", { x: x(i), y: 12, class: "nb-sankey-label" });
+      // Labels align with their column: the first from its left edge, the last to its right edge, so none runs off the chart.
+      const anchor = i === 0 ? "start" : i === columns.length - 1 ? "end" : "middle";
+      const label = svg("text", { x: x(i) + (anchor === "start" ? 0 : anchor === "end" ? NODE : NODE / 2), y: 12, "text-anchor": anchor, class: "nb-sankey-label" });
       label.textContent = column.layer;
       chart.append(label);
       for (let g = 0; g < k; g++) {
@@ -93,5 +102,6 @@ export function groupFlow(scope, el) {
 
   scope.on("change:columns", build);
   scope.on("change:node", showNode);
+  scope.on("change:group", showNode);
   build();
 }

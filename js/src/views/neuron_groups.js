@@ -1,6 +1,6 @@
 // Neuron groups: coloured group masks over the image, one icon per group with its attribution
 // to the chosen classes. Hovering a group (or a cell, which selects its strongest group) shows
-// that group's mask alone; the menu changes what the factorization prioritises (kernel work).
+// that group's mask alone, and so does a position chosen in a linked view (its strongest group); the menu changes what the factorization prioritises (kernel work).
 
 import { BLUE, ORANGE, css, groupMasks } from "../colors.js";
 import { clear, fmt, h, name } from "../dom.js";
@@ -22,10 +22,27 @@ export function neuronGroups(scope, el) {
 
   const classLabel = (i) => className(model, i);
 
+  // The group strongest at a cell of the grid (null off the grid, or where no group is on).
+  const strongest = (cell) => {
+    const [k, rows, cols] = s.masks.shape;
+    if (!cell || cell[0] < 0 || cell[0] >= rows || cell[1] < 0 || cell[1] >= cols) return null;
+    let best = null;
+    let strength = 0;
+    for (let g = 0; g < k; g++) {
+      const v = s.masks.values[(g * rows + cell[0]) * cols + cell[1]];
+      if (v > strength) [best, strength] = [g, v];
+    }
+    return best;
+  };
+
+  // The chosen group's mask alone; else, with a position chosen (here or in a linked view), the
+  // mask of the group strongest there; else every mask.
   const showGroup = () => {
     if (!s) return;
     const g = model.get("group");
-    const only = g != null && g < s.k ? g : null;
+    const position = model.get("position");
+    const only = g != null && g < s.k ? g : strongest(position);
+    s.picture.mark(position);
     s.picture.setHeat(groupMasks(s.masks.values, s.k, s.colors.values, only));
     for (const tile of f.body.querySelectorAll(".nb-group")) tile.classList.toggle("nb-selected", tile.dataset.group === String(only));
   };
@@ -44,14 +61,7 @@ export function neuronGroups(scope, el) {
     s.picture.setGrid(rows, cols);
     s.picture.onHover((cell) => {
       scope.select("position", cell);
-      if (!cell) return scope.select("group", null);
-      let best = null;
-      let strength = 0;
-      for (let g = 0; g < k; g++) {
-        const v = masks.values[(g * rows + cell[0]) * cols + cell[1]];
-        if (v > strength) [best, strength] = [g, v];
-      }
-      scope.select("group", best);
+      scope.select("group", strongest(cell));
     });
     const classes = model.get("classes");
     const nc = classes.length;
@@ -93,6 +103,7 @@ export function neuronGroups(scope, el) {
   scope.listen(menu, "change", () => scope.recompute("prioritize", menu.value, f.note) || (menu.value = model.get("prioritize")));
   scope.on("change:masks", build);
   scope.on("change:group", showGroup);
+  scope.on("change:position", showGroup);
   scope.on("change:logits", showLogits);
   scope.on("change:ablated", build);
   build();

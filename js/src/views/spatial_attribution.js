@@ -1,13 +1,14 @@
 // Spatial attribution: two layers, two classes. Each panel shows where the image supports the
 // first class (orange) and the second (blue). Hovering a higher cell shows, below, the cells
-// that fed it; hovering a lower cell shows, above, the cells it feeds; a legend lists the
-// classes the hovered cell supports most. All from matrices already in the browser, which
+// that fed it, in purple (the key and the panel's caption say so); hovering a lower cell shows,
+// above, the cells it feeds; a legend gives the hovered cell's attribution to the two classes
+// (in their colours) and then the other classes it supports most (gray). All from matrices already in the browser, which
 // arrive in order of use: the class maps, then the flow, then the legend (first ranked among the
 // top classes, then among all); until a part is there, the view says it is coming. Over a
 // trained dictionary of either layer, a hovered cell of that layer also lists its latents that
 // matter most to the two classes, each with its icon and its attribution to each class.
 
-import { BLUE, FLOW, ORANGE, css, heat, pairHeat } from "../colors.js";
+import { BLUE, FLOW, ORANGE, OTHER, css, heat, pairHeat } from "../colors.js";
 import { clear, fmt, h, name } from "../dom.js";
 import { frame } from "../frame.js";
 import { IconBook } from "../icons.js";
@@ -17,7 +18,7 @@ import { col, entries, largest, onGrid, prefixToken, row, slice } from "../ranki
 export function spatialAttribution(scope, el) {
   const model = scope.model;
   const f = frame(scope, el, "");
-  const legend = h("div", { class: "nb-legend" });
+  const legend = h("div", { class: "nb-legend nb-spatial-legend" });
   const icons = new IconBook(scope);
   let s = null; // decoded state
 
@@ -44,6 +45,15 @@ export function spatialAttribution(scope, el) {
 
   const flowHeat = (panel, values, maps) => splitHeat(panel, heat(values, FLOW), maps);
 
+  const mapsOf = (which) => (which === "lower" ? s.lowerMaps : s.upperMaps);
+
+  // Atom i's attribution to chosen class k (0: orange, 1: blue), from the maps (grid, then prefix tokens).
+  const chosen = (which, i, k) => {
+    const maps = mapsOf(which);
+    const cells = maps.shape[1] * maps.shape[2];
+    return i < cells ? slice(maps, k)[i] : slice(which === "lower" ? s.lowerPrefix : s.upperPrefix, k)[i - cells];
+  };
+
   const showLegend = (which, pos) => {
     clear(legend);
     const i = which === "lower" ? atom(pos, s.lowerMaps, s.lowerPrefix) : atom(pos, s.upperMaps, s.upperPrefix);
@@ -52,23 +62,24 @@ export function spatialAttribution(scope, el) {
       return;
     }
     const table = which === "lower" ? s.lowerLegend : s.upperLegend;
+    const layer = which === "lower" ? model.get("layer") : model.get("upper");
+    const [a, b] = model.get("classes");
+    // One scale for the layer: its largest support of any class (while the legend is coming, its largest on the two maps).
+    const peak = table ? largest(table.value.values) : largest(Float32Array.from([...slice(mapsOf(which), 0), ...slice(mapsOf(which), 1)]));
+    const bar = (value, colour) => h("span", { class: "nb-bar-track" }, h("span", { class: "nb-bar", style: { width: `${Math.max(0, (100 * value) / peak)}%`, background: css(colour) } }));
+    const row = (c, value, colour, kind) => h("div", { class: `nb-legend-row ${kind}`, "data-class": String(c) }, name(classLabel(c)), bar(value, colour), h("span", { class: "nb-value", text: fmt(value) }));
+    legend.append(
+      h("div", { class: "nb-legend-title", text: `${layer} [${pos}]: attribution to each logit`, title: `activation × gradient of the class's logit, summed over the cell's channels; bars: share of the largest support of any cell of this layer (${fmt(peak)})` }),
+      row(a, chosen(which, i, 0), ORANGE, "nb-chosen"),
+      row(b, chosen(which, i, 1), BLUE, "nb-chosen"),
+    );
     if (!table) {
-      legend.append(h("div", { class: "nb-hint", text: "The classes each cell supports are still being computed." }));
+      legend.append(h("div", { class: "nb-hint", text: "The other classes each cell supports are still being computed." }));
       showLatents(which, i);
       return;
     }
-    const top = entries(table, i);
-    const peak = largest(table.value.values); // the layer's largest, so a weak cell's bars stay short
-    legend.append(h("div", { class: "nb-legend-title", text: `${which === "lower" ? model.get("layer") : model.get("upper")} [${pos}] supports`, title: `bars: share of the largest support of any cell of this layer (${fmt(peak)})` }));
-    for (const e of top) {
-      legend.append(
-        h("div", { class: "nb-legend-row" },
-          name(classLabel(e.index)),
-          h("span", { class: "nb-bar-track" }, h("span", { class: "nb-bar", style: { width: `${Math.max(0, (100 * e.value) / peak)}%` } })),
-          h("span", { class: "nb-value", text: fmt(e.value) }),
-        ),
-      );
-    }
+    legend.append(h("div", { class: "nb-caption", text: "the classes it supports most" }));
+    for (const e of entries(table, i)) if (e.index !== a && e.index !== b) legend.append(row(e.index, e.value, OTHER, "nb-ranked"));
     const note = model.get("legend_note");
     if (note) legend.append(h("div", { class: "nb-hint", text: note }));
     showLatents(which, i);
@@ -101,6 +112,10 @@ export function spatialAttribution(scope, el) {
     const highAtom = atom(high, s.upperMaps, s.upperPrefix);
     s.lower.mark(lowAtom >= 0 ? low : null);
     s.upper.mark(highAtom >= 0 ? high : null);
+    const [lower, upper] = [model.get("layer"), model.get("upper")];
+    const flowing = s.flow && (highAtom >= 0 || lowAtom >= 0);
+    s.lowerCaption.textContent = flowing && highAtom >= 0 ? `${lower}: what fed ${upper} [${high}] (purple)` : lower;
+    s.upperCaption.textContent = flowing && highAtom < 0 ? `${upper}: what ${lower} [${low}] feeds (purple)` : upper;
     if (highAtom >= 0) {
       if (s.flow) flowHeat(s.lower, row(s.flow, highAtom), s.lowerMaps);
       else restingHeat(s.lower, s.lowerMaps, s.lowerPrefix);
@@ -142,9 +157,12 @@ export function spatialAttribution(scope, el) {
     s.upper.onHover((cell) => scope.select("upper_position", cell));
     const key = h("div", { class: "nb-key" },
       h("span", { class: "nb-swatch", style: { background: css(ORANGE) } }), ` ${classLabel(a)}  `,
-      h("span", { class: "nb-swatch", style: { background: css(BLUE) } }), ` ${classLabel(b)}`);
-    const caption = (text, panel) => h("div", { class: "nb-panel" }, h("div", { class: "nb-caption", text }), panel.el);
-    f.body.append(h("div", { class: "nb-panels" }, caption(model.get("layer"), s.lower), caption(model.get("upper"), s.upper)), h("div", {}, key, legend));
+      h("span", { class: "nb-swatch", style: { background: css(BLUE) } }), ` ${classLabel(b)}  `,
+      h("span", { class: "nb-swatch", style: { background: css(FLOW) } }), " on hover: what the hovered cell fed, or was fed by, in the other layer");
+    s.lowerCaption = h("div", { class: "nb-caption", text: model.get("layer") });
+    s.upperCaption = h("div", { class: "nb-caption", text: model.get("upper") });
+    const panel = (caption, picture) => h("div", { class: "nb-panel" }, caption, picture.el);
+    f.body.append(h("div", { class: "nb-panels" }, panel(s.lowerCaption, s.lower), panel(s.upperCaption, s.upper)), h("div", {}, key, legend));
     arrive();
   };
 

@@ -86,7 +86,7 @@ export function unitBrowser(scope, el) {
       scope.listen(element, "click", () => scope.select(selects, model.get(selects) === row.unit ? null : row.unit));
       elements.set(row.unit, { element, overlays });
     }
-    f.body.append(h("div", { class: "nb-atlas-controls" }, search, sort), list);
+    f.body.append(h("div", { class: "nb-atlas-controls nb-unit-controls" }, search, sort), list);
     arrange();
     showSelected();
   };
