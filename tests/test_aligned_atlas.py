@@ -1,4 +1,4 @@
-"""The aligned activation atlas (SPEC §10) between the shapes CNN and its second seed, and
+"""The aligned activation atlas (docs/guides/comparing-models.md) between the shapes CNN and its second seed, and
 between models reading the images at different grid sizes: one layout on which the same image
 region lands in the same place for both models, the least-squares maps it is built on, each
 model's cells of its own vectors, and placing a new image."""
@@ -52,7 +52,7 @@ def test_the_maps_are_least_squares_fits_and_the_cells_hold_each_models_own_vect
     assert min(aligned.explained) > 0.5  # two seeds of one recipe: largely linear images of each other
     for side, vectors in ((aligned.a, va), (aligned.b, vb)):
         cells = side.cells(8)
-        assert cells.counts.min() > 10 and len(cells) > 3  # SPEC §9: aligned atlases keep cells of more than 10
+        assert cells.counts.min() > 10 and len(cells) > 3  # aligned atlases keep cells of more than 10 (docs/guides/comparing-models.md)
         m = int(cells.counts.argmax())
         np.testing.assert_allclose(cells.means[m], vectors[cells.members == m].mean(0).numpy(), rtol=1e-5, atol=1e-6)
 

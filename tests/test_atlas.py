@@ -1,4 +1,4 @@
-"""The activation atlas (SPEC §9) on the shapes world, whose concepts are known pixel by pixel:
+"""The activation atlas (docs/guides/dataset-scale.md) on the shapes world, whose concepts are known pixel by pixel:
 binning against a direct computation, each vector's class attribution against
 `attribution.to_classes`, placing images against the layout's own transform, concept purity
 against a shuffled layout, a class atlas, and the view's payload."""

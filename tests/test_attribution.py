@@ -69,7 +69,7 @@ def test_path_integrated_channels_equal_captums_integrated_gradients(shapes_sess
     lig = LayerIntegratedGradients(shapes_session.model, module).attribute(x, baselines=baseline, target=c, n_steps=40, method="riemann_right")[0]
     ours = attr.channel(shapes_session, scene.image, "conv3", c, steps=40, baseline=baseline[0])
     assert rel_err(ours, lig.sum((1, 2))) <= 1e-5
-    # From zero activations (SPEC §2): Captum's IntegratedGradients on the network above conv3,
+    # From zero activations (docs/explanations/attribution.md): Captum's IntegratedGradients on the network above conv3,
     # with that network built here by a plain forward hook.
     def upper(acts):
         handle = module.register_forward_hook(lambda m, i, o: acts)

@@ -1,4 +1,4 @@
-"""Comparing models (SPEC §10): minibatch CKA against a brute-force U-statistic, its invariances,
+"""Comparing models (docs/guides/comparing-models.md): minibatch CKA against a brute-force U-statistic, its invariances,
 unit matching recovering a known permutation, and ground truth between the two shapes CNNs
 trained from different seeds; then the ModelComparison view and its links."""
 

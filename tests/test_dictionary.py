@@ -1,4 +1,4 @@
-"""Learned dictionaries (SPEC §12): a sparse autoencoder recovers atoms planted in superposition
+"""Learned dictionaries (docs/explanations/dictionaries.md): a sparse autoencoder recovers atoms planted in superposition
 (an analytic toy whose truth is known) that channels and a baseline trained on shuffled vectors
 miss; on the narrow shapes model, whose 12 classes share 8 channels, a latent matches each class
 better than any channel, NMF direction, random basis or shuffled baseline (per-class IoU printed;

@@ -129,7 +129,7 @@ def test_errors_say_what_to_do(shapes_session):
 
 def test_nmf_takes_signed_activations_as_their_two_parts(shapes_session):
     """A layer before its ReLU (as a transformer's residual stream) is signed: NMF factorises its
-    positive and negative parts side by side, and the groups keep signed directions (SPEC §8)."""
+    positive and negative parts side by side, and the groups keep signed directions (docs/guides/transformers.md)."""
     a = shapes_session.trace(SCENE.image, "conv2.1")["conv2.1"]
     assert a.min() < 0
     g = factorize(shapes_session, SCENE.image, "conv2.1", 4)

@@ -1,4 +1,4 @@
-"""Layer layouts (SPEC §8) on torchvision's own transformers and modern CNNs, random weights: the
+"""Layer layouts (docs/guides/transformers.md) on torchvision's own transformers and modern CNNs, random weights: the
 layout each layer is read with, and channels-last grids giving the numbers the same model gives
 with the layer permuted to channels-first by hand (the Swin/ConvNeXt misreading this replaces
 read (N, 14, 14, 1536) as 14 channels of a 14 × 1536 grid)."""

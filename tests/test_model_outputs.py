@@ -1,4 +1,4 @@
-"""Models whose modules or whose forward return structures rather than one tensor (SPEC §8, as
+"""Models whose modules or whose forward return structures rather than one tensor (docs/guides/transformers.md, as
 Hugging Face models and attention blocks do): a layer is its structure's tensor, replacing it
 keeps the rest of the structure, and the logits come from the output's `logits` (or a function
 given to the Session). Checked against the gradient taken by hand on the same model."""

@@ -61,7 +61,7 @@ def test_predictions_equal_torchvisions_own_pipeline(mobilenet, mobilenet_file, 
     assert float((mine - reference).abs().max()) <= 1e-4
     (first, p1), (second, p2) = mobilenet.predict(dog_cat, 2)
     assert (first, second) == ("golden retriever", "Labrador retriever")
-    assert (round(p1, 3), round(p2, 3)) == (0.567, 0.299), "SPEC §11's figures for torchvision's recipe"
+    assert (round(p1, 3), round(p2, 3)) == (0.567, 0.299), "docs/guides/models-and-weights.md's figures for torchvision's recipe"
     print(f"\nP(golden retriever) {p1:.4f}, P(Labrador) {p2:.4f}; largest difference from torchvision's pipeline {float((mine - reference).abs().max()):.1e}")
 
 
@@ -110,7 +110,7 @@ def test_layers_are_in_execution_order_with_their_sign_read_right(mobilenet, dog
     trace = mobilenet.trace(dog_cat, layers)
     wrong = [n for n in layers if (mobilenet.sign(n) == "signed") != bool((trace[n] < 0).any())]
     assert wrong == []
-    assert mobilenet.sign("features.13") == "signed" and mobilenet.sign("features.13.conv.0") == "non-negative"  # SPEC §11
+    assert mobilenet.sign("features.13") == "signed" and mobilenet.sign("features.13.conv.0") == "non-negative"  # docs/guides/models-and-weights.md
     assert "features.13 " in mobilenet.describe_layers(["features.13"]) and "signed" in mobilenet.describe_layers(["features.13"])
 
 

@@ -1,4 +1,4 @@
-"""Token layers (SPEC §8) on the models people study, random weights, no downloads: torchvision's
+"""Token layers (docs/guides/transformers.md) on the models people study, random weights, no downloads: torchvision's
 ViT, Swin, ConvNeXt and MaxViT, timm's ViT and a timm ViT with register tokens, and a small
 Hugging Face ViT. For each: the layout read, attribution equal to Captum's
 LayerGradientXActivation after the layout's permutation (prefix tokens included), spatial maps
@@ -213,7 +213,7 @@ def test_every_view_builds_on_the_shapes_vit_with_its_class_token(shapes_vit, tm
 
 @pytest.mark.parametrize("layer", ["blocks.2", "blocks.3"])
 def test_the_shapes_vit_decides_from_the_objects(shapes_vit, layer):
-    """SPEC §8 ground truth: in 50 held-out two-object scenes, each class's positive spatial
+    """docs/guides/transformers.md ground truth: in 50 held-out two-object scenes, each class's positive spatial
     attribution at the blocks the notebooks read lies on its own object (README: 90% and 99%)."""
     import numpy as np
     import torch.nn.functional as F

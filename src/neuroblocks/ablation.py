@@ -1,4 +1,4 @@
-"""Ablation: switch units of a layer off and watch the decision change (SPEC §6).
+"""Ablation: switch units of a layer off and watch the decision change (docs/guides/faithfulness.md).
 
 An `Ablation` is a forward hook on the layer's module that edits its output: listed channels,
 positions, one neuron group's part of the activations, or trained latents' parts (each input's
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from .errors import NeuroblocksError
+from .keywords import checked
 from .session import Session
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 MODES = ("zero", "mean")
 
 
+@checked
 def ablate(
     session: Session,
     layer: str,

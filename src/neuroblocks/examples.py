@@ -21,6 +21,7 @@ import torch
 from . import inceptionv1, shapes
 from .errors import ImageError, WeightsUnavailableError
 from .images import ImageLike, load_image
+from .keywords import checked
 from .session import Session
 
 ARTICLE_CLASSES = ("Labrador retriever", "tiger cat")
@@ -40,6 +41,7 @@ class Example:
     note: str
 
 
+@checked
 def packaged_photo():
     """scikit-image's "chelsea" (a tabby cat, 451×300), or None without scikit-image."""
     try:
@@ -53,6 +55,7 @@ def packaged_photo():
 PACKAGED_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "retina", "hubble_deep_field", "immunohistochemistry")
 
 
+@checked
 def packaged_crops(per_photo: int = 8, seed: int = 0, size: int = 224) -> list:
     """`per_photo` random crops (a third to all of the photo, resized to `size`) with random flips
     of each photo scikit-image ships, as uint8 arrays: a dataset to be had offline, small (seven
@@ -94,6 +97,7 @@ def _stand_in(name: str, layers: tuple[str, str, str], seed: int, why: str, inst
     )
 
 
+@checked
 def load(photo: ImageLike | None = None, weights: str | Path | None = None, seed: int = 1) -> Example:
     """InceptionV1 (weights: its `inception5h.pth`), else MobileNetV2 with ImageNet weights, on
     `photo` or a photo scikit-image ships; else the shapes model on scene `seed`."""
@@ -136,6 +140,7 @@ def _blocks(session: Session) -> list[str]:
     return [n for n in session.readable_layers() if session.layout(n).tokens and re.search(r"(blocks|layers?)\.\D*\d+$", n)]
 
 
+@checked
 def transformer(model: str | None = None, photo: ImageLike | None = None, weights: str | Path | None = None, seed: int = 1) -> Example:
     """A vision transformer (a `Session.load` name such as "vit_b_16" or "timm:vit_small_patch16_224")
     on `photo` when both can be had, else the bundled shapes ViT on scene `seed`; the layer is the

@@ -21,6 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from . import framing
 from .framing import Fit
 from .errors import ImageError
+from .keywords import checked
 
 ImageLike = Union[str, Path, Image.Image, np.ndarray, torch.Tensor]
 _URL_TIMEOUT_S = 30
@@ -258,6 +259,7 @@ def _plain_tensor(x: torch.Tensor, channels: int) -> torch.Tensor | None:
     return x.clamp(0.0, 1.0)
 
 
+@checked
 def load_image(
     x: ImageLike,
     size: int | tuple[int, int] | None = None,

@@ -4,7 +4,7 @@ Microscope, as a PyTorch module whose layers carry the article's names (`conv2d0
 It is GoogLeNet as TensorFlow's 2015 graph has it, not torchvision's retrained one: no batch norm,
 local response normalisation after the first max-pool and after `conv2d2`, TensorFlow's "SAME"
 padding (asymmetric for the strided layers, max-pools padded with −inf), 1008 outputs (1000
-ImageNet classes and unused ones) and inputs in [0, 255] minus 117 (SPEC §11).
+ImageNet classes and unused ones) and inputs in [0, 255] minus 117 (docs/guides/models-and-weights.md).
 
 Weights: `inception5h.pth`, the graph's weights converted to PyTorch by ProGamerGov and published
 for Lucent, in Lucent's key layout (`mixed4d_3x3_pre_relu_conv.weight`, …); `from_lucent` renames

@@ -1,4 +1,4 @@
-"""How a layer's output is laid out (SPEC §8), and the canonical view every block reads.
+"""How a layer's output is laid out (docs/guides/transformers.md), and the canonical view every block reads.
 
 Every block sees a grid layer as (C, H, W) per image, C the true feature dimension. A layer's own
 output may be channels-first (N, C, H, W: convolutions), channels-last (N, H, W, C: Swin's stages,

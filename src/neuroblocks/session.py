@@ -31,6 +31,7 @@ from .decoded import Decoded, Reading, decode
 from .errors import NeuroblocksError, UnknownLayerError, closest
 from .fingerprint import weights_hash, weights_version
 from .images import Fit, ImageLike, UrlCache
+from .keywords import checked
 from .labels import Labels
 from .layer_edit import LayerEdit
 from .lru import TensorLRU
@@ -108,6 +109,7 @@ class Session:
         `ModelOutput` or a dict gives its `logits`, a tuple its first tensor.
     """
 
+    @checked
     def __init__(
         self,
         model: nn.Module,
@@ -182,6 +184,7 @@ class Session:
         self.recipe: Recipe | None = None
 
     @classmethod
+    @checked
     def load(cls, name: str, weights: str | Path | None = None, fallback: str | None = None, device: str | None = None) -> Session:
         """A session over a named model: "shapes", "shapes-gray" (its 1-channel twin),
         "shapes-seed1" (trained from another seed), "shapes-narrow" (conv4 of 8 channels for 12
@@ -349,7 +352,7 @@ class Session:
         return found
 
     def layout(self, layer: str) -> lay.LayerLayout:
-        """How `layer`'s output is laid out, and where that was learnt (SPEC §8); an error that
+        """How `layer`'s output is laid out, and where that was learnt (docs/guides/transformers.md); an error that
         says how to state it where the shapes cannot tell."""
         layer = self.check_layer(layer)
         found = self._layouts[layer]
@@ -522,7 +525,7 @@ class Session:
             out = self._cache.get((*key, _LOGITS)) if logits else None
             missing = [layer for layer, value in found.items() if value is None or (layer in tokens and prefixes[layer] is None)]
             if missing or (logits and out is None):
-                with torch.no_grad():
+                with torch.inference_mode(False), torch.no_grad():  # cached tensors stay usable by gradient blocks
                     result = self.forward(img[None], capture=missing, stop=not logits)
                 for layer in missing:
                     found[layer] = result.activations[layer][0]

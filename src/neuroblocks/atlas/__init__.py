@@ -1,4 +1,4 @@
-"""The activation atlas (SPEC §9): a whole dataset as one layer sees it. `atlas(...)` samples,
+"""The activation atlas (docs/guides/dataset-scale.md): a whole dataset as one layer sees it. `atlas(...)` samples,
 lays out and grids a layer's vectors; the `ActivationAtlas` view draws the result."""
 
 from .atlas import COSINE_POWER, Atlas, atlas

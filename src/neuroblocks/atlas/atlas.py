@@ -1,4 +1,4 @@
-"""The activation atlas (SPEC §9, Carter et al. 2019): what a whole dataset looks like to one
+"""The activation atlas (Carter et al. 2019; docs/guides/dataset-scale.md): what a whole dataset looks like to one
 layer, as sampled vectors laid out by UMAP and averaged in cells at several resolutions, each
 cell with its count, its top classes and the dataset patches its vectors came from."""
 
@@ -14,6 +14,7 @@ from ..featurevis import objectives
 from ..featurevis.icon_cache import icon_service
 from ..featurevis.objectives import Objective
 from ..images import ImageLike
+from ..keywords import checked
 from ..scale.progress import Cancel, Watcher
 from ..session import Session
 from .cells import Cells, grid as cut
@@ -21,7 +22,7 @@ from .projection import Layout, Side
 from .purity import purity_against_shuffled
 from .sampling import AtlasError, Samples, sample
 
-#: The icon objective's cosine power (SPEC §9 step 4).
+#: The icon objective's cosine power (docs/guides/dataset-scale.md).
 COSINE_POWER = 2.0
 
 
@@ -51,7 +52,7 @@ class Atlas:
 
     def objectives(self, size: int) -> list[Objective]:
         """The icon objective of every cell at `size`: its mean vector's direction, weighted by
-        max(0.1, cosine)^2 (SPEC §9 step 4)."""
+        max(0.1, cosine)^2 (docs/guides/dataset-scale.md)."""
         return [objectives.direction(self.layer, mean, COSINE_POWER) for mean in torch.from_numpy(self.cells(size).means)]
 
     def icons(self, size: int, icon_size: int = 64, steps: int = 256, **options) -> np.ndarray:
@@ -70,6 +71,7 @@ class Atlas:
         return purity_against_shuffled(self.cells(size), self.samples.present.numpy(), self.samples.concepts, family, seed)
 
 
+@checked
 def atlas(
     session: Session,
     layer: str,

@@ -1,4 +1,4 @@
-"""The atlas's cells (SPEC §9 steps 3 and 5): the layout cut into a g×g grid, and in every cell
+"""The atlas's cells (docs/guides/dataset-scale.md): the layout cut into a g×g grid, and in every cell
 with more than `threshold` vectors their count, their mean, their mean attribution to every
 class and the samples nearest the cell's centre (the dataset patches a view shows for it)."""
 
@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..keywords import checked
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ def _means(members: np.ndarray, values: np.ndarray, counts: np.ndarray) -> np.nd
     return (sums / counts[:, None]).astype(np.float32)
 
 
+@checked
 def grid(points: np.ndarray, vectors: np.ndarray, classes: np.ndarray, size: int, threshold: int = 5, examples: int = 6) -> Cells:
     """Cells of a size×size grid over `points` (N, 2) as (x, y) in [0, 1], keeping cells with
     more than `threshold` of the samples, whose `vectors` (N, C) and `classes` (N, K) they average."""

@@ -1,4 +1,4 @@
-"""The atlas layout (SPEC §9 step 2): UMAP of the sampled vectors in 2-D, normalised to [0, 1].
+"""The atlas layout (docs/guides/dataset-scale.md): UMAP of the sampled vectors in 2-D, normalised to [0, 1].
 
 Lucid's settings: cosine metric, 50 neighbours, minimum distance 0.05, seeded. The neighbours
 are exact (`neighbours.py`) up to 50,000 vectors. Each axis is clipped at its 1st and 99th

@@ -14,10 +14,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..dissection.data import family as family_of
+from ..keywords import checked
 from .cells import Cells
 from .sampling import AtlasError
 
 
+@checked
 def cell_purity(cells: Cells, present: np.ndarray, concepts: tuple[str, ...], family: str, members: np.ndarray | None = None) -> np.ndarray:
     """(M,) each cell's share of its on-concept vectors that lie on its majority concept of
     `family` (NaN for a cell with none); `members` (N,) overrides which cell each sample is in
@@ -34,6 +36,7 @@ def cell_purity(cells: Cells, present: np.ndarray, concepts: tuple[str, ...], fa
     return np.where(sizes > 0, totals.max(1) / np.maximum(sizes, 1), np.nan)
 
 
+@checked
 def purity_against_shuffled(cells: Cells, present: np.ndarray, concepts: tuple[str, ...], family: str, seed: int = 0) -> tuple[float, float]:
     """(mean purity of the cells, mean purity of the same cells with the vectors shuffled among
     them), over the cells that hold any vector on the family's concepts."""

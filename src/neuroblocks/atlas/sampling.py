@@ -1,4 +1,4 @@
-"""Atlas sampling (SPEC §9 step 1): activation vectors of one layer across a dataset, where each
+"""Atlas sampling (docs/guides/dataset-scale.md): activation vectors of one layer across a dataset, where each
 came from, a patch of its image around it, the concepts under it when the dataset has masks, and
 its attribution to every class in its own image (activation × gradient of each logit at that
 position: `attribution.to_classes` of the picked positions, the network below the layer replayed).
@@ -24,6 +24,7 @@ from ..dissection.data import numbered
 from ..dissection.dataset_examples import as_uint8, crop_around
 from ..errors import NeuroblocksError
 from ..items import in_lists
+from ..keywords import checked
 from ..scale import runner
 from ..scale.progress import Cancel, Watcher
 from ..session import Session
@@ -112,6 +113,7 @@ def _pick(scores: torch.Tensor, per_image: int, seed: int, indices: Sequence[int
     return [idx[value > 0] for value, idx in zip(top, where)]
 
 
+@checked
 def sample(
     session: Session,
     layer: str,

@@ -1,5 +1,5 @@
 """Attribution: how much each atom of a layer (neuron, position, channel, group) matters to a
-target, as activation × gradient (SPEC §2), between hidden layers and to all classes at once.
+target, as activation × gradient (docs/explanations/attribution.md), between hidden layers and to all classes at once.
 
 `target` is a class name or index, a pair (a, b) meaning logit a minus logit b, a callable on
 the logits (N, classes) → (N,), or `Hidden(layer, fn)` for a quantity on a higher layer.

@@ -2,7 +2,7 @@
 
 An atom's attribution to an output is the inner product of the output's gradient with the atom's
 tangent, the part of the activations the atom stands for (activation × gradient summed over the
-atom's neurons, SPEC §2). Each kind gives its tangents (for forward mode, one per atom) and reduces
+atom's neurons, docs/explanations/attribution.md). Each kind gives its tangents (for forward mode, one per atom) and reduces
 a batch of gradients to per-atom sums (for reverse mode) without building every tangent.
 """
 

@@ -7,7 +7,9 @@ depend on the layer.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 
@@ -21,6 +23,20 @@ from . import tokens
 from .relaxation import relaxed_max_pool
 from .smoothing import smooth
 from .targets import TargetLike, resolve
+
+F = TypeVar("F", bound=Callable)
+
+
+def gradients_on(fn: F) -> F:
+    """Decorate a block that takes gradients so it works inside a caller's `torch.no_grad()` or
+    `torch.inference_mode()` (habits of most PyTorch code) and gives the same numbers there."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with torch.inference_mode(False), torch.enable_grad():
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def above_fn(
@@ -44,6 +60,7 @@ def above_fn(
     return f
 
 
+@gradients_on
 def activations_and_gradient(
     session: Session,
     image: ImageLike,

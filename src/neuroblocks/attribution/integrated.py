@@ -1,6 +1,6 @@
 """Path-integrated gradients at a layer: the gradient averaged along the straight path from a
 baseline to the actual activations (right Riemann sum), times their difference. The baseline is
-zero activations (SPEC §2) or, given a baseline image, that image's activations, as Captum's
+zero activations (docs/explanations/attribution.md) or, given a baseline image, that image's activations, as Captum's
 LayerIntegratedGradients does. Attributions then sum to the target's change from the baseline."""
 
 from __future__ import annotations

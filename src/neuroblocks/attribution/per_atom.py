@@ -11,10 +11,11 @@ import torch
 from .. import precision
 from ..errors import AttributionError
 from ..images import ImageLike
+from ..keywords import checked
 from ..session import Session
 from . import atoms as _atoms
 from . import tokens
-from .gradient import above_fn, activations_and_gradient
+from .gradient import above_fn, activations_and_gradient, gradients_on
 from .integrated import integrated_gradient
 from .jacobian import attribution_matrix
 from .targets import TargetLike, check_order
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from ..dictionary import Dictionary
 
 
+@checked
+@gradients_on
 def neuron(
     session: Session, image: ImageLike, layer: str, target: TargetLike, *, relax: bool = False, smoothing: bool = False, rule: str | None = None
 ) -> torch.Tensor:
@@ -31,6 +34,8 @@ def neuron(
     return a * g
 
 
+@checked
+@gradients_on
 def prefix_tokens(session: Session, image: ImageLike, layer: str, target: TargetLike, *, relax: bool = False, rule: str | None = None) -> torch.Tensor:
     """Attribution of every neuron of a token layer's prefix tokens, (P, C): `.sum(1)` gives each
     token's, to show beside `spatial`'s patch grid. (0, C) for a layer without prefix tokens."""
@@ -38,6 +43,8 @@ def prefix_tokens(session: Session, image: ImageLike, layer: str, target: Target
     return tokens.prefix(a * g, session.layout(layer))
 
 
+@checked
+@gradients_on
 def spatial(
     session: Session,
     image: ImageLike,
@@ -59,6 +66,8 @@ def spatial(
     return tokens.patches(a * g, layout).sum(0), tokens.prefix(a * g, layout).sum(1)
 
 
+@checked
+@gradients_on
 def channel(
     session: Session,
     image: ImageLike,
@@ -83,6 +92,8 @@ def channel(
     return (a * g).flatten(1).sum(1) if a.dim() > 1 else a * g
 
 
+@checked
+@gradients_on
 def group(
     session: Session,
     image: ImageLike,
@@ -99,6 +110,8 @@ def group(
     return _atoms.groups(spatial_factors.to(g), channel_factors.to(g)).reduce(None, g[None])[0]
 
 
+@checked
+@gradients_on
 def latent(
     session: Session, image: ImageLike, dictionary: Dictionary, target: TargetLike, *, spatial: bool = False, relax: bool = False, rule: str | None = None
 ) -> torch.Tensor:
@@ -139,6 +152,8 @@ def _some(kind, a: torch.Tensor, only: Sequence[int] | None):
     return _atoms.Directions(kind.tangents(a, picks))
 
 
+@checked
+@gradients_on
 def layer_to_layer(
     session: Session,
     image: ImageLike,
@@ -156,7 +171,7 @@ def layer_to_layer(
     """(higher atoms, lower atoms): row i is what fed higher atom i, column j what lower atom j feeds.
 
     A higher position is measured by the L2 norm of its activation vector, a higher channel by
-    its summed activation (SPEC §2), and with `latents=` (a trained dictionary of `higher`) the
+    its summed activation (docs/explanations/attribution.md), and with `latents=` (a trained dictionary of `higher`) the
     higher atoms are its latents, each measured by its code summed over positions. `atoms` may
     also be a trained dictionary of `lower`: its latents are then the lower atoms (what each
     latent's part of the activations feeds), and the higher atoms channels. `only` keeps
@@ -196,6 +211,8 @@ def _kind(atoms: object, a: torch.Tensor, layer: str):
     return _atoms.of_kind(atoms, tuple(a.shape), layer)
 
 
+@checked
+@gradients_on
 def to_classes(
     session: Session,
     image: ImageLike,

@@ -1,4 +1,4 @@
-"""Comparing two models on the same images (SPEC §10): which layers are alike (linear CKA,
+"""Comparing two models on the same images (docs/guides/comparing-models.md): which layers are alike (linear CKA,
 minibatch, with a permutation null) and which units correspond (correlations, Hungarian and
 best-partner matching, with a shuffled-input null), and what both see over a dataset (an
 aligned activation atlas)."""

@@ -1,4 +1,4 @@
-"""The aligned activation atlas (SPEC §10, after Lucid's `aligned_activation_atlas`): two models'
+"""The aligned activation atlas (docs/guides/comparing-models.md, after Lucid's `aligned_activation_atlas`): two models'
 atlases on one layout, so that the same place means the same thing in both.
 
 Both models read the same images, each its own way; their layers are averaged to the coarser grid
@@ -7,7 +7,7 @@ positions are taken from each image. A least-squares linear map is fitted each w
 vectors (A → B and B → A). Each model's vector is then lifted to [its own, mapped into the other's
 space], each half divided by its model's mean vector norm so neither model's scale dominates the
 cosine metric, and one UMAP lays out both models' lifted vectors. Each model's atlas averages
-its own vectors in the cells (threshold 10, SPEC §9), so its icons are of its own layer.
+its own vectors in the cells (threshold 10, docs/guides/dataset-scale.md), so its icons are of its own layer.
 
 Aligned atlases carry no class attribution per cell: a vector here is an average over the finer
 grid's cells, not one position the network reads; each model's own `atlas` has them.
@@ -26,6 +26,7 @@ from ..atlas.cells import grid as cut
 from ..atlas.sampling import PATCH
 from ..items import in_lists
 from ..dissection.dataset_examples import as_uint8, crop_around
+from ..keywords import checked
 from ..session import Session
 from .correlation import common_grid
 from .reading import _activations, images, pictures
@@ -95,6 +96,7 @@ def _least_squares(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, floa
     return m.float(), float(1 - residual / total)
 
 
+@checked
 def aligned_atlas(
     session_a: Session,
     layer_a: str,

@@ -1,6 +1,6 @@
 """Layer similarity by linear CKA (Kornblith et al. 2019), accumulated over minibatches with the
 unbiased HSIC estimator (Nguyen, Raghu & Kornblith 2021), so memory does not grow with the
-dataset; SPEC §10. Each image's activations are flattened (C·H·W), as in Kornblith et al.
+dataset; docs/guides/comparing-models.md. Each image's activations are flattened (C·H·W), as in Kornblith et al.
 
 The null is the same quantity with one model's images permuted within each batch: what CKA
 reads when the two representations see unrelated inputs.

@@ -1,5 +1,5 @@
 """Which unit of one layer is which of another: one-to-one matching by the Hungarian method on
-the correlations, and each unit's best partner (many-to-one); SPEC §10."""
+the correlations, and each unit's best partner (many-to-one); docs/guides/comparing-models.md."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..errors import NeuroblocksError
+from ..keywords import checked, keyword_names
 from ..session import Session
 from .cka import MinibatchCKA
 from .correlation import RunningCorrelation
@@ -86,6 +87,7 @@ def _check_budget(session_a: Session, session_b: Session, la: list[str], lb: lis
         )
 
 
+@checked
 def survey(
     session_a: Session,
     session_b: Session,
@@ -123,6 +125,11 @@ def survey(
     return Survey(similarity, found, (session_a, session_b))
 
 
+#: What `similarity` and `match` pass on to `survey` (the rest they set themselves).
+SURVEY = keyword_names(survey) - {"session_a", "session_b", "data", "layers_a", "layers_b", "units"}
+
+
+@checked(also=SURVEY)
 def similarity(
     session_a: Session, session_b: Session, data: Iterable, layers_a: Sequence[str] | str | None = None, layers_b: Sequence[str] | str | None = None, **options
 ) -> Similarity:
@@ -131,6 +138,7 @@ def similarity(
     return survey(session_a, session_b, data, layers_a, layers_b, units=False, **options).similarity
 
 
+@checked(also=SURVEY)
 def match(session_a: Session, layer_a: str, session_b: Session, layer_b: str, data: Iterable, **options) -> Matching:
     """Unit-to-unit correlations between `layer_a` of A and `layer_b` of B over `data`, the
     one-to-one and best-partner matchings, and the shuffled-input null."""

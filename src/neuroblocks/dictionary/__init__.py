@@ -1,5 +1,5 @@
 """Learned dictionaries (sparse autoencoders) of a layer, trained over a dataset: their latents
-are atoms for every view, like channels and neuron groups (SPEC §12)."""
+are atoms for every view, like channels and neuron groups (docs/explanations/dictionaries.md)."""
 
 from .dictionary import Dictionary, Settings
 from .quality import Quality, measure, substituted

@@ -4,7 +4,7 @@ A latent m has two directions in the layer's space: its encoder row (what detect
 feature-visualization icon) and its decoder atom (what it writes). On one image its code at
 each position times its atom is its part of the activations, so a latent on an image is a
 neuron group (spatial map = code, direction = atom) and everything built for groups (attribution
-to every class, ablation, icons) takes latents as they are (SPEC §12).
+to every class, ablation, icons) takes latents as they are (docs/explanations/dictionaries.md).
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def _per_position(f, a: torch.Tensor) -> torch.Tensor:
 
 class LatentAtoms:
     """Latent m's part of one image's activations is its code map times its atom: attribution
-    to it is d(target)/dz_m · z_m, the gradient's inner product with that part (SPEC §12)."""
+    to it is d(target)/dz_m · z_m, the gradient's inner product with that part (docs/explanations/dictionaries.md)."""
 
     #: elements of the (classes, latents, H, W) product formed at once in `reduce`
     CHUNK = 2**25

@@ -1,7 +1,7 @@
 """A dictionary's latents on one image as neuron groups: latent m's part of the activations is its
 code map times its atom, so the strongest latents of an image are groups (spatial factor = code,
 direction = atom) and the groups' attribution (reconstruction × gradient, every class in one
-pass per group) is d(target)/d(z)·z summed over positions, the attribution SPEC §12 asks of a
+pass per group) is d(target)/d(z)·z summed over positions, the attribution docs/explanations/dictionaries.md gives for a
 latent. Ablating such a group removes exactly the latent's part."""
 
 from __future__ import annotations

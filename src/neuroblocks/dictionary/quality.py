@@ -1,4 +1,4 @@
-"""How good a dictionary is (SPEC §12): how much of the layer it explains (FVU), how sparse it is
+"""How good a dictionary is (docs/explanations/dictionaries.md): how much of the layer it explains (FVU), how sparse it is
 (mean L0), how many latents it uses (alive share), and whether the model still decides the same
 with the layer replaced by the dictionary's reconstruction (fidelity, on held-out images)."""
 
@@ -11,6 +11,7 @@ import torch
 
 from ..dissection.data import batches
 from ..errors import NeuroblocksError
+from ..keywords import checked
 from ..layer_edit import LayerEdit
 from ..session import Session
 from .dictionary import Dictionary
@@ -72,6 +73,7 @@ def on_vectors(d: Dictionary, x: torch.Tensor, batch: int = 8192) -> Quality:
     return sums.quality()
 
 
+@checked
 def substituted(session: Session, d: Dictionary) -> LayerEdit:
     """A context under which `d.layer`'s output is its reconstruction by `d` (every position of a
     grid; a token layer's patch tokens, its prefix tokens as they are)."""
@@ -84,6 +86,7 @@ def substituted(session: Session, d: Dictionary) -> LayerEdit:
     return session.edit(d.layer, change, f"{d.layer} replaced by dictionary {d.key}")
 
 
+@checked
 def measure(session: Session, d: Dictionary, data: Iterable, image_batch: int = 32) -> Quality:
     """The dictionary's quality on held-out `data`: FVU, L0 and alive share on every position,
     and the model's fidelity with the layer replaced by the reconstruction."""

@@ -1,4 +1,4 @@
-"""The sparse autoencoder itself (SPEC §12): a TopK or BatchTopK encoder and a decoder whose atoms
+"""The sparse autoencoder itself (docs/explanations/dictionaries.md): a TopK or BatchTopK encoder and a decoder whose atoms
 keep unit norm, trained on mean squared error with an auxiliary loss that revives dead latents.
 
 Everything here works on one position's C-vector at a time, already scaled so that E‖x‖² = C:
@@ -96,7 +96,7 @@ class SparseAutoencoder(nn.Module):
 
     @torch.no_grad()
     def keep_atoms_unit(self) -> None:
-        """Before a step: drop each atom's gradient along itself; after: renormalise (SPEC §12)."""
+        """Before a step: drop each atom's gradient along itself; after: renormalise (docs/explanations/dictionaries.md)."""
         d = self.decoder
         if d.grad is not None:
             d.grad -= (d.grad * d).sum(1, keepdim=True) * d

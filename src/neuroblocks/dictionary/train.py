@@ -1,4 +1,4 @@
-"""Training a dictionary on a layer (SPEC §12): one activation pass over the dataset (a dataset
+"""Training a dictionary on a layer (docs/explanations/dictionaries.md): one activation pass over the dataset (a dataset
 job, in this process or on Ray workers) collects every position's vector, or a uniform sample
 of them once they outgrow `memory_mb`; the sparse autoencoder then trains on those vectors on
 the session's device, with progress and cancel. The result is saved under the cache directory,
@@ -20,6 +20,7 @@ import torch
 
 from ..errors import NeuroblocksError
 from ..featurevis.icon_cache import cache_dir
+from ..keywords import checked
 from ..scale import runner
 from ..scale.progress import Cancel, Tracker, Watcher
 from ..session import Session
@@ -29,6 +30,7 @@ from .sae import SparseAutoencoder
 from .vectors import CollectVectors
 
 
+@checked
 def train_dictionary(
     session: Session,
     layer: str,

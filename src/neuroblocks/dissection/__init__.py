@@ -1,4 +1,4 @@
-"""Faithfulness checks (SPEC §6): network dissection, dataset examples and random baselines.
+"""Faithfulness checks (docs/guides/faithfulness.md): network dissection, dataset examples and random baselines.
 Ablation is `neuroblocks.ablate`."""
 
 from .baselines import concentration

@@ -8,6 +8,7 @@ import torch
 from ..attribution.gradient import activations_and_gradient
 from ..attribution.targets import TargetLike
 from ..images import ImageLike
+from ..keywords import checked
 from ..session import Session
 
 
@@ -17,6 +18,7 @@ def _share(values: torch.Tensor, k: int) -> float:
     return float(magnitude.topk(min(k, len(magnitude))).values.sum() / magnitude.sum().clamp(min=1e-30))
 
 
+@checked
 def concentration(session: Session, image: ImageLike, layer: str, target: TargetLike, k: int = 5, rotations: int = 20, seed: int = 0) -> tuple[float, list[float]]:
     """(share of |channel attribution| in the top k channels, the same share in `rotations`
     random orthonormal bases of the layer's activation space). Attribution to a basis vector d

@@ -17,6 +17,7 @@ import torch
 
 from ..errors import NeuroblocksError
 from ..images import load_image
+from ..keywords import checked
 from ..shapes import world
 
 Batch = tuple[torch.Tensor, dict[str, torch.Tensor]]
@@ -55,6 +56,7 @@ class ShapesConcepts(torch.utils.data.Dataset):
         return image, masks
 
 
+@checked
 def concepts() -> list[str]:
     """The shapes world's concepts, by family."""
     return [f"shape:{s}" for s in world.SHAPES] + [f"texture:{t}" for t in world.TEXTURES] + [f"color:{c}" for c in world.COLORS]

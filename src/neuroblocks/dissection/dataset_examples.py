@@ -1,4 +1,4 @@
-"""Dataset examples (SPEC §6): for each unit (or direction, or neuron group), the images of a
+"""Dataset examples (docs/guides/faithfulness.md): for each unit (or direction, or neuron group), the images of a
 dataset that activate it most, with a crop around where it fires hardest and its upsampled map
 on that crop, streamed with a running top-k so memory does not grow with the dataset. The top-k
 of shards merge (`Best`), so the job runs in this process or on Ray workers alike (`engine=`)."""
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..keywords import checked
 from ..scale import runner
 from ..scale.progress import Cancel, Watcher
 from ..session import Session
@@ -108,6 +109,7 @@ class _FindExamples:
         return False
 
 
+@checked
 def dataset_examples(
     session: Session,
     layer: str,

@@ -1,4 +1,4 @@
-"""Network dissection (Bau et al.; SPEC §6): threshold each unit's upsampled activation map at
+"""Network dissection (Bau et al. 2017; docs/guides/faithfulness.md): threshold each unit's upsampled activation map at
 its top 0.5% over the dataset, compare the thresholded region with each concept's mask by IoU,
 and label the unit with its best concept where the IoU reaches 0.04.
 
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..keywords import checked
 from ..scale import runner
 from ..scale.progress import Cancel, Watcher
 from ..session import Session
@@ -151,6 +152,7 @@ class _CountOverlaps:
         return False
 
 
+@checked
 def dissect(
     session: Session,
     layer: str,

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import NeuroblocksError
+from ..keywords import checked
 from ..session import Session
 
 
@@ -38,6 +39,7 @@ def upsampled(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
 
 
+@checked
 def random_directions(channels: int, count: int, seed: int = 0) -> torch.Tensor:
     """(count, channels) unit vectors drawn uniformly on the sphere: the chimera baseline."""
     g = torch.Generator().manual_seed(seed)

@@ -1,4 +1,4 @@
-"""Matrix factorization of activation cubes into neuron groups (SPEC §4): which positions and
+"""Matrix factorization of activation cubes into neuron groups (docs/explanations/neuron-groups.md): which positions and
 channels act together, prioritised by activations, gradients or attributions, and groups that
 compose across layers."""
 

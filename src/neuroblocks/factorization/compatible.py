@@ -1,4 +1,4 @@
-"""Groups that compose across layers, and how much each group feeds each group above (SPEC §4).
+"""Groups that compose across layers, and how much each group feeds each group above (docs/explanations/neuron-groups.md).
 
 Going down from the highest layer: every lower neuron's activation is split into N shares, one
 per higher group, in proportion to the neuron's absolute attribution to that group; the
@@ -20,6 +20,7 @@ from .. import precision
 from ..attribution.atoms import groups as group_atoms
 from ..attribution.targets import check_order
 from ..images import ImageLike
+from ..keywords import checked
 from ..session import Session
 from .groups import Groups, activation_directions, build_groups
 from .methods import factorise
@@ -76,6 +77,7 @@ def _compatible(session, image, lower: str, k: int, a: torch.Tensor, grads: torc
     )
 
 
+@checked
 def factorize_layers(
     session: Session, image: ImageLike, layers: Sequence[str], n_groups: int | Sequence[int] = 6, *, compatible: bool = True, seed: int = 0
 ) -> Flow:

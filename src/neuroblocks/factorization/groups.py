@@ -70,7 +70,7 @@ class Groups:
 
 
 def left_to_right(spatial: np.ndarray, width: int) -> np.ndarray:
-    """Order of groups by (column, row) of each spatial factor's peak (SPEC §4)."""
+    """Order of groups by (column, row) of each spatial factor's peak (docs/explanations/neuron-groups.md)."""
     peaks = spatial.argmax(axis=0)
     return np.lexsort((peaks // width, peaks % width))
 

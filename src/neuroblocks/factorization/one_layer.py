@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from ..attribution.targets import TargetLike, resolve
 from ..images import ImageLike
+from ..keywords import checked
 from ..session import Session
 from .groups import Groups, activation_directions, build_groups
 from .methods import factorise
 from .sources import Prioritize, as_matrix, source_cube
 
 
+@checked
 def factorize(
     session: Session,
     image: ImageLike,
@@ -28,7 +30,7 @@ def factorize(
     behaviour), "attributions" (what caused it), or a mapping of these to weights. target: the
     class (or pair, or function) gradients and attributions are taken for; default the top class.
     NMF takes signed data (activations before a ReLU, a transformer's residual stream) as its
-    positive and negative parts side by side, and says so in `Groups.split_signs` (SPEC §8).
+    positive and negative parts side by side, and says so in `Groups.split_signs` (docs/guides/transformers.md).
     """
     layer = session.check_layer(layer)
     if target is not None:

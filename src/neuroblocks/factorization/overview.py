@@ -8,9 +8,11 @@ from sklearn.decomposition import PCA
 
 from ..errors import NeuroblocksError
 from ..images import ImageLike
+from ..keywords import checked
 from ..session import Session
 
 
+@checked
 def overview_colors(session: Session, image: ImageLike, layer: str) -> np.ndarray:
     """(H, W, 3) float colours in [0, 1]: components 1–3 → R, G, B, each spread over its 1st–99th percentile."""
     a = session.trace(image, layer, logits=False)[session.check_layer(layer)]

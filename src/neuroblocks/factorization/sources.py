@@ -1,5 +1,5 @@
 """What a factorization describes: the (positions × channels) matrix built from activations,
-gradients, attributions or a weighted mix of them (SPEC §4).
+gradients, attributions or a weighted mix of them (docs/explanations/neuron-groups.md).
 
 Gradients and attributions have both signs while NMF needs non-negative input, so a signed
 matrix is split into its positive and negative parts, side by side as separate columns. Groups

@@ -1,4 +1,4 @@
-"""Feature visualization (SPEC §3): images that maximise an objective on the network's
+"""Feature visualization (docs/explanations/feature-visualization.md): images that maximise an objective on the network's
 activations, in a Fourier, channel-decorrelated parameterisation with robustness transforms,
 batched, truncated at the deepest layer needed, cancellable, and cached as icons."""
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..items import in_lists
+from ..keywords import checked
 from ..scale import runner
 from ..scale.progress import Cancel, Watcher
 from ..session import Session
@@ -52,6 +53,7 @@ class _Render:
         return False
 
 
+@checked
 def render_icons(
     session: Session,
     layers: str | Sequence[str],

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
+from ..keywords import checked
 from ..session import Session
 from ..work import Cancelled
 from . import clamps, objectives
@@ -51,14 +52,18 @@ def cache_dir() -> Path:
 
 
 Cancel = Callable[[], bool]
+#: What `icons` and `direction_icons` pass on to `IconService.get`.
+OPTIONS = ("seed", "progress", "cancel", "thresholds", "at")
 
 
+@checked
 def icon_service(session: Session) -> IconService:
     """The session's one icon service, made on first use: views, the atlas and `icons` share its
     memory, disk cache and renders in flight."""
     return session.state("icons", IconService)
 
 
+@checked(also=OPTIONS)
 def icons(session: Session, layer: str, channels: Sequence[int], size: int | None = None, steps: int | None = None, **options) -> np.ndarray:
     """Feature-visualization icons of channels, (N, size, size, 3) uint8, cached in memory and on
     disk; size defaults to one that suits the layer's grid (`sizes.default_size`), steps to the
@@ -68,6 +73,7 @@ def icons(session: Session, layer: str, channels: Sequence[int], size: int | Non
     return icon_service(session).get([objectives.channel(layer, int(c)) for c in channels], size, steps, **options)
 
 
+@checked(also=OPTIONS)
 def direction_icons(
     session: Session,
     layer: str,

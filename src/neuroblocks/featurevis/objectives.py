@@ -1,4 +1,4 @@
-"""Objectives: what a feature visualization maximises, composable with + - * / (SPEC §3).
+"""Objectives: what a feature visualization maximises, composable with + - * / (docs/explanations/feature-visualization.md).
 
 An objective maps the captured activations of a batch, `acts[layer]` (N, ...) plus
 `acts["input"]` (the images in [0, 1]) and `acts["logits"]` (and a token layer's prefix tokens
@@ -14,6 +14,7 @@ from collections.abc import Callable
 import torch
 
 from ..errors import NeuroblocksError
+from ..keywords import checked
 
 INPUT, LOGITS = "input", "logits"
 Acts = dict[str, torch.Tensor]
@@ -91,6 +92,7 @@ def _layer_check(layer: str):
     return check
 
 
+@checked
 def channel(layer: str, c: int) -> Objective:
     """Mean of channel `c` over positions."""
     return Objective(lambda a: a[layer][:, c].flatten(1).mean(1), {layer}, f"{layer}:{c}", (_layer_check(layer), _channel_check(layer, c)))
@@ -109,6 +111,7 @@ def _prefix_check(layer: str, p: int):
     return check
 
 
+@checked
 def neuron(layer: str, c: int, position: tuple[int, int] | None = None) -> Objective:
     """Channel `c` at `position` (y, x), by default the centre; (-1, p) is a token layer's prefix
     token p (its class token is (-1, 0))."""
@@ -128,6 +131,7 @@ def neuron(layer: str, c: int, position: tuple[int, int] | None = None) -> Objec
     return Objective(fn, {layer}, f"{layer}:{c}@{where}", checks)
 
 
+@checked
 def direction(layer: str, vector, cosine_power: float | None = None, prefix: int | None = None) -> Objective:
     """Mean over positions of the activation vector's dot product with `vector`; with
     `cosine_power` p, each position's dot product is weighted by max(0.1, cos)^p. With `prefix`
@@ -150,6 +154,7 @@ def direction(layer: str, vector, cosine_power: float | None = None, prefix: int
     return Objective(fn, {layer}, f"{layer}:{kind}[{digest}]", checks)
 
 
+@checked
 def diversity(layer: str) -> Objective:
     """Minus the mean cosine similarity of each image's Gram matrix with the others' in the batch."""
 
@@ -166,6 +171,7 @@ def diversity(layer: str) -> Objective:
     return Objective(fn, {layer}, f"diversity({layer})", (_layer_check(layer),))
 
 
+@checked
 def class_logit(c: int | str) -> Objective:
     """The logit of class `c` (a name or an index)."""
     holder: dict[str, int] = {}
@@ -179,6 +185,7 @@ def class_logit(c: int | str) -> Objective:
     return Objective(fn, {LOGITS}, f"logit[{c}]", (check,))
 
 
+@checked
 def total_variation() -> Objective:
     """Sum of absolute differences between neighbouring pixels (subtract it to smooth)."""
 
@@ -189,11 +196,13 @@ def total_variation() -> Objective:
     return Objective(fn, {INPUT}, "total_variation", ())
 
 
+@checked
 def l1(constant: float = 0.0) -> Objective:
     """Sum of |pixel − constant|."""
     return Objective(lambda a: (a[INPUT] - constant).abs().flatten(1).sum(1), {INPUT}, f"l1({constant:g})", ())
 
 
+@checked
 def l2(constant: float = 0.0) -> Objective:
     """Euclidean norm of (pixels − constant)."""
     return Objective(lambda a: (a[INPUT] - constant).flatten(1).norm(dim=1), {INPUT}, f"l2({constant:g})", ())

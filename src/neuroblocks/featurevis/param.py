@@ -1,11 +1,13 @@
 """The image being optimised: a Fourier spectrum with 1/f scaling and decorrelated channels
-(SPEC §3). Optimising in this basis gives every frequency a comparable step, so the result is
+(docs/explanations/feature-visualization.md). Optimising in this basis gives every frequency a comparable step, so the result is
 not dominated by high-frequency noise.
 """
 
 from __future__ import annotations
 
 import torch
+
+from ..keywords import checked
 
 # Square root of ImageNet's colour covariance (rows: output RGB, columns: decorrelated channels).
 COLOR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
@@ -25,6 +27,7 @@ def default_mix(channels: int) -> torch.Tensor:
     return COLOR_MIX.clone() if channels == 3 else torch.eye(channels)
 
 
+@checked
 def estimate_decorrelation(images: torch.Tensor) -> torch.Tensor:
     """A C×C square root of the channels' covariance over the pixels of `images` ((N,) C, H, W in
     [0, 1]), scaled as ImageNet's: pass it as `Session(..., decorrelation=)` so feature

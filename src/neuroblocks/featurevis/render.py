@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..keywords import checked
 from ..session import Session
 from ..work import Cancelled
 from . import clamps, transforms
@@ -95,6 +96,7 @@ class _Evaluator:
             raise
 
 
+@checked
 def render(
     session: Session,
     objectives: Objective | Sequence[Objective],

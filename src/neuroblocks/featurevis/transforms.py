@@ -1,4 +1,4 @@
-"""Robustness transforms applied at every optimisation step (SPEC §3), differentiable and
+"""Robustness transforms applied at every optimisation step (docs/explanations/feature-visualization.md), differentiable and
 torch-only: pad 12 px (value 0.5), jitter up to 8 px, scale from {0.90, 0.92, …, 1.10}, rotate
 from −10…10 degrees (0 five times more likely), jitter up to 4 px. One random draw per step is
 shared by the batch, from a seeded generator, so a seed reproduces a run exactly."""

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..keywords import checked
 from .world import CLASSES
 
 #: The trained weights shipped inside the package (written by `python -m neuroblocks.shapes.train`).
@@ -83,6 +84,7 @@ class ShapesNet(EvidenceHead):
         return self.classmap(self.conv4(x))
 
 
+@checked
 def pretrained(weights: str | Path = WEIGHTS) -> ShapesNet:
     """ShapesNet with trained weights (RGB or grayscale, as the file holds), in eval mode."""
     state = torch.load(weights, map_location="cpu", weights_only=True)

@@ -12,6 +12,8 @@ from itertools import product
 
 import numpy as np
 
+from ..keywords import checked
+
 SHAPES = ("circle", "square", "triangle")
 TEXTURES = ("solid", "stripes", "dots", "checker")
 COLORS = {
@@ -29,6 +31,7 @@ CLASSES: tuple[str, ...] = tuple(f"{_ADJECTIVE[t]} {s}" for t, s in product(TEXT
 SIZE = 64
 
 
+@checked
 def class_concepts(name: str) -> tuple[str, str]:
     """(texture, shape) of a class name such as "dotted square"."""
     adjective, shape = name.split(" ")
@@ -124,6 +127,7 @@ def _resolve_classes(rng: np.random.Generator, classes: int | str | tuple[str, .
     return names
 
 
+@checked
 def scene(seed: int = 0, classes: int | str | tuple[str, ...] | None = None, size: int = SIZE) -> Scene:
     """Render a scene, deterministic by `seed`.
 

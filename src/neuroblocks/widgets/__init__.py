@@ -1,4 +1,4 @@
-"""The interfaces of the article as linked anywidget views (SPEC §5)."""
+"""The interfaces of the article as linked anywidget views (docs/views.md)."""
 
 from .activation_atlas import ActivationAtlas
 from .activation_grid import ActivationGrid

@@ -1,4 +1,4 @@
-"""Activation atlas: a dataset as one layer sees it (SPEC §9). Cells of the UMAP layout drawn as
+"""Activation atlas: a dataset as one layer sees it (docs/guides/dataset-scale.md). Cells of the UMAP layout drawn as
 icons of their mean vectors, faded by how many vectors they hold; zoom steps through the atlas's
 resolutions, hovering a cell shows its icon large, its count, its top classes and the dataset
 patches its vectors came from, and a linked `position` of one image shows where that position's

@@ -1,7 +1,7 @@
 """Activation grid: every position of a layer drawn as the feature visualization of its
 activation vector, optionally scaled by the vector's length, with an overview that colours
-positions by the first three principal components (SPEC §5). Over a trained dictionary, each
-position is drawn as its strongest latent's icon, scaled by that latent's code (SPEC §12)."""
+positions by the first three principal components (docs/views.md). Over a trained dictionary, each
+position is drawn as its strongest latent's icon, scaled by that latent's code (docs/explanations/dictionaries.md)."""
 
 from __future__ import annotations
 

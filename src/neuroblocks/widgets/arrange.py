@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import ipywidgets
 
+from ..keywords import checked
 
+
+@checked
 def row(*children: ipywidgets.Widget) -> ipywidgets.HBox:
     """Side by side, always: linked views are read together, so a notebook narrower than the
     row scrolls it sideways instead of stacking them (the views keep their size). No view is
@@ -16,6 +19,7 @@ def row(*children: ipywidgets.Widget) -> ipywidgets.HBox:
     return ipywidgets.HBox(list(children), layout=ipywidgets.Layout(flex_flow="row nowrap", align_items="flex-start", overflow="auto hidden", width="100%"))
 
 
+@checked
 def column(*children: ipywidgets.Widget) -> ipywidgets.VBox:
     """Stacked, top to bottom."""
     return ipywidgets.VBox(list(children))

@@ -12,6 +12,7 @@ shows in the view's own box, which keeps its last result. `wait()` blocks until 
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from pathlib import Path
 import anywidget
 import traitlets
 
+from .. import keywords
 from ..decoded import Decoded
 from ..errors import NeuroblocksError
 from ..precision import dtype_note
@@ -75,6 +77,31 @@ class View(anywidget.AnyWidget):
     inputs: tuple[str, ...] = ("image", "layer")
     #: whether `layer` must have positions (a (C, H, W) grid), checked at construction
     needs_grid = False
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        """Each view's constructor refuses a keyword it cannot use (`keywords`), before any work."""
+        super().__init_subclass__(**kwargs)
+        if "__init__" in vars(cls):
+            init = cls.__init__
+
+            @functools.wraps(init)
+            def checked(self, *args, **given) -> None:
+                arguments = type(self).arguments()
+                keywords.check(type(self).__name__, given, arguments | type(self).traits_taken(), [*sorted(arguments), "or any of its traits"])
+                init(self, *args, **given)
+
+            cls.__init__ = checked
+
+    @classmethod
+    def arguments(cls) -> set[str]:
+        """The constructor's keywords: its own and those of the views it builds on."""
+        inits = (vars(k)["__init__"] for k in cls.__mro__ if issubclass(k, View) and "__init__" in vars(k))
+        return set().union(*(keywords.keyword_names(init) for init in inits)) - {"session"}
+
+    @classmethod
+    def traits_taken(cls) -> set[str]:
+        """The traits a constructor also takes (traitlets would only warn about an unknown one)."""
+        return {n for n in cls.class_trait_names() if not n.startswith("_")}
 
     def __init__(self, session: Session, *, icon_size: int | None = None, icon_steps: int | None = None, **traits) -> None:
         if not isinstance(session, Session):

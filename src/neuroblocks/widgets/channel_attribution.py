@@ -1,7 +1,7 @@
 """Channel attribution: the channels that most support and most oppose a class (or a class
 difference), as icons with values. Hovering a channel shows its activation over the image and
 the classes it supports most; clicking it drills down and up: which channels of the layer below
-fed it, which channels of the layer above it feeds (SPEC §5). The drill is computed on click,
+fed it, which channels of the layer above it feeds (docs/views.md). The drill is computed on click,
 the only step here that asks the kernel. The channels and their maps come first, the classes
 each supports after. Over a trained dictionary the entries are its latents (attribution
 d(target)/dz · z, maps their codes, switches that ablate their parts); the drill-down then lists
@@ -49,7 +49,7 @@ class ChannelAttribution(View):
     class_names = traitlets.Dict().tag(sync=True)
     focus = traitlets.Int(None, allow_none=True).tag(sync=True)
     drill = traitlets.Dict().tag(sync=True)
-    ablated = traitlets.List(traitlets.Int()).tag(sync=True)  # channels switched off (SPEC §6)
+    ablated = traitlets.List(traitlets.Int()).tag(sync=True)  # channels switched off (docs/guides/faithfulness.md)
     logits = traitlets.Dict().tag(sync=True)  # (classes,) with the ablation in force
     base_logits = traitlets.Dict().tag(sync=True)  # (classes,) without it
     target_classes = traitlets.List().tag(sync=True)  # [class] or [a, b] of the resolved target

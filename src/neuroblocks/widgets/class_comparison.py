@@ -1,6 +1,6 @@
 """The article's teaser: why did the model say A and not B? The channels of one layer ranked by
 their attribution to logit A minus logit B, those for A beside those for B, with heatmaps on
-hover (SPEC §5). It is channel attribution to a class difference, drawn as two columns."""
+hover (docs/views.md). It is channel attribution to a class difference, drawn as two columns."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """DissectionView: a layer's units with the concept each matches (network dissection), its IoU, its
 icon and the dataset images that excite it most; hovering a unit shows where it fires on them.
-Given a random-direction baseline, the view says how the units compare with it (SPEC §6)."""
+Given a random-direction baseline, the view says how the units compare with it (docs/guides/faithfulness.md)."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ import ipywidgets
 from ipywidgets.widgets.widget import _remove_buffers
 
 from ..errors import NeuroblocksError
+from ..keywords import checked
 from .base import STATIC, View
 
 PAGE_BUNDLE = STATIC / "neuroblocks-page.js"
@@ -40,6 +41,7 @@ def encode(state: dict) -> dict:
     return {"state": plain, "buffers": [{"path": p, "base64": base64.b64encode(bytes(b)).decode()} for p, b in zip(paths, buffers)]}
 
 
+@checked
 def to_html(path: str | Path, *items: View | ipywidgets.Box, title: str = "neuroblocks") -> Path:
     """Write the views (and rows/columns of them) to `path`; returns the path.
 

@@ -1,5 +1,5 @@
 """Group flow: neuron groups of several layers, factorised to be compatible, drawn as a Sankey
-diagram in which each band is how much a lower group feeds a higher one (SPEC §4)."""
+diagram in which each band is how much a lower group feeds a higher one (docs/explanations/neuron-groups.md)."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import ipywidgets
 
+from ..keywords import checked
 from .base import View
 from .host import marimo
 
@@ -76,6 +77,7 @@ def _join(groups: list[list[Member]]) -> Links:
     return Links(groups, browser, python)
 
 
+@checked
 def link(*views: View, traits: Sequence[str] = SELECTION) -> Links:
     """Keep each trait in `traits` equal across the views that have it (at least two must).
 
@@ -92,6 +94,7 @@ def link(*views: View, traits: Sequence[str] = SELECTION) -> Links:
     return _join(groups)
 
 
+@checked
 def link_traits(*groups: Sequence[Member]) -> Links:
     """Keep differently named traits equal, each group a list of (view, trait) members:
     `link_traits([(comparison, "channel_b"), (view, "channel")])`."""

@@ -2,7 +2,7 @@
 of B across) and, for a clicked pair of layers, their best-matched units side by side with both
 icons and the correlation. Clicking a pair of units selects its channels in the single-image
 views linked with `link_views` when they show that pair's layers (else it says which layers it
-needs); positions hovered there follow from one model's grid to the other's (SPEC §10)."""
+needs); positions hovered there follow from one model's grid to the other's (docs/guides/comparing-models.md)."""
 
 from __future__ import annotations
 

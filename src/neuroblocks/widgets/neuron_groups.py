@@ -1,6 +1,6 @@
 """Neuron groups: the layer factorised into k groups, drawn as coloured masks over the image,
 one icon per group, and each group's attribution to the chosen classes. The user picks what the
-factorization prioritises; hovering a group shows its mask alone (SPEC §4, §5)."""
+factorization prioritises; hovering a group shows its mask alone (docs/explanations/neuron-groups.md, docs/views.md)."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ class NeuronGroups(View):
     group_classes = traitlets.Dict().tag(sync=True)  # per group, the classes found in the image it supports most
     class_names = traitlets.Dict().tag(sync=True)
     error_fraction = traitlets.Float(0.0).tag(sync=True)  # relative reconstruction error
-    found_by = traitlets.Unicode("").tag(sync=True)  # e.g. "NMF of activations' ± parts" (signed layers, SPEC §8)
-    ablated = traitlets.List(traitlets.Int()).tag(sync=True)  # groups switched off (SPEC §6)
+    found_by = traitlets.Unicode("").tag(sync=True)  # e.g. "NMF of activations' ± parts" (signed layers, docs/guides/transformers.md)
+    ablated = traitlets.List(traitlets.Int()).tag(sync=True)  # groups switched off (docs/guides/faithfulness.md)
     logits = traitlets.Dict().tag(sync=True)  # (classes,) with those groups removed from the layer
     base_logits = traitlets.Dict().tag(sync=True)  # (classes,) without
     inputs = ("image", "layer", "k", "prioritize", "method", "classes")

@@ -1,6 +1,6 @@
 """Semantic dictionary: the image with the layer's grid; a hovered cell shows its strongest
 channels (or a trained dictionary's latents), each as its feature-visualization icon with a bar
-for its activation (SPEC §5, §12)."""
+for its activation (docs/views.md, docs/explanations/dictionaries.md)."""
 
 from __future__ import annotations
 

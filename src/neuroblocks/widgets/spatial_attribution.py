@@ -1,7 +1,7 @@
 """Spatial attribution: two layers side by side, each with attribution maps over the image for
 two classes (orange and blue). Hovering a cell of the higher layer shows which cells below fed
 it; hovering a cell of the lower layer shows which cells above it feeds; a legend lists the
-classes the hovered cell supports most (SPEC §5). Everything hover needs is in the browser; it
+classes the hovered cell supports most (docs/views.md). Everything hover needs is in the browser; it
 arrives in order of use: the class maps, the layer-to-layer flow, the legend ranked among the
 top predicted classes, then among all classes (the all-class pass is the longest). Over a trained
 dictionary of either layer, hovering a cell of that layer also lists the latents there that

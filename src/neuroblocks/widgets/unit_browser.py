@@ -28,7 +28,7 @@ class UnitBrowser(View):
     """The units of `examples.layer` (from `dissection.dataset_examples`: its channels, or the
     `directions=` it was given), labelled by `dissection` (from `dissection.dissect` on the same
     layer and units) when given; `images` (a few dozen of the dataset) give each unit's class
-    support: its attribution to every class, summed over them (SPEC §2; for a direction, the
+    support: its attribution to every class, summed over them (docs/explanations/attribution.md; for a direction, the
     attribution of the activations' projection on it). `top` classes are listed per unit."""
 
     kind = traitlets.Unicode("unit_browser").tag(sync=True)
