@@ -30,6 +30,7 @@ from ..session import Session
 from .base import Part, View
 from .inputs import latent_icons
 from .payload import array, top_entries
+from .traits import Array
 
 SPRITE_COLUMNS = 32
 
@@ -58,7 +59,7 @@ class ActivationAtlas(View):
     samples = traitlets.Dict().tag(sync=True)  # {images, positions, grids}: where each shown example came from
     sprite = traitlets.Dict().tag(sync=True)  # {jpeg, side, columns}: the example patches
     labels = traitlets.List().tag(sync=True)  # class names, in output order
-    places = traitlets.Dict().tag(sync=True)  # (H, W, 2) float32: the image's positions on the layout
+    places = Array("float32", 3, help="(H, W, 2): where each position of the image lies on the layout")
     resolution = traitlets.Int(0).tag(sync=True)
     class_filter = traitlets.Int(None, allow_none=True).tag(sync=True)
     summary = traitlets.Unicode("").tag(sync=True)

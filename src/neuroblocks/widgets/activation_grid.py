@@ -19,6 +19,7 @@ from ..session import Session
 from .base import Part, View
 from .inputs import default_layer, dictionary_layer, prefix_labels, spatial_cube
 from .payload import array
+from .traits import Array
 
 
 class ActivationGrid(View):
@@ -26,8 +27,8 @@ class ActivationGrid(View):
 
     kind = traitlets.Unicode("activation_grid").tag(sync=True)
     needs_grid = True
-    magnitudes = traitlets.Dict().tag(sync=True)  # (H, W) float32: length of each activation vector
-    overview = traitlets.Dict().tag(sync=True)  # (H, W, 3) uint8 PCA colours
+    magnitudes = Array("float32", 2, help="(H, W): the length of each activation vector")
+    overview = Array("uint8", 3, help="(H, W, 3): each position coloured by its first three principal components")
     prefix_labels = traitlets.List().tag(sync=True)  # a token layer's prefix tokens, cells [-1, p] above the grid
     mode = traitlets.Enum(["icons", "overview"], "icons").tag(sync=True)
     scale = traitlets.Bool(True).tag(sync=True)

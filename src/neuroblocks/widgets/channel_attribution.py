@@ -24,6 +24,7 @@ from ..work import Job
 from .base import Part, View, Wanted
 from .inputs import class_names, default_layer, dictionary_layer, latent_icons, legend_length, neighbours, spatial_cube, target_of
 from .payload import array, decode, top_entries
+from .traits import Array, TopEntries
 
 DRILL = 6  # channels listed below and above a clicked one
 
@@ -42,16 +43,16 @@ class ChannelAttribution(View):
     needs_grid = True
     top = traitlets.Int(8).tag(sync=True)
     target_label = traitlets.Unicode("").tag(sync=True)
-    values = traitlets.Dict().tag(sync=True)  # (C,) attribution of every channel
-    shown = traitlets.Dict().tag(sync=True)  # int32 (n,): channels on display, most for first, then most against
-    maps = traitlets.Dict().tag(sync=True)  # (n, H, W): activation of each shown channel
-    channel_classes = traitlets.Dict().tag(sync=True)  # top classes per shown channel
+    values = Array("float32", 1, help="(C,): the attribution of every channel (or latent)")
+    shown = Array("int32", 1, help="(n,): the units on display, most for first, then most against")
+    maps = Array("float32", 3, help="(n, H, W): each shown unit's activation (or code) over the image")
+    channel_classes = TopEntries(help="per shown unit, the classes it supports most")
     class_names = traitlets.Dict().tag(sync=True)
     focus = traitlets.Int(None, allow_none=True).tag(sync=True)
     drill = traitlets.Dict().tag(sync=True)
     ablated = traitlets.List(traitlets.Int()).tag(sync=True)  # channels switched off (docs/guides/faithfulness.md)
-    logits = traitlets.Dict().tag(sync=True)  # (classes,) with the ablation in force
-    base_logits = traitlets.Dict().tag(sync=True)  # (classes,) without it
+    logits = Array("float32", 1, help="(classes,): the logits with the ablation in force")
+    base_logits = Array("float32", 1, help="(classes,): the logits without it")
     target_classes = traitlets.List().tag(sync=True)  # [class] or [a, b] of the resolved target
     unit = traitlets.Unicode("channel").tag(sync=True)  # what an entry is: "channel", or "latent" of the dictionary
     unit_key = traitlets.Unicode("").tag(sync=True)  # icons of entry u are keyed f"{unit_key}:{u}"

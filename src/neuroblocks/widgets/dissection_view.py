@@ -17,6 +17,7 @@ from ..featurevis import objectives
 from ..session import Session
 from .base import Part, View
 from .payload import array, png
+from .traits import Array
 
 
 def example_strips(examples: Examples, units: list[int]) -> tuple[list[bytes], dict]:
@@ -35,8 +36,8 @@ class DissectionView(View):
     rows = traitlets.List().tag(sync=True)  # [{unit, label, concept, iou}], best first
     summary = traitlets.Unicode("").tag(sync=True)
     strips = traitlets.List().tag(sync=True)  # per row: PNG of its examples side by side
-    maps = traitlets.Dict().tag(sync=True)  # (rows, k, 64, 64) uint8: activation over each example
-    cutoffs = traitlets.Dict().tag(sync=True)  # (rows,) the unit's threshold on that scale
+    maps = Array("uint8", 4, help="(rows, k, 64, 64): the unit's activation over each example")
+    cutoffs = Array("float32", 1, help="(rows,): each unit's threshold on that scale")
     inputs = ()
 
     def __init__(self, session: Session, result: Dissection, examples: Examples, *, units: int = 12, baseline: Dissection | None = None, **options) -> None:

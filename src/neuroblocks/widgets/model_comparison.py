@@ -18,6 +18,7 @@ from ..session import Session
 from .base import View, Wanted
 from .linking import Links, link_traits
 from .payload import array
+from .traits import Array
 
 
 def rescale(position: list[int] | None, source: Sequence[int], target: Sequence[int]) -> list[int] | None:
@@ -35,11 +36,11 @@ class ModelComparison(View):
     names = traitlets.List().tag(sync=True)
     layers_a = traitlets.List().tag(sync=True)
     layers_b = traitlets.List().tag(sync=True)
-    cka = traitlets.Dict().tag(sync=True)  # (La, Lb) float32
-    null = traitlets.Dict().tag(sync=True)  # (La, Lb) the null's 95th percentile
-    pairs = traitlets.Dict().tag(sync=True)  # (La, Lb, K, 2) int32: matched units, strongest first
-    pair_values = traitlets.Dict().tag(sync=True)  # (La, Lb, K) float32: their correlations
-    null_means = traitlets.Dict().tag(sync=True)  # (La, Lb) mean correlation of the shuffled-input matching
+    cka = Array("float32", 2, help="(La, Lb): linear CKA of every pair of layers")
+    null = Array("float32", 2, help="(La, Lb): the shuffled-input null's 95th percentile")
+    pairs = Array("int32", 4, help="(La, Lb, K, 2): matched units, strongest first")
+    pair_values = Array("float32", 3, help="(La, Lb, K): their correlations")
+    null_means = Array("float32", 2, help="(La, Lb): the mean correlation of the shuffled-input matching")
     summary = traitlets.Unicode("").tag(sync=True)
     cell = traitlets.Any(None, allow_none=True).tag(sync=True)  # [i, j]: the pair of layers shown
     channel_b = traitlets.Int(None, allow_none=True).tag(sync=True)  # B's unit of the clicked pair (A's is `channel`)

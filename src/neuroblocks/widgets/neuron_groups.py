@@ -20,6 +20,7 @@ from ..session import Session
 from .base import Part, View
 from .inputs import class_names, default_layer, dictionary_layer, legend_length, present_classes, read_with_classes
 from .payload import array, top_entries
+from .traits import Array, TopEntries
 
 
 
@@ -33,16 +34,16 @@ class NeuronGroups(View):
     prioritize = traitlets.Enum(["activations", "gradients", "attributions"], "activations").tag(sync=True)
     method = traitlets.Enum(["nmf", "pca", "ica", "dictionary"], "nmf").tag(sync=True)  # "dictionary": a trained one's latents
     classes = traitlets.List().tag(sync=True)
-    masks = traitlets.Dict().tag(sync=True)  # (k, H, W) in [0, 1]
-    colors = traitlets.Dict().tag(sync=True)  # (k, 3) uint8
-    attributions = traitlets.Dict().tag(sync=True)  # (k, len(classes)): each group to each chosen class
-    group_classes = traitlets.Dict().tag(sync=True)  # per group, the classes found in the image it supports most
+    masks = Array("float32", 3, help="(k, H, W) in [0, 1]: each group's spatial factor")
+    colors = Array("uint8", 2, help="(k, 3): each group's colour")
+    attributions = Array("float32", 2, help="(k, len(classes)): each group's attribution to each chosen class")
+    group_classes = TopEntries(help="per group, the classes found in the image it supports most")
     class_names = traitlets.Dict().tag(sync=True)
     error_fraction = traitlets.Float(0.0).tag(sync=True)  # relative reconstruction error
     found_by = traitlets.Unicode("").tag(sync=True)  # e.g. "NMF of activations' ± parts" (signed layers, docs/guides/transformers.md)
     ablated = traitlets.List(traitlets.Int()).tag(sync=True)  # groups switched off (docs/guides/faithfulness.md)
-    logits = traitlets.Dict().tag(sync=True)  # (classes,) with those groups removed from the layer
-    base_logits = traitlets.Dict().tag(sync=True)  # (classes,) without
+    logits = Array("float32", 1, help="(classes,): the logits with the switched-off groups removed from the layer")
+    base_logits = Array("float32", 1, help="(classes,): the logits without")
     inputs = ("image", "layer", "k", "prioritize", "method", "classes")
 
     def __init__(

@@ -16,6 +16,7 @@ from ..session import Session
 from .base import Part, View
 from .inputs import default_layer, dictionary_layer, latent_icons, prefix_labels, spatial_cube
 from .payload import array
+from .traits import Array
 
 
 class SemanticDictionary(View):
@@ -23,8 +24,8 @@ class SemanticDictionary(View):
 
     kind = traitlets.Unicode("semantic_dictionary").tag(sync=True)
     needs_grid = True
-    acts = traitlets.Dict().tag(sync=True)  # the activation cube (C, H, W), float32
-    prefix_acts = traitlets.Dict().tag(sync=True)  # a token layer's prefix tokens (P, C), hovered as [-1, p]
+    acts = Array("float32", 3, help="(C, H, W): the activation cube (a dictionary's codes over its latents)")
+    prefix_acts = Array("float32", 2, help="(P, C): a token layer's prefix tokens, hovered as [-1, p]")
     prefix_labels = traitlets.List().tag(sync=True)
     top = traitlets.Int(6).tag(sync=True)
     unit = traitlets.Unicode("channel").tag(sync=True)  # what an entry is: "channel", or "latent" of a dictionary

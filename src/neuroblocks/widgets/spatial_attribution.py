@@ -23,6 +23,7 @@ from ..attribution.targets import check_order
 from .base import Part, View
 from .inputs import check_positions, class_names, default_layer, default_upper, latent_icons, legend_first, legend_length, prefix_labels, read_with_classes
 from .payload import array, decode, top_entries
+from .traits import Array, TopEntries
 
 
 class SpatialAttribution(View):
@@ -34,20 +35,20 @@ class SpatialAttribution(View):
     upper = traitlets.Unicode("").tag(sync=True)
     upper_position = traitlets.Any(None, allow_none=True).tag(sync=True)
     classes = traitlets.List().tag(sync=True)  # two class indices
-    lower_maps = traitlets.Dict().tag(sync=True)  # (2, H, W): attribution of each position to each class
-    upper_maps = traitlets.Dict().tag(sync=True)
-    lower_prefix = traitlets.Dict().tag(sync=True)  # (2, P): a token layer's prefix tokens' attribution, drawn beside the grid
-    upper_prefix = traitlets.Dict().tag(sync=True)
+    lower_maps = Array("float32", 3, help="(2, H, W): the attribution of each position of the lower layer to each class")
+    upper_maps = Array("float32", 3, help="(2, H, W): the same for the upper layer")
+    lower_prefix = Array("float32", 2, help="(2, P): a token layer's prefix tokens' attribution, drawn beside the grid")
+    upper_prefix = Array("float32", 2, help="(2, P): the same for the upper layer")
     lower_prefix_labels = traitlets.List().tag(sync=True)
     upper_prefix_labels = traitlets.List().tag(sync=True)
-    flow = traitlets.Dict().tag(sync=True)  # (upper atoms, lower atoms): positions, then prefix tokens
-    lower_legend = traitlets.Dict().tag(sync=True)  # top classes per lower position
-    upper_legend = traitlets.Dict().tag(sync=True)
+    flow = Array("float32", 2, help="(upper atoms, lower atoms): what each lower position feeds each upper one (positions, then prefix tokens)")
+    lower_legend = TopEntries(help="per lower position, the classes it supports most")
+    upper_legend = TopEntries(help="per upper position, the classes it supports most")
     legend_note = traitlets.Unicode("").tag(sync=True)  # which classes the legend ranks while the rest are coming
     class_names = traitlets.Dict().tag(sync=True)
     latent_layer = traitlets.Unicode("").tag(sync=True)  # the layer whose cells list latents ("": none)
     latent_key = traitlets.Unicode("").tag(sync=True)  # icons of latent m are keyed f"{latent_key}:{m}"
-    latents = traitlets.Dict().tag(sync=True)  # {index: int32 (P, n), value: (2, P, n)}: per position, its top latents' attribution to each class
+    latents = TopEntries((2, 3), help="per position of the dictionary's layer: its top latents (P, n) and their attribution to each class (2, P, n)")
     inputs = ("image", "layer", "upper", "classes")
 
     #: latents listed per position, drawn from the image's most important ones

@@ -22,6 +22,7 @@ from ..session import Session
 from .base import Part, View
 from .dissection_view import example_strips
 from .payload import top_entries
+from .traits import Array, TopEntries
 
 
 class UnitBrowser(View):
@@ -36,8 +37,8 @@ class UnitBrowser(View):
     selects = traitlets.Unicode("channel").tag(sync=True)  # the linked trait a click sets
     units = traitlets.List().tag(sync=True)  # [{unit, label, iou, peak}], in unit order
     strips = traitlets.List().tag(sync=True)  # per unit: PNG of its examples side by side
-    maps = traitlets.Dict().tag(sync=True)  # (units, k, 64, 64) uint8: the unit over each example
-    support = traitlets.Dict().tag(sync=True)  # top entries (units, top): summed channel attribution
+    maps = Array("uint8", 4, help="(units, k, 64, 64): the unit over each example")
+    support = TopEntries(help="per unit, its summed attribution to the classes it supports most")
     labels = traitlets.List().tag(sync=True)  # class names, in output order
     summary = traitlets.Unicode("").tag(sync=True)
     inputs = ()
