@@ -189,17 +189,17 @@ def test_attribution_is_more_concentrated_in_units_than_in_random_bases(shapes_s
 
 def test_dataset_errors_say_what_to_do(shapes_session):
     image, masks = D.ShapesConcepts(1)[0]
-    with pytest.raises(D.DissectionDataError, match="must be the images' height and width"):
+    with pytest.raises(D.DatasetError, match="must be the images' height and width"):
         D.dissect(shapes_session, "conv3", [(image, {**masks, "shape:circle": torch.zeros(32, 32, dtype=torch.bool)})])
-    with pytest.raises(D.DissectionDataError, match="empty"):
+    with pytest.raises(D.DatasetError, match="empty"):
         D.dissect(shapes_session, "conv3", [])
-    with pytest.raises(D.DissectionDataError, match="'texture:stripes' has no pixels"):
+    with pytest.raises(D.DatasetError, match="'texture:stripes' has no pixels"):
         D.dissect(shapes_session, "conv3", [(image, {"texture:stripes": torch.zeros(64, 64, dtype=torch.bool), "shape:x": torch.ones(64, 64, dtype=torch.bool)})])
-    with pytest.raises(D.DissectionDataError, match="one-shot iterator"):
+    with pytest.raises(D.DatasetError, match="one-shot iterator"):
         D.dissect(shapes_session, "conv3", iter([(image, masks)]))
-    with pytest.raises(D.DissectionDataError, match="empty"):
+    with pytest.raises(D.DatasetError, match="empty"):
         D.dataset_examples(shapes_session, "conv3", [])
-    with pytest.raises(D.DissectionDataError, match="needs concept masks.*dataset_examples and atlas read those"):
+    with pytest.raises(D.DatasetError, match="needs concept masks.*dataset_examples and atlas read those"):
         D.dissect(shapes_session, "conv3", [(image, 3), (image, 1)])  # (image, label), as ImageFolder gives
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..dissection.data import family as family_of
+from ..datasets import family as family_of
 from ..keywords import checked
 from .cells import Cells
 from .sampling import AtlasError

@@ -20,7 +20,7 @@ import torch
 from .. import attribution_rules as rules
 from .. import precision
 from ..attribution import to_classes
-from ..dissection.data import numbered
+from ..datasets import numbered
 from ..dissection.dataset_examples import as_uint8, crop_around
 from ..errors import NeuroblocksError
 from ..items import in_lists

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 
-from ..dissection.data import DissectionDataError
+from ..datasets import DatasetError
 from ..items import in_lists, items_of
 from ..session import Session
 
@@ -22,7 +22,7 @@ Activations = dict[str, torch.Tensor]
 def images(data: Iterable) -> Iterator[object]:
     """Every image of `data`, one at a time, as the user holds it."""
     if iter(data) is data:
-        raise DissectionDataError("the dataset is a one-shot iterator, but both models read it: pass a list, a Dataset or a DataLoader")
+        raise DatasetError("the dataset is a one-shot iterator, but both models read it: pass a list, a Dataset or a DataLoader")
     for item in items_of(data):
         image = item[0] if isinstance(item, (tuple, list)) else item
         if isinstance(image, torch.Tensor) and image.dim() == 4:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..dissection.data import batches
+from ..datasets import batches
 from ..errors import NeuroblocksError
 from ..keywords import checked
 from ..layer_edit import LayerEdit

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
+from ..cache import cache_dir
 from ..errors import NeuroblocksError
-from ..featurevis.icon_cache import cache_dir
 from ..keywords import checked
 from ..scale import runner
 from ..scale.progress import Cancel, Tracker, Watcher

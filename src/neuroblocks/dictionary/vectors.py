@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..dissection.data import batches
+from ..datasets import batches
 from ..errors import NeuroblocksError
 from ..session import Session
 

@@ -1,8 +1,8 @@
 """Faithfulness checks (docs/guides/faithfulness.md): network dissection, dataset examples and random baselines.
 Ablation is `neuroblocks.ablate`."""
 
+from ..datasets import BadItem, DatasetError, ShapesConcepts, concepts
 from .baselines import concentration
-from .data import BadItem, DissectionDataError, ShapesConcepts, concepts
 from .dataset_examples import Examples, dataset_examples
 from .dissect import Dissection, dissect
 from .units import random_directions
@@ -10,7 +10,7 @@ from .units import random_directions
 __all__ = [
     "BadItem",
     "Dissection",
-    "DissectionDataError",
+    "DatasetError",
     "Examples",
     "ShapesConcepts",
     "concentration",

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..datasets import DatasetError, batches
 from ..keywords import checked
 from ..scale import runner
 from ..scale.progress import Cancel, Watcher
 from ..session import Session
-from .data import DissectionDataError, batches
 from .units import as_units, unit_maps, upsampled
 
 THUMB = 64  # side of the stored crops, px
@@ -131,6 +131,6 @@ def dataset_examples(
     with runner(engine, session, progress, cancel) as run:
         best = run(_FindExamples(layer, d, k, crop, batch), data, "dataset examples")
     if best is None:
-        raise DissectionDataError("the dataset is empty: dataset examples need images")
+        raise DatasetError("the dataset is empty: dataset examples need images")
     scale = best.scores[:, :1].clamp(min=1e-12)[..., None, None]
     return Examples(layer, best.scores, best.images, best.crops, (best.regions / scale).clamp(0, 1), d)

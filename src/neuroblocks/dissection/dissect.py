@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..datasets import DatasetError, batches, family
 from ..keywords import checked
 from ..scale import runner
 from ..scale.progress import Cancel, Watcher
 from ..session import Session
-from .data import DissectionDataError, batches, family
 from .quantiles import TopQuantile
 from .units import as_units, unit_maps, upsampled
 
@@ -70,7 +70,7 @@ def _maps(session: Session, job, items: Iterable, start: int):
     """(upsampled maps (N, U, H, W), masks, images N) of each batch, at the masks' resolution."""
     for _, images, masks in batches(items, session.channels, job.batch, start):
         if not masks:
-            raise DissectionDataError(
+            raise DatasetError(
                 "dissection needs concept masks: items (image, {concept: mask}) or batches of them; these items have none "
                 "(images, or an ImageFolder's (image, label)): dataset_examples and atlas read those"
             )
@@ -169,22 +169,22 @@ def dissect(
 ) -> Dissection:
     """Dissect `layer`'s units (or `directions` (K, C) in its activation space, or a trained
     dictionary's latents) over `data`
-    (see `dissection.data` for the forms it takes), `batch` images per forward pass.
+    (see `neuroblocks.datasets` for the forms it takes), `batch` images per forward pass.
 
     engine: "local" (this process), "ray", or a `neuroblocks.scale.RayEngine(...)`;
     progress: called with a `scale.Progress` as shards and batches finish; cancel: an Event
     (or a function) that stops the job, raising `work.Cancelled`."""
     layer = session.check_layer(layer)
     if isinstance(data, Iterator):  # a generator, or iter(...) of something
-        raise DissectionDataError("the dataset is a one-shot iterator, but dissection reads it twice: pass a list, a Dataset or a DataLoader")
+        raise DatasetError("the dataset is a one-shot iterator, but dissection reads it twice: pass a list, a Dataset or a DataLoader")
     d = as_units(directions)
     with runner(engine, session, progress, cancel) as run:
         found = run(_FindTails(layer, d, tail, capacity, batch), data, "dissection pass 1/2 (thresholds)")
         if found is None or found.images == 0:
-            raise DissectionDataError("the dataset is empty: dissection needs images with concept masks")
+            raise DatasetError("the dataset is empty: dissection needs images with concept masks")
         empty = [c for c, pixels in found.pixels.items() if pixels == 0]
         if empty:
-            raise DissectionDataError(f"concept {empty[0]!r} has no pixels in any image: its IoU would mean nothing; drop it or check its masks")
+            raise DatasetError(f"concept {empty[0]!r} has no pixels in any image: its IoU would mean nothing; drop it or check its masks")
         names = tuple(sorted(found.pixels))
         thresholds = found.quantile.threshold()
         counts = run(_CountOverlaps(layer, d, thresholds, names, batch), data, "dissection pass 2/2 (overlaps)")

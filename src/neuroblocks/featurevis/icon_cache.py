@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
+from ..cache import cache_dir
 from ..keywords import checked
 from ..session import Session
 from ..work import Cancelled
@@ -42,13 +43,6 @@ RESPONSE_ENTRY = "neuroblocks-objective"
 #: Bump when rendering changes in a way that changes icons, so old cache files are not reused.
 ALGORITHM_VERSION = 2
 LEARNING_RATE = 0.05
-
-
-def cache_dir() -> Path:
-    """$NEUROBLOCKS_CACHE, else $XDG_CACHE_HOME/neuroblocks, else ~/.cache/neuroblocks."""
-    if os.environ.get("NEUROBLOCKS_CACHE"):
-        return Path(os.environ["NEUROBLOCKS_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "neuroblocks"
 
 
 Cancel = Callable[[], bool]

@@ -1,4 +1,5 @@
-"""Datasets with concept masks, read the same way whatever their form.
+"""The package's dataset reader: datasets with or without concept masks, read the same way
+whatever their form, by dissection, dataset examples, atlases, dictionaries and comparisons.
 
 A dataset is anything iterable more than once (a list, a torch Dataset, a DataLoader with
 workers) whose items are either single examples `(image, {concept: mask})`, with the image as
@@ -15,16 +16,17 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import torch
 
-from ..errors import NeuroblocksError
-from ..images import load_image
-from ..keywords import checked
-from ..shapes import world
+from .errors import NeuroblocksError
+from .images import load_image
+from .keywords import checked
+from .shapes import world
 
 Batch = tuple[torch.Tensor, dict[str, torch.Tensor]]
 
 
-class DissectionDataError(NeuroblocksError, ValueError):
-    """A dataset for dissection that cannot be used as it is."""
+class DatasetError(NeuroblocksError, ValueError):
+    """A dataset that cannot be used as it is (by dissection, dataset examples, atlases,
+    dictionaries or a comparison of models, which all read datasets here)."""
 
 
 class ShapesConcepts(torch.utils.data.Dataset):
@@ -34,7 +36,7 @@ class ShapesConcepts(torch.utils.data.Dataset):
 
     def __init__(self, count: int, start: int = 100_000, classes=None, masks: str = "concepts") -> None:
         if masks not in ("concepts", "classes"):
-            raise DissectionDataError(f"the shapes world's masks are 'concepts' (shape, texture, colour) or 'classes', not {masks!r}")
+            raise DatasetError(f"the shapes world's masks are 'concepts' (shape, texture, colour) or 'classes', not {masks!r}")
         self.count, self.start, self.classes, self.masks = count, start, classes, masks
 
     def __len__(self) -> int:
@@ -67,7 +69,7 @@ def family(concept: str) -> str:
     return concept.split(":", 1)[0] if ":" in concept else concept
 
 
-class BadItem(DissectionDataError):
+class BadItem(DatasetError):
     """An item of the dataset that cannot be read; `index` is its place in the dataset."""
 
     def __init__(self, index: int, reason: str) -> None:
