@@ -94,6 +94,9 @@ def test_the_notebooks_live_views_draw_and_answer_a_hover(name, site, server, pa
     views = frame.locator(".nb-view").all()
     kinds = []
     for view in views:
+        # The pointer rests on the page's header, off every view: a view scrolled under a resting
+        # pointer would be hovered (and keep what it selected) before it is looked at.
+        page.mouse.move(0, 0)
         title = view.locator(".nb-title").inner_text()
         kinds.append(title)
         if title.startswith("Model comparison"):  # a table of layer pairs: read by clicking a cell
