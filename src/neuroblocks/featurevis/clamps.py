@@ -1,14 +1,14 @@
 """Layers that end in a clamp are optimised on the value the clamp receives.
 
-ReLU6 (every block of MobileNetV2), hardtanh and hardsigmoid stop at a ceiling, and hardswish
-and all of them at a floor; past it no gradient flows. An icon whose unit reaches the ceiling
+ReLU6 (every block of MobileNetV2), hardtanh and hardsigmoid stop at a ceiling; past it no
+gradient flows. An icon whose unit reaches the ceiling
 everywhere (MobileNetV2's `features.18` reaches exactly 6.0) then stops improving and stays a
 low-contrast blur. So when the layer an objective reads is such a clamp, or a `Sequential`
 (torchvision's Conv-BN-activation blocks) whose last module is one, rendering optimises the
 clamp's input instead: the same unit, unclamped, which keeps rising past the ceiling and sharpens
-the picture. The icon's cache key and description say so (`note`). Clamps called as functions
-inside a module's own `forward` are not seen; their redirected gradient (`redirected`) still
-helps units that start off.
+the picture. The icon's cache key and description say so (`note`). A floor alone (hardswish,
+ReLU) is no ceiling and is read as it is: its redirected gradient (`redirected`) helps units that
+start off. Clamps called as functions inside a module's own `forward` are not seen.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from torch import nn
 
 from ..session import Session
 
-#: Modules whose output stops at a floor or a ceiling (ReLU6 is a Hardtanh).
-CLAMPS = (nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid)
+#: Modules whose output stops at a ceiling (ReLU6 is a Hardtanh).
+CLAMPS = (nn.Hardtanh, nn.Hardsigmoid)
 
 
 def trailing_clamp(session: Session, layer: str) -> str | None:
