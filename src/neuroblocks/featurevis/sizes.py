@@ -32,7 +32,7 @@ def default_size(session: Session, layers: Iterable[str], base: int | None = Non
     if session.fixed_size is not None:
         return base
     side = input_side(session)
-    known = set(session.layers)
+    known = set(session.readable_layers())  # a layer whose layout is unsettled fails where it is read, with its own error
     heights = [session.layer_shape(layer)[-2] for layer in layers if layer in known and len(session.layer_shape(layer)) == 3]
     if not heights:
         return base
