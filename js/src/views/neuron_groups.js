@@ -1,6 +1,7 @@
 // Neuron groups: coloured group masks over the image, one icon per group with its attribution
 // to the chosen classes. Hovering a group (or a cell, which selects its strongest group) shows
-// that group's mask alone, and so does a position chosen in a linked view (its strongest group); the menu changes what the factorization prioritises (kernel work).
+// that group's mask alone, and so does a position chosen in a linked view (its strongest group);
+// the menu changes what the factorization prioritises (kernel work).
 
 import { BLUE, ORANGE, css, groupMasks } from "../colors.js";
 import { clear, fmt, h, name } from "../dom.js";
@@ -8,7 +9,7 @@ import { frame } from "../frame.js";
 import { IconBook } from "../icons.js";
 import { logitRows } from "../logits.js";
 import { Picture, read, readTop, className } from "../picture.js";
-import { entries } from "../ranking.js";
+import { entries, onGrid } from "../ranking.js";
 
 const PRIORITIES = ["activations", "gradients", "attributions"];
 
@@ -25,7 +26,7 @@ export function neuronGroups(scope, el) {
   // The group strongest at a cell of the grid (null off the grid, or where no group is on).
   const strongest = (cell) => {
     const [k, rows, cols] = s.masks.shape;
-    if (!cell || cell[0] < 0 || cell[0] >= rows || cell[1] < 0 || cell[1] >= cols) return null;
+    if (!onGrid(cell, rows, cols)) return null;
     let best = null;
     let strength = 0;
     for (let g = 0; g < k; g++) {
