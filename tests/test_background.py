@@ -17,7 +17,7 @@ from torch import nn
 import neuroblocks as nb
 from neuroblocks import attribution
 from neuroblocks.errors import UnknownClassError, UnknownLayerError
-from neuroblocks.widgets.payload import decode
+from neuroblocks.widgets.payload import unpack
 
 CLASSES = 50
 
@@ -97,12 +97,12 @@ def test_wait_gives_the_complete_state_equal_to_the_direct_computation(sleepy):
     view = nb.SpatialAttribution(session, image, "conv1", "conv2", classes=[3, 7], icon_steps=0).wait()
     for which, layer in (("lower", "conv1"), ("upper", "conv2")):
         maps = torch.stack([attribution.spatial(session, image, layer, c) for c in (3, 7)])
-        np.testing.assert_allclose(decode(getattr(view, f"{which}_maps")), maps.numpy(), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(unpack(getattr(view, f"{which}_maps")), maps.numpy(), rtol=1e-5, atol=1e-7)
         top = attribution.to_classes(session, image, layer).topk(5, dim=1)
-        np.testing.assert_array_equal(decode(getattr(view, f"{which}_legend")["index"]), top.indices.numpy())
-        np.testing.assert_allclose(decode(getattr(view, f"{which}_legend")["value"]), top.values.numpy(), rtol=1e-4, atol=1e-7)
+        np.testing.assert_array_equal(unpack(getattr(view, f"{which}_legend")["index"]), top.indices.numpy())
+        np.testing.assert_allclose(unpack(getattr(view, f"{which}_legend")["value"]), top.values.numpy(), rtol=1e-4, atol=1e-7)
     flow = attribution.layer_to_layer(session, image, "conv1", "conv2")
-    np.testing.assert_allclose(decode(view.flow), flow.numpy(), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(unpack(view.flow), flow.numpy(), rtol=1e-4, atol=1e-7)
 
 
 def test_export_after_wait_equals_a_view_computed_alone(sleepy, tmp_path):
@@ -180,7 +180,7 @@ def test_recompute_cancels_the_step_under_way(sleepy):
     view.wait(timeout=120)
     assert view.classes == [1, 2] and view.error == ""
     session.model.delay = 0.0
-    np.testing.assert_allclose(decode(view.lower_maps)[0], attribution.spatial(session, image, "conv1", 1).numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(unpack(view.lower_maps)[0], attribution.spatial(session, image, "conv1", 1).numpy(), rtol=1e-5, atol=1e-7)
     assert session.work.pending() == 0
     assert time.monotonic() - started < 60
 

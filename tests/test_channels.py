@@ -21,7 +21,7 @@ from neuroblocks import shapes
 from neuroblocks.channels import ChannelError
 from neuroblocks.featurevis import icon_cache as icons_module
 from neuroblocks.featurevis.param import COLOR_MIX, FourierImage
-from neuroblocks.widgets.payload import decode
+from neuroblocks.widgets.payload import unpack
 
 SCENE = shapes.scene(3, classes=2)
 SIDE = 64  # the multi-channel models' input side: small enough for every view on 2 cores
@@ -182,7 +182,7 @@ def test_every_view_builds_and_exports(case, tmp_path):
     assert drawn.shape == (*session.image(image).shape[1:], 3)
     expected = (session.display(session.image(image)).permute(1, 2, 0) * 255).round().byte().numpy()
     assert np.abs(drawn.astype(int) - expected).max() <= 1
-    assert decode(views[-1].maps).shape[1] == 2
+    assert unpack(views[-1].maps).shape[1] == 2
     page = nb.to_html(tmp_path / "views.html", *views).read_text()
     assert page.count(note) >= 7, "each input picture keeps its note in the exported page"
 

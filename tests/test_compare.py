@@ -17,7 +17,7 @@ from neuroblocks import dissection as D
 from neuroblocks import shapes
 from neuroblocks.compare.cka import hsic
 from neuroblocks.widgets.model_comparison import rescale
-from neuroblocks.widgets.payload import decode
+from neuroblocks.widgets.payload import unpack
 
 LAYERS = ["conv1", "conv2", "conv3", "conv4"]
 
@@ -154,9 +154,9 @@ def test_models_that_read_images_differently_are_compared_on_the_same_images(sha
 def test_the_view_sends_binary_arrays_and_both_models_icons(shapes_session, shapes_seed1, seeds_survey):
     view = nb.ModelComparison(shapes_session, shapes_seed1, seeds_survey, pairs=3, names=("seed 0", "seed 1"), icon_size=32, icon_steps=4)
     view.wait(icons=True)
-    cka = decode(view.cka)
+    cka = unpack(view.cka)
     assert np.allclose(cka, seeds_survey.similarity.cka.numpy()) and view.cell == [int(v) for v in divmod(cka.argmax(), 4)]
-    pairs = decode(view.pairs)
+    pairs = unpack(view.pairs)
     assert pairs.shape == (4, 4, 3, 2)
     assert pairs[2, 2].tolist() == seeds_survey.matchings["conv3", "conv3"].pairs[:3].tolist()
     assert {f"A:conv3:{a}" for a, _ in pairs[2, 2]} | {f"B:conv3:{b}" for _, b in pairs[2, 2]} <= set(view.icons)

@@ -24,7 +24,7 @@ from neuroblocks.dictionary.train import fit
 from neuroblocks.dictionary.vectors import CollectVectors
 from neuroblocks.dissection.units import upsampled
 from neuroblocks.errors import NeuroblocksError
-from neuroblocks.widgets.payload import decode
+from neuroblocks.widgets.payload import unpack
 
 LAYER = "conv4"
 SMALL = Settings(expansion=2, k=4, epochs=4)
@@ -215,31 +215,31 @@ def test_channel_attribution_over_latents_lists_them_traces_them_and_switches_th
     assert view.layer == LAYER and view.unit == "latent" and view.unit_key == d.icon_key and view.found_by == d.description
     target = int(shapes_session.trace(image).logits.argmax())
     values = nb.attribution.latent(shapes_session, image, d, target)
-    assert torch.allclose(torch.tensor(decode(view.values)), values, rtol=1e-4, atol=1e-6)
-    shown = decode(view.shown).tolist()
+    assert torch.allclose(torch.tensor(unpack(view.values)), values, rtol=1e-4, atol=1e-6)
+    shown = unpack(view.shown).tolist()
     assert shown[:4] == values.topk(4).indices.tolist()
     codes = d.codes(shapes_session.trace(image, LAYER, logits=False)[LAYER])
-    assert torch.allclose(torch.tensor(decode(view.maps)), codes[shown]), "a latent's map is its code"
+    assert torch.allclose(torch.tensor(unpack(view.maps)), codes[shown]), "a latent's map is its code"
     assert all(f"{d.icon_key}:{m}" in view.icons for m in shown)
 
     m = shown[0]
     view.set_state({"focus": m})
     view.wait()
     fed = nb.attribution.channel(shapes_session, image, "conv3", nb.attribution.Hidden(LAYER, lambda h: d.summed_codes(h)[:, m]))
-    assert view.drill["channel"] == m and decode(view.drill["below"]["channels"]).tolist() == fed.topk(6).indices.tolist()
+    assert view.drill["channel"] == m and unpack(view.drill["below"]["channels"]).tolist() == fed.topk(6).indices.tolist()
     feeds = nb.attribution.layer_to_layer(shapes_session, image, LAYER, "classmap", d, only=[m])[:, 0]
-    assert view.drill["above"]["layer"] == "classmap" and decode(view.drill["above"]["channels"]).tolist() == feeds.topk(6).indices.tolist()
+    assert view.drill["above"]["layer"] == "classmap" and unpack(view.drill["above"]["channels"]).tolist() == feeds.topk(6).indices.tolist()
 
     view.set_state({"ablated": [m]})
     view.wait()
     with nb.ablate(shapes_session, LAYER, latents=(d, [m])):
-        assert torch.allclose(torch.tensor(decode(view.logits)), shapes_session.trace(image).logits, atol=1e-5)
-    assert float(decode(view.values)[m]) == pytest.approx(0, abs=1e-6), "a switched-off latent has no part left"
+        assert torch.allclose(torch.tensor(unpack(view.logits)), shapes_session.trace(image).logits, atol=1e-5)
+    assert float(unpack(view.values)[m]) == pytest.approx(0, abs=1e-6), "a switched-off latent has no part left"
     view.set_state({"layer": "conv3"})
     view.wait()
-    assert view.unit == "channel" and view.unit_key == "conv3" and len(decode(view.values)) == 64, "another layer: its channels"
+    assert view.unit == "channel" and view.unit_key == "conv3" and len(unpack(view.values)) == 64, "another layer: its channels"
     pair = nb.ClassComparison(shapes_session, image, classes=[target, 0], dictionary=d, icon_steps=0).wait()
-    assert pair.unit == "latent" and torch.allclose(torch.tensor(decode(pair.values)), nb.attribution.latent(shapes_session, image, d, (target, 0)), rtol=1e-4, atol=1e-6)
+    assert pair.unit == "latent" and torch.allclose(torch.tensor(unpack(pair.values)), nb.attribution.latent(shapes_session, image, d, (target, 0)), rtol=1e-4, atol=1e-6)
 
 
 def test_spatial_attribution_lists_each_positions_latents_by_their_attribution_to_both_classes(shapes_session, small):
@@ -249,7 +249,7 @@ def test_spatial_attribution_lists_each_positions_latents_by_their_attribution_t
     assert view.wait(120) and not view.error, view.error
     a, b = (shapes_session.class_index(c) for c in view.classes)
     maps = torch.stack([nb.attribution.latent(shapes_session, image, d, c, spatial=True) for c in (a, b)]).flatten(2)  # (2, M, P)
-    index, value = decode(view.latents["index"]), decode(view.latents["value"])
+    index, value = unpack(view.latents["index"]), unpack(view.latents["value"])
     assert view.latent_layer == LAYER and index.shape == (64, 3) and value.shape == (2, 64, 3)
     vocabulary = maps.abs().sum((0, 2)).topk(32).indices  # the image's 32 most important latents
     p = int(maps.abs().sum(0).sum(0).argmax())  # the position where latents matter most
@@ -280,7 +280,7 @@ def test_the_unit_browser_lists_latents_with_examples_labels_and_class_support(s
     assert torch.allclose(examples.scores[:, 0], codes.amax(0), rtol=1e-4, atol=1e-6)
     support = sum(nb.attribution.to_classes(shapes_session, image, LAYER, atoms=d) for image in images)
     m = int(support.abs().amax(1).argmax())
-    top = decode(browser.support["value"])[m]
+    top = unpack(browser.support["value"])[m]
     assert torch.allclose(torch.tensor(top), support[m].topk(3).values, rtol=1e-4, atol=1e-6)
     assert browser.summary.startswith(f"{d.latents} latents of {LAYER}")
 
@@ -294,7 +294,7 @@ def test_views_take_latents_as_their_atoms(shapes_session, small):
     for view in (dictionary, groups, grid):
         assert view.wait(120) and not view.error, view.error
     codes = d.codes(shapes_session.trace(image, LAYER, logits=False)[LAYER])
-    assert torch.allclose(torch.tensor(decode(grid.magnitudes)), codes.amax(0)), "each cell sized by its strongest latent's code"
+    assert torch.allclose(torch.tensor(unpack(grid.magnitudes)), codes.amax(0)), "each cell sized by its strongest latent's code"
     assert grid.found_by == d.description
     by_atoms = d.drawn_by("decoder")
     assert torch.equal(by_atoms.icon_directions, d.atoms) and torch.equal(d.icon_directions, d.encoder_directions)

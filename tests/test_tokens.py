@@ -17,7 +17,7 @@ from transformers import ViTConfig, ViTForImageClassification
 import neuroblocks as nb
 from neuroblocks import attribution as attr
 from neuroblocks.models import live_heads
-from neuroblocks.widgets.payload import decode
+from neuroblocks.widgets.payload import unpack
 from neuroblocks.featurevis import objectives
 from neuroblocks.featurevis import render as fv_render
 
@@ -206,7 +206,7 @@ def test_every_view_builds_on_the_shapes_vit_with_its_class_token(shapes_vit, tm
     assert views[1].icons["-1,0"], "the class token's cell has its icon"
     assert views[2].lower_prefix["shape"] == [2, 1] and views[2].flow["shape"] == [65, 65]
     cls = [attr.prefix_tokens(shapes_vit, scene.image, layer, c).sum(1) for c in views[2].classes]
-    torch.testing.assert_close(torch.from_numpy(decode(views[2].lower_prefix).copy()), torch.stack(cls), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(torch.from_numpy(unpack(views[2].lower_prefix).copy()), torch.stack(cls), rtol=1e-5, atol=1e-7)
     page = nb.to_html(tmp_path / "vit.html", *views).read_text()
     assert page.count('"prefix_labels": ["CLS"]') == 2, "the dictionary's and the grid's class-token cell travel with the export"
 

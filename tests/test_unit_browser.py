@@ -9,7 +9,7 @@ import torch
 import neuroblocks as nb
 from neuroblocks import dissection as D
 from neuroblocks.errors import NeuroblocksError
-from neuroblocks.widgets.payload import decode
+from neuroblocks.widgets.payload import unpack
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +37,8 @@ def test_every_unit_with_its_dissection_label_examples_and_class_support(shapes_
     assert sum(1 for label in labels if label) > 0
     best = result.best[0]
     assert [row["iou"] for row in browser.units] == [round(float(v), 4) for v in best]
-    assert decode(browser.maps).shape == (32, 4, 64, 64) and len(browser.strips) == 32
-    index, value = decode(browser.support["index"]), decode(browser.support["value"])
+    assert unpack(browser.maps).shape == (32, 4, 64, 64) and len(browser.strips) == 32
+    index, value = unpack(browser.support["index"]), unpack(browser.support["value"])
     for unit in (0, 7, 31):
         k = int(index[unit, 0])
         summed = sum(channel_attribution(shapes_session, image, k)[unit] for image in images)
@@ -76,7 +76,7 @@ def test_neuron_group_directions_are_browsed_as_units_that_select_the_group(shap
     browser = nb.UnitBrowser(shapes_session, examples, dissection=result, images=images, icon_steps=0).wait()
     assert (browser.noun, browser.selects) == ("direction", "group") and "4 directions of conv3" in browser.summary
     assert [row["label"] or None for row in browser.units] == result.labels
-    index, value = decode(browser.support["index"]), decode(browser.support["value"])
+    index, value = unpack(browser.support["index"]), unpack(browser.support["value"])
     summed = sum(nb.attribution.to_classes(shapes_session, image, "conv3", atoms=directions) for image in images)
     for unit in range(4):
         assert int(index[unit, 0]) == int(summed[unit].argmax()) and value[unit, 0] == pytest.approx(float(summed[unit].max()), rel=1e-5)

@@ -17,7 +17,7 @@ import neuroblocks as nb
 from neuroblocks import attribution, shapes
 from neuroblocks.errors import ImageError, NeuroblocksError, UnknownClassError, UnknownLayerError
 from neuroblocks.featurevis import icon_cache as icons_module
-from neuroblocks.widgets.payload import decode
+from neuroblocks.widgets.payload import unpack
 
 SCENE = shapes.scene(3, classes=2)
 OTHER = shapes.scene(4, classes=2)
@@ -62,23 +62,23 @@ def test_every_payload_is_binary_and_small(views):
 def test_payloads_hold_what_the_engines_compute(views, shapes_session):
     s, img = shapes_session, SCENE.image
     a = s.trace(img, "conv3")["conv3"].numpy()
-    np.testing.assert_array_equal(decode(views["dictionary"].acts), a)
-    np.testing.assert_allclose(decode(views["grid"].magnitudes), np.linalg.norm(a, axis=0), rtol=1e-5)
+    np.testing.assert_array_equal(unpack(views["dictionary"].acts), a)
+    np.testing.assert_allclose(unpack(views["grid"].magnitudes), np.linalg.norm(a, axis=0), rtol=1e-5)
     spatial = views["spatial"]
     classes = [s.class_index(c) for c in SCENE.labels]
     assert sorted(spatial.classes) == sorted(classes), "default classes are the two objects"
     for i, c in enumerate(spatial.classes):
-        np.testing.assert_allclose(decode(spatial.lower_maps)[i], attribution.spatial(s, img, "conv3", c).numpy(), rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(decode(spatial.flow), attribution.layer_to_layer(s, img, "conv3", "conv4").numpy(), rtol=1e-4, atol=1e-6)
-    legend = decode(spatial.lower_legend["value"])
+        np.testing.assert_allclose(unpack(spatial.lower_maps)[i], attribution.spatial(s, img, "conv3", c).numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(unpack(spatial.flow), attribution.layer_to_layer(s, img, "conv3", "conv4").numpy(), rtol=1e-4, atol=1e-6)
+    legend = unpack(spatial.lower_legend["value"])
     full = attribution.to_classes(s, img, "conv3")
     np.testing.assert_allclose(legend, full.topk(5, dim=1).values.numpy(), rtol=1e-4, atol=1e-6)
     channels = views["channels"]
     values = attribution.channel(s, img, "conv3", int(s.trace(img).logits.argmax()))
-    np.testing.assert_allclose(decode(channels.values), values.numpy(), rtol=1e-5, atol=1e-7)
-    shown = decode(channels.shown)
+    np.testing.assert_allclose(unpack(channels.values), values.numpy(), rtol=1e-5, atol=1e-7)
+    shown = unpack(channels.shown)
     assert list(shown[:8]) == values.topk(8).indices.tolist()
-    np.testing.assert_array_equal(decode(channels.maps), a[shown])
+    np.testing.assert_array_equal(unpack(channels.maps), a[shown])
 
 
 def test_icons_cover_what_the_views_show_and_arrive_final(views, shapes_session):
@@ -149,10 +149,10 @@ def test_changing_the_image_or_layer_recomputes_in_the_background(shapes_session
     assert view.busy, "the work runs in the background; the view says it is busy"
     view.wait()
     assert view.busy == "" and view.error == ""
-    np.testing.assert_array_equal(decode(view.acts), shapes_session.trace(OTHER.image, "conv3")["conv3"].numpy())
+    np.testing.assert_array_equal(unpack(view.acts), shapes_session.trace(OTHER.image, "conv3")["conv3"].numpy())
     view.layer = "conv2"
     view.wait()
-    assert decode(view.acts).shape == (32, 32, 32)
+    assert unpack(view.acts).shape == (32, 32, 32)
 
 
 def test_a_bad_change_shows_in_the_view_and_keeps_the_last_result(shapes_session):
@@ -195,18 +195,18 @@ def test_errors_at_construction_say_what_to_do(shapes_session, googlenet):
 def test_clicking_a_channel_drills_down_and_up(views, shapes_session):
     s, img = shapes_session, SCENE.image
     view = views["channels"]
-    c = int(decode(view.shown)[0])
+    c = int(unpack(view.shown)[0])
     view.set_state({"focus": c})
     view.wait(icons=True)
     drill = view.drill
     assert drill["channel"] == c and drill["below"]["layer"] == "conv2" and drill["above"]["layer"] == "conv4"
     fed = attribution.channel(s, img, "conv2", attribution.Hidden("conv3", lambda h: h[:, c].flatten(1).sum(1)))
-    assert decode(drill["below"]["channels"]).tolist() == fed.topk(6).indices.tolist()
+    assert unpack(drill["below"]["channels"]).tolist() == fed.topk(6).indices.tolist()
     feeds = attribution.layer_to_layer(s, img, "conv3", "conv4", "channels")[:, c]
-    np.testing.assert_allclose(decode(drill["above"]["values"]), feeds.topk(6).values.numpy(), rtol=1e-4, atol=1e-7)
-    assert all(f"conv4:{k}" in view.icons for k in decode(drill["above"]["channels"]))
+    np.testing.assert_allclose(unpack(drill["above"]["values"]), feeds.topk(6).values.numpy(), rtol=1e-4, atol=1e-7)
+    assert all(f"conv4:{k}" in view.icons for k in unpack(drill["above"]["channels"]))
     # Clicking a channel of the layer above moves the view there, with that channel in focus.
-    k = int(decode(drill["above"]["channels"])[0])
+    k = int(unpack(drill["above"]["channels"])[0])
     view._message(view, {"action": "goto", "layer": "conv4", "channel": k}, [])
     view.wait()
     assert view.layer == "conv4" and view.focus == k and view.drill["channel"] == k
@@ -214,21 +214,21 @@ def test_clicking_a_channel_drills_down_and_up(views, shapes_session):
 
 def test_neuron_groups_recompute_for_what_they_prioritise(shapes_session):
     view = nb.NeuronGroups(shapes_session, SCENE.image, "conv4", 3, icon_steps=0).wait()
-    masks = decode(view.masks)
+    masks = unpack(view.masks)
     assert masks.shape == (3, 8, 8) and masks.min() >= 0 and masks.max() <= 1
     first = view.masks
     view.set_state({"prioritize": "attributions"})
     view.wait()
     assert view.error == "" and view.masks is not first
     groups = nb.factorize(shapes_session, SCENE.image, "conv4", 3, prioritize="attributions", target=view.classes[0])
-    np.testing.assert_allclose(decode(view.masks), groups.masks.numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(unpack(view.masks), groups.masks.numpy(), rtol=1e-4, atol=1e-6)
 
 
 def test_group_flow_sends_compatible_groups_and_their_flow(views, shapes_session):
     flow = nb.factorize_layers(shapes_session, SCENE.image, ["conv3", "conv4"], 3)
     view = views["flow"]
     assert [c["layer"] for c in view.columns] == ["conv3", "conv4"]
-    np.testing.assert_allclose(decode(view.flows[0]), flow.flow[0].numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(unpack(view.flows[0]), flow.flow[0].numpy(), rtol=1e-4, atol=1e-6)
 
 
 def test_feature_vis_renders_cancels_and_reuses_the_cache(shapes_session, tmp_path, monkeypatch):
@@ -312,16 +312,16 @@ def test_switching_channels_off_recomputes_with_them_ablated(shapes_session):
     s, img = shapes_session, SCENE.image
     view = nb.ChannelAttribution(s, img, "conv3", icon_steps=0).wait()
     target = view.target_classes[0]
-    off = [int(c) for c in decode(view.shown)[:2]]
+    off = [int(c) for c in unpack(view.shown)[:2]]
     view.set_state({"ablated": off})  # the browser's switch
     view.wait()
     with nb.ablate(s, "conv3", channels=off):
         expected_logits = s.trace(img).logits
         expected_values = attribution.channel(s, img, "conv3", target)
-    np.testing.assert_allclose(decode(view.logits), expected_logits.numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(decode(view.values), expected_values.numpy(), rtol=1e-4, atol=1e-6)
-    assert decode(view.logits)[target] < decode(view.base_logits)[target], "switching off the strongest channels lowers the target"
-    assert set(off) <= set(decode(view.shown).tolist()), "switched-off channels stay on show, to be switched back on"
+    np.testing.assert_allclose(unpack(view.logits), expected_logits.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(unpack(view.values), expected_values.numpy(), rtol=1e-4, atol=1e-6)
+    assert unpack(view.logits)[target] < unpack(view.base_logits)[target], "switching off the strongest channels lowers the target"
+    assert set(off) <= set(unpack(view.shown).tolist()), "switched-off channels stay on show, to be switched back on"
     view.layer = "conv4"
     view.wait()
     assert view.ablated == [] and view.error == ""
@@ -334,8 +334,8 @@ def test_switching_a_group_off_updates_the_logits(shapes_session):
     view.wait()
     with nb.ablate(s, "conv4", group=(view.groups, 0)):
         expected = s.trace(img).logits
-    np.testing.assert_allclose(decode(view.logits), expected.numpy(), rtol=1e-5, atol=1e-6)
-    assert not np.allclose(decode(view.logits), decode(view.base_logits))
+    np.testing.assert_allclose(unpack(view.logits), expected.numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(unpack(view.logits), unpack(view.base_logits))
 
 
 def test_dissection_view_shows_the_best_units_with_examples(shapes_session):
@@ -349,7 +349,7 @@ def test_dissection_view_shows_the_best_units_with_examples(shapes_session):
     best = result.best[0]
     assert [r["unit"] for r in view.rows] == best.argsort(descending=True)[:5].tolist()
     assert [r["iou"] for r in view.rows] == [round(float(best[u]), 4) for u in best.argsort(descending=True)[:5]]
-    assert decode(view.maps).shape == (5, 3, 64, 64) and all(strip.startswith(b"\x89PNG") for strip in view.strips)
+    assert unpack(view.maps).shape == (5, 3, 64, 64) and all(strip.startswith(b"\x89PNG") for strip in view.strips)
     assert "random directions" in view.summary
     state, _, _ = _remove_buffers({k: v for k, v in view.get_state().items() if k != "icons"})
     assert longest_json_list(state) <= 64

@@ -23,7 +23,7 @@ function bytesOf(data) {
   throw new TypeError(`array data must be binary (DataView, ArrayBuffer or typed array), got ${typeof data}`);
 }
 
-export function decodeArray(payload) {
+export function unpackArray(payload) {
   const { dtype, shape } = payload;
   const Typed = TYPED[dtype];
   if (!Typed) throw new TypeError(`unsupported dtype ${dtype}; expected one of ${Object.keys(TYPED).join(", ")}`);

@@ -1,19 +1,19 @@
 // Pure helpers of the activation atlas view: which cell of a level lies under a point, how
 // strongly a cell is drawn for its density, and where an image position lies on the layout.
 
-// {size, where, counts, top, examples} of a level, decoded, with a (row, col) → cell lookup.
-export function indexLevel(level, decode) {
-  const where = decode(level.where);
-  const counts = decode(level.counts);
+// {size, where, counts, top, examples} of a level, unpacked, with a (row, col) → cell lookup.
+export function indexLevel(level, unpack) {
+  const where = unpack(level.where);
+  const counts = unpack(level.counts);
   const lookup = new Map();
   for (let m = 0; m < counts.shape[0]; m++) lookup.set(where.values[2 * m] * level.size + where.values[2 * m + 1], m);
-  const top = { index: decode(level.top.index), value: decode(level.top.value) };
+  const top = { index: unpack(level.top.index), value: unpack(level.top.value) };
   let max = 1;
   for (const c of counts.values) max = Math.max(max, c);
   // With a dictionary: each cell's leading latent (-1: none fires) and its mean code.
-  const latent = level.latent ? decode(level.latent) : null;
-  const latentCode = level.latent_code ? decode(level.latent_code) : null;
-  return { size: level.size, where, counts, top, examples: decode(level.examples), lookup, max, latent, latentCode };
+  const latent = level.latent ? unpack(level.latent) : null;
+  const latentCode = level.latent_code ? unpack(level.latent_code) : null;
+  return { size: level.size, where, counts, top, examples: unpack(level.examples), lookup, max, latent, latentCode };
 }
 
 // The kept cell under a point (px, py) of a side×side canvas, or -1.

@@ -3,7 +3,7 @@
 // saying how an input that is not RGB is drawn. A token layer's prefix tokens (class, register)
 // are not on the image: they are cells in a strip above it, position [-1, p].
 
-import { decodeArray } from "./arrays.js";
+import { unpackArray } from "./arrays.js";
 import { clear, h } from "./dom.js";
 import { cellAt, prefixToken, samePosition } from "./ranking.js";
 
@@ -118,13 +118,13 @@ export class Picture {
 // Decode a {dtype, shape, data} trait, or null when it is empty.
 export function read(model, name) {
   const value = model.get(name);
-  return value && value.data ? decodeArray(value) : null;
+  return value && value.data ? unpackArray(value) : null;
 }
 
 // Decode a top-entries trait ({index, value} arrays), or null when it is empty.
 export function readTop(model, name) {
   const value = model.get(name);
-  return value && value.index ? { index: decodeArray(value.index), value: decodeArray(value.value) } : null;
+  return value && value.index ? { index: unpackArray(value.index), value: unpackArray(value.value) } : null;
 }
 
 // The name of class i, from the view's `class_names` ({index: label}).

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { decodeArray } from "../src/arrays.js";
+import { unpackArray } from "../src/arrays.js";
 import { LocalModel, connect, restore } from "../src/page.js";
 
 test("LocalModel: get, set, change events, off", () => {
@@ -23,7 +23,7 @@ test("restore puts base64 buffers back as DataViews at their paths", () => {
     { path: ["acts", "data"], base64: bytes },
     { path: ["icons", "a", "png"], base64: Buffer.from([137, 80]).toString("base64") },
   ] });
-  assert.deepEqual(Array.from(decodeArray(state.acts).values), [1.5, -2]);
+  assert.deepEqual(Array.from(unpackArray(state.acts).values), [1.5, -2]);
   assert.ok(state.icons.a.png instanceof DataView);
   assert.equal(state.icons.a.png.getUint8(0), 137);
 });

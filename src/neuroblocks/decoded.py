@@ -1,9 +1,9 @@
-"""An input read once: the model's pixels and the photo's size from one decode (one fetch of a
+"""An input read once: the model's pixels and the photo's size from one reading (one fetch of a
 URL), carried through a whole computation instead of the path, URL or array it came from.
 
 Every block takes a path, URL, PIL image, array or tensor; a view's computation calls a dozen of
 them on one image. A `Decoded` is accepted wherever an image is, and a session hands back the same
-object (no decode, no copy through NumPy) as long as it was made with that session's settings.
+object (no second reading, no copy through NumPy) as long as it was made with that session's settings.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ class Reading:
 
 
 class Decoded:
-    """`pixels` (channels, H, W) in [0, 1] as `reading` makes them; `photo` the (H, W) of what
-    was read, before resizing; `source` what the user passed, for a reading with other settings."""
+    """`pixels` (channels, H, W) in [0, 1] as `reading` makes them; `photo_size` the (H, W) of
+    what was read, before resizing; `source` what the user passed, for a reading with other settings."""
 
-    def __init__(self, source: ImageLike, pixels: torch.Tensor, photo: tuple[int, int], reading: Reading) -> None:
-        self.source, self.pixels, self.photo, self.reading = source, pixels, photo, reading
+    def __init__(self, source: ImageLike, pixels: torch.Tensor, photo_size: tuple[int, int], reading: Reading) -> None:
+        self.source, self.pixels, self.photo_size, self.reading = source, pixels, photo_size, reading
 
     @cached_property
     def digest(self) -> str:
@@ -43,10 +43,10 @@ class Decoded:
         return hashlib.blake2b(self.pixels.detach().cpu().numpy().tobytes(), digest_size=16).hexdigest()
 
     def __repr__(self) -> str:
-        return f"Decoded({type(self.source).__name__}, photo {self.photo[1]}×{self.photo[0]}, pixels {tuple(self.pixels.shape)})"
+        return f"Decoded({type(self.source).__name__}, photo {self.photo_size[1]}×{self.photo_size[0]}, pixels {tuple(self.pixels.shape)})"
 
 
-def decode(x: ImageLike | Decoded, reading: Reading, urls: UrlCache | None = None) -> Decoded:
+def read_input(x: ImageLike | Decoded, reading: Reading, urls: UrlCache | None = None) -> Decoded:
     """`x` read once with `reading`'s settings (a `Decoded` already read so is returned as it is)."""
     if isinstance(x, Decoded):
         if x.reading == reading:

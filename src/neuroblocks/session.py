@@ -27,7 +27,7 @@ from . import layer_layout as lay
 from . import precision, probe
 from . import models
 from .attribution_rules import check as check_rule
-from .decoded import Decoded, Reading, decode
+from .decoded import Decoded, Reading, read_input
 from .errors import NeuroblocksError, UnknownLayerError, closest
 from .fingerprint import weights_hash, weights_version
 from .images import Fit, ImageLike, UrlCache
@@ -215,7 +215,7 @@ class Session:
         """`x` decoded once with this session's settings (a URL fetched once per session), to pass
         on to every block of a computation in its place; a `Decoded` of these settings as it is."""
         reading = Reading(self.input_size, self.fit, self.channels, self.resize, self.interpolation)
-        return decode(x, reading, self._urls)
+        return read_input(x, reading, self._urls)
 
     def image(self, x: ImageLike | Decoded) -> torch.Tensor:
         """Any image input → (channels, H, W) float tensor in [0, 1] at this session's input size
@@ -226,7 +226,7 @@ class Session:
         """Which part of the photo `x` the model sees, and the mapping between photo pixels, model
         input and a layer's grid cells (`Framing.photo_to_cell(points, session.layer_shape(layer)[-2:])`)."""
         size = (self.input_size, self.input_size) if isinstance(self.input_size, int) else self.input_size
-        return framing.frame(self.read(x).photo, None if size is None else (int(size[0]), int(size[1])), self.fit, self.resize)
+        return framing.frame(self.read(x).photo_size, None if size is None else (int(size[0]), int(size[1])), self.fit, self.resize)
 
     def _probe_side(self) -> tuple[int, int]:
         size = self.input_size or _PROBE_SIDE

@@ -14,7 +14,7 @@ from neuroblocks.atlas import AtlasError, atlas
 from neuroblocks.dictionary import Settings
 from neuroblocks.dictionary.train import fit
 from neuroblocks.dissection import ShapesConcepts
-from neuroblocks.widgets.payload import decode
+from neuroblocks.widgets.payload import unpack
 
 from .conftest import drawn, hover_cell, view, watch_console
 
@@ -66,7 +66,7 @@ def test_atlas_draws_zooms_hovers_and_follows_a_linked_position(page, shapes_ses
     coloured.wait(icons=True)
     codes = d.encode(found.samples.vectors).numpy()
     mean = np.stack([codes[cells.members == j].mean(0) for j in range(len(cells))])
-    leading = decode(coloured.levels[0]["latent"])
+    leading = unpack(coloured.levels[0]["latent"])
     np.testing.assert_array_equal(leading, np.where(mean.max(1) > 0, mean.argmax(1), -1))
     assert all(f"{d.icon_key}:{k}" in coloured.icons for k in set(leading.tolist()) - {-1})
     page.goto(nb.to_html(tmp_path / "coloured.html", coloured).as_uri())

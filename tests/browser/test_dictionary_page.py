@@ -14,7 +14,7 @@ from neuroblocks import shapes
 from neuroblocks.dictionary import Settings
 from neuroblocks.dictionary.train import fit
 from neuroblocks.dictionary.vectors import CollectVectors
-from neuroblocks.widgets.payload import decode
+from neuroblocks.widgets.payload import unpack
 
 from .conftest import hover_cell, view, watch_console
 
@@ -37,7 +37,7 @@ def test_latents_are_listed_drawn_and_grouped(page, shapes_session, tmp_path):
 
     shown = view(page, "Semantic dictionary")
     assert f"latents of {d.description}" in shown.locator(".nb-title").inner_text()
-    codes = decode(latents.acts)  # (M, H, W)
+    codes = unpack(latents.acts)  # (M, H, W)
     y, x = divmod(int(codes.sum(0).argmax()), codes.shape[2])
     hover_cell(page, shown.locator(".nb-picture-grid"), (x + 0.5) / codes.shape[2], (y + 0.5) / codes.shape[1])
     entries = shown.locator(".nb-entry")
@@ -53,7 +53,7 @@ def test_latents_are_listed_drawn_and_grouped(page, shapes_session, tmp_path):
 
     listed = view(page, "Latent attribution")
     assert f"latents of {d.description}" in listed.locator(".nb-title").inner_text()
-    top = int(decode(attributed.shown)[0])
+    top = int(unpack(attributed.shown)[0])
     first = listed.locator(".nb-entry").first
     assert first.get_attribute("data-channel") == str(top) and first.inner_text().startswith(f"latent {top}")
     assert first.locator("img, canvas").count() == 1, "the latent's icon"
@@ -61,8 +61,8 @@ def test_latents_are_listed_drawn_and_grouped(page, shapes_session, tmp_path):
     assert f"latent {top} supports" in listed.locator(".nb-legend").inner_text()
 
     flow = view(page, "Spatial attribution")
-    found = decode(spatial.latents["index"])  # (P, n)
-    _, rows, cols = decode(spatial.lower_maps).shape
+    found = unpack(spatial.latents["index"])  # (P, n)
+    _, rows, cols = unpack(spatial.lower_maps).shape
     y, x = 7, 9
     hover_cell(page, flow.locator(".nb-picture-grid").first, (x + 0.5) / cols, (y + 0.5) / rows)
     here = flow.locator(".nb-latent")

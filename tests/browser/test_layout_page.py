@@ -10,7 +10,7 @@ import pytest
 
 import neuroblocks as nb
 from neuroblocks import shapes
-from neuroblocks.widgets.payload import decode
+from neuroblocks.widgets.payload import unpack
 
 from .conftest import hover_cell, view, watch_console
 
@@ -47,8 +47,8 @@ def test_a_legends_bars_are_scaled_against_the_whole_layer(page, shapes_session,
     spatial = nb.SpatialAttribution(shapes_session, shapes.scene(3, classes=2).image, "conv2", "conv3", icon_steps=0).wait()
     page.goto(nb.to_html(tmp_path / "spatial.html", spatial).as_uri())
     legend = view(page, "Spatial attribution")
-    values = decode(spatial.lower_legend["value"])  # (cells, top): each lower cell's strongest classes
-    ranked = ~np.isin(decode(spatial.lower_legend["index"]), spatial.classes)  # listed after the two chosen classes
+    values = unpack(spatial.lower_legend["value"])  # (cells, top): each lower cell's strongest classes
+    ranked = ~np.isin(unpack(spatial.lower_legend["index"]), spatial.classes)  # listed after the two chosen classes
     rows, cols = shapes_session.layer_shape("conv2")[1:]
     strongest = abs(values).max(1)
     for cell in (int(strongest.argmax()), int(abs(strongest - strongest.max() / 4).argmin())):

@@ -3,7 +3,7 @@
 // shows its icon large, its count, top classes and the dataset patches its vectors came from;
 // a linked position of one image is marked where its vector lies on the atlas.
 
-import { decodeArray } from "../arrays.js";
+import { unpackArray } from "../arrays.js";
 import { clear, fmt, h } from "../dom.js";
 import { frame } from "../frame.js";
 import { IconBook } from "../icons.js";
@@ -181,9 +181,9 @@ export function activationAtlas(scope, el) {
   const build = () => {
     const raw = model.get("levels") || [];
     if (!raw.length) return;
-    levels = raw.map((l) => indexLevel(l, decodeArray));
+    levels = raw.map((l) => indexLevel(l, unpackArray));
     const s = model.get("samples");
-    samples = { images: decodeArray(s.images), positions: decodeArray(s.positions), grids: decodeArray(s.grids) };
+    samples = { images: unpackArray(s.images), positions: unpackArray(s.positions), grids: unpackArray(s.grids) };
     spriteUrl = scope.url(model.get("sprite").jpeg, "image/jpeg");
     places = read(model, "places");
     f.setTitle(`Activation atlas · ${model.get("name") ? `${model.get("name")} · ` : ""}${model.get("layer")}`);

@@ -23,7 +23,7 @@ export function activationGrid(scope, el) {
   let mags = null;
   let colours = null;
   let maxMag = 1;
-  const images = new Map(); // "y,x" → decoded icon
+  const images = new Map(); // "y,x" → loaded icon
 
   const draw = () => {
     if (!mags) return;

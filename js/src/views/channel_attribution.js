@@ -4,7 +4,7 @@
 // attribution only) asks the kernel which channels below fed it and which above it feeds. Over a
 // trained dictionary the entries are its latents (`unit`), their icons keyed by `unit_key`.
 
-import { decodeArray } from "../arrays.js";
+import { unpackArray } from "../arrays.js";
 import { BLUE, ORANGE, heat } from "../colors.js";
 import { clear, fmt, h, name } from "../dom.js";
 import { frame } from "../frame.js";
@@ -78,8 +78,8 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
     drill.append(h("div", { class: "nb-legend-title", text: `${unit()} ${d.channel} of ${d.layer}` }));
     for (const [side, title] of [["below", "was fed most by"], ["above", "feeds most"]]) {
       if (!d[side]) continue;
-      const channels = decodeArray(d[side].channels);
-      const values = decodeArray(d[side].values);
+      const channels = unpackArray(d[side].channels);
+      const values = unpackArray(d[side].values);
       const peak = Math.max(...Array.from(values.values, Math.abs)) || 1;
       const items = Array.from(channels.values, (k, j) => entry(d[side].layer, k, values.values[j], peak, () => scope.request({ action: "goto", layer: d[side].layer, channel: k }, f.note)));
       drill.append(h("div", { class: "nb-drill-side", "data-side": side }, h("div", { class: "nb-caption", text: `${title} (${d[side].layer})` }), h("div", { class: "nb-list nb-row-list" }, ...items)));

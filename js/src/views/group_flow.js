@@ -5,7 +5,7 @@
 
 import { css, groupMasks } from "../colors.js";
 import { clear, h } from "../dom.js";
-import { decodeArray } from "../arrays.js";
+import { unpackArray } from "../arrays.js";
 import { frame } from "../frame.js";
 import { IconBook } from "../icons.js";
 import { Picture, className } from "../picture.js";
@@ -54,9 +54,9 @@ export function groupFlow(scope, el) {
   const build = () => {
     clear(f.body);
     icons.forget();
-    const columns = (model.get("columns") || []).map((c) => ({ layer: c.layer, masks: decodeArray(c.masks), colors: decodeArray(c.colors), top: decodeArray(c.top) }));
+    const columns = (model.get("columns") || []).map((c) => ({ layer: c.layer, masks: unpackArray(c.masks), colors: unpackArray(c.colors), top: unpackArray(c.top) }));
     if (!columns.length) return;
-    const flows = model.get("flows").map(decodeArray);
+    const flows = model.get("flows").map(unpackArray);
     f.setTitle(`Group flow · ${columns.map((c) => c.layer).join(" → ")}`);
     const chart = svg("svg", { width: WIDTH, height: HEIGHT, class: "nb-sankey" });
     const x = (i) => 20 + (i * (WIDTH - 40 - NODE)) / (columns.length - 1);

@@ -20,7 +20,7 @@ export function spatialAttribution(scope, el) {
   const f = frame(scope, el, "");
   const legend = h("div", { class: "nb-legend nb-spatial-legend" });
   const icons = new IconBook(scope);
-  let s = null; // decoded state
+  let s = null; // unpacked state
 
   const classLabel = (i) => className(model, i);
 

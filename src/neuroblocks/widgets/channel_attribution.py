@@ -23,7 +23,7 @@ from ..session import Session
 from ..work import Job
 from .base import Part, View, Wanted
 from .inputs import class_names, default_layer, dictionary_layer, latent_icons, legend_length, neighbours, spatial_cube, target_of
-from .payload import array, decode, top_entries
+from .payload import array, top_entries, unpack
 from .traits import Array, TopEntries
 
 DRILL = 6  # channels listed below and above a clicked one
@@ -138,7 +138,7 @@ class ChannelAttribution(View):
     def strongest(self, n: int = 1, against: bool = False) -> list[int]:
         """The n channels most for the target (or most against it), strongest first (once computed)."""
         self.wait()
-        values = torch.from_numpy(decode(self.values).copy())
+        values = torch.from_numpy(unpack(self.values).copy())
         return (-values if against else values).topk(min(n, len(values))).indices.tolist()
 
     def _drill(self) -> None:

@@ -23,8 +23,8 @@ def array(values: torch.Tensor | np.ndarray, dtype: str = "float32") -> dict:
     return {"dtype": dtype, "shape": list(data.shape), "data": data.tobytes()}
 
 
-def decode(payload: dict) -> np.ndarray:
-    """The array back from its {dtype, shape, data} payload (read-only)."""
+def unpack(payload: dict) -> np.ndarray:
+    """The array back from its {dtype, shape, data} payload (read-only): `array` undone."""
     return np.frombuffer(payload["data"], dtype=np.dtype(payload["dtype"]).newbyteorder("<")).reshape(payload["shape"])
 
 

@@ -22,7 +22,7 @@ from ..session import Session
 from ..attribution.targets import check_order
 from .base import Part, View
 from .inputs import check_positions, class_names, default_layer, default_upper, latent_icons, legend_first, legend_length, prefix_labels, read_with_classes
-from .payload import array, decode, top_entries
+from .payload import array, top_entries, unpack
 from .traits import Array, TopEntries
 
 
@@ -134,6 +134,6 @@ class SpatialAttribution(View):
         for which, layer in (("lower", self.layer), ("upper", self.upper)):
             entries = top_entries(attribution.to_classes(s, self.photo, layer, classes=among), legend, among)
             values[f"{which}_legend"] = entries
-            named += decode(entries["index"]).flatten().tolist()
+            named += unpack(entries["index"]).flatten().tolist()
         values["class_names"] = class_names(s, named)
         return values
