@@ -97,27 +97,27 @@ def test_training_is_cached_on_disk_reloaded_and_cancellable(shapes_session, tmp
     monkeypatch.setenv("NEUROBLOCKS_CACHE", str(tmp_path))
     data = D.ShapesConcepts(40, start=0)
     reports = []
-    first = train_dictionary(shapes_session, LAYER, data, expansion=2, k=4, epochs=3, progress=lambda p: reports.append(str(p)))
+    first = train_dictionary(shapes_session, LAYER, data, Settings(expansion=2, k=4, epochs=3), progress=lambda p: reports.append(str(p)))
     saved = list((tmp_path / "dictionaries").iterdir())
     assert [p.name for p in saved] == [f"{first.key}.pt"], "one file, whole (no .part left)"
     assert any("training, epoch: 3/3" in r for r in reports), reports
     reports.clear()
-    again = train_dictionary(shapes_session, LAYER, data, expansion=2, k=4, epochs=3, progress=lambda p: reports.append(str(p)))
+    again = train_dictionary(shapes_session, LAYER, data, Settings(expansion=2, k=4, epochs=3), progress=lambda p: reports.append(str(p)))
     assert again.key == first.key and torch.equal(again.sae.decoder, first.sae.decoder)
     assert not any("training" in r for r in reports), "reloaded, not retrained"
-    other = train_dictionary(shapes_session, LAYER, D.ShapesConcepts(40, start=500), expansion=2, k=4, epochs=3)
+    other = train_dictionary(shapes_session, LAYER, D.ShapesConcepts(40, start=500), Settings(expansion=2, k=4, epochs=3))
     assert other.key != first.key, "other data, another dictionary"
 
     stop = threading.Event()
     stop.set()
     with pytest.raises(nb.work.Cancelled):
-        train_dictionary(shapes_session, LAYER, data, expansion=2, k=4, epochs=4, cancel=stop)
+        train_dictionary(shapes_session, LAYER, data, Settings(expansion=2, k=4, epochs=4), cancel=stop)
     assert len(list((tmp_path / "dictionaries").iterdir())) == 2, "a cancelled training leaves nothing on disk"
 
     with pytest.raises(NeuroblocksError, match="one-shot iterator"):
         train_dictionary(shapes_session, LAYER, iter(data))
     with pytest.raises(ValueError, match="k must be between 1"):
-        train_dictionary(shapes_session, LAYER, data, expansion=1, k=500, epochs=1)
+        train_dictionary(shapes_session, LAYER, data, Settings(expansion=1, k=500, epochs=1))
 
 
 def test_latents_are_groups_whose_attribution_is_gradient_times_code(shapes_session, small):

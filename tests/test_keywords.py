@@ -97,7 +97,7 @@ def test_gradient_blocks_work_inside_no_grad_and_inference_mode(shapes_session, 
 def test_token_and_latent_attribution_work_inside_no_grad_and_inference_mode(shapes_session, scene):
     vit = nb.Session.load("shapes-vit")
     _same_inside(lambda: attr.prefix_tokens(vit, scene.image, "blocks.2", scene.labels[0]))
-    d = nb.train_dictionary(shapes_session, "conv3", dissection.ShapesConcepts(40), expansion=2, k=4, epochs=1)
+    d = nb.train_dictionary(shapes_session, "conv3", dissection.ShapesConcepts(40), nb.dictionary.Settings(expansion=2, k=4, epochs=1))
     _same_inside(lambda: attr.latent(shapes_session, scene.image, d, scene.labels[0]))
     _same_inside(lambda: attr.latent(shapes_session, scene.image, d, scene.labels[0], spatial=True))
     assert np.isfinite(attr.latent(shapes_session, scene.image, d, scene.labels[0]).numpy()).all()

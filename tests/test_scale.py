@@ -215,7 +215,7 @@ def test_a_dictionarys_activation_pass_on_ray_trains_the_same_dictionary(shapes_
     made = {}
     for where, run_on in (("ray", engine), ("local", "local")):
         monkeypatch.setenv("NEUROBLOCKS_CACHE", str(tmp_path / where))
-        made[where] = nb.train_dictionary(shapes_session, "conv3", scenes, expansion=1, k=4, epochs=1, engine=run_on)
+        made[where] = nb.train_dictionary(shapes_session, "conv3", scenes, nb.dictionary.Settings(expansion=1, k=4, epochs=1), engine=run_on)
     assert made["ray"].key == made["local"].key and made["ray"].seen == made["local"].seen == SCENES * 16 * 16
     assert torch.equal(made["ray"].sae.decoder, made["local"].sae.decoder)
 

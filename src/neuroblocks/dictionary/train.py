@@ -35,38 +35,34 @@ def train_dictionary(
     session: Session,
     layer: str,
     data: Iterable,
+    settings: Settings = Settings(),
     *,
-    expansion: int = 8,
-    k: int = 16,
-    encoder: str = "topk",
-    epochs: int = 10,
-    batch: int = 256,
-    lr: float | None = None,
-    seed: int = 0,
     memory_mb: float = 512,
     image_batch: int = 32,
     engine: object = "local",
     progress: Watcher | None = None,
     cancel: Cancel = None,
 ) -> Dictionary:
-    """A dictionary of `expansion` × C latents for `layer`, k active per vector ("topk"), or k on
-    average over a batch ("batchtopk"), trained for `epochs` on `data` (the images dissection
-    and the atlas take: a Dataset, a DataLoader, a list). lr: Adam's rate, by default Gao et
-    al.'s 2e-4 / √(M / 2¹⁴). engine, progress and cancel as for `dissect`."""
+    """A dictionary for `layer` trained as `settings` say (`Settings`: `expansion` × C latents, k
+    active per vector with "topk" or k on average over a batch with "batchtopk", `epochs`, Adam's
+    rate `lr`, by default Gao et al.'s 2e-4 / √(M / 2¹⁴)) on `data` (the images dissection and the
+    atlas take: a Dataset, a DataLoader, a list). Activations kept for training: at most
+    `memory_mb`; `image_batch` images per pass. engine, progress and cancel as for `dissect`."""
     layer = session.check_layer(layer)
     if isinstance(data, Iterator):
         raise NeuroblocksError("the dataset is a one-shot iterator: pass a list, a Dataset or a DataLoader, so the dictionary can be named by its data")
-    if expansion < 1:
-        raise NeuroblocksError(f"expansion is the number of latents per channel, at least 1, not {expansion}")
+    if not isinstance(settings, Settings):
+        raise TypeError(f"settings is a neuroblocks.dictionary.Settings (expansion, k, encoder, epochs, batch, lr, seed), not {type(settings).__name__}")
+    if settings.expansion < 1:
+        raise NeuroblocksError(f"expansion is the number of latents per channel, at least 1, not {settings.expansion}")
     channels = session.layer_shape(layer)[0]
     cap = max(1, int(memory_mb * 2**20 / (4 * channels)))
     with runner(engine, session, progress, cancel) as run:
-        found = run(CollectVectors(layer, cap, seed, image_batch), data, f"dictionary of {layer}: activations")
+        found = run(CollectVectors(layer, cap, settings.seed, image_batch), data, f"dictionary of {layer}: activations")
     if found is None or found.seen == 0:
         raise NeuroblocksError("the dataset is empty: a dictionary needs images")
     vectors = found.ordered()
-    latents = expansion * vectors.shape[1]
-    settings = Settings(expansion, k, encoder, epochs, batch, lr, seed)
+    latents = settings.expansion * vectors.shape[1]
     key = _key(session, layer, vectors, settings)
     path = cache_dir() / "dictionaries" / f"{key}.pt"
     if path.exists():
