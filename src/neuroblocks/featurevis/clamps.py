@@ -36,21 +36,23 @@ def trailing_clamp(session: Session, layer: str) -> str | None:
     return name
 
 
+def clamped(session: Session, layers: Iterable[str]) -> dict[str, nn.Module]:
+    """The layers among `layers` that end in a clamp, each with its clamp module."""
+    known = set(session.layers)
+    found = {layer: trailing_clamp(session, layer) for layer in sorted(layers) if layer in known}
+    return {layer: session.model.get_submodule(clamp) for layer, clamp in found.items() if clamp is not None}
+
+
 def note(session: Session, layers: Iterable[str]) -> str:
     """How the clamped ones among `layers` are read, e.g. "features.18 read before its ReLU6"; empty if none."""
-    parts = []
-    for layer in sorted(layers):
-        clamp = trailing_clamp(session, layer) if layer in session.layers else None
-        if clamp is not None:
-            parts.append(f"{layer} read before its {type(session.model.get_submodule(clamp)).__name__}")
-    return "; ".join(parts)
+    return "; ".join(f"{layer} read before its {type(clamp).__name__}" for layer, clamp in clamped(session, layers).items())
 
 
 @contextmanager
-def before_clamps(session: Session, layers: Iterable[str]) -> Iterator[dict[str, torch.Tensor]]:
+def before_clamps(session: Session, clamps: dict[str, nn.Module]) -> Iterator[dict[str, torch.Tensor]]:
     """Within this block, which holds the session's lock (no other thread's pass sees the hooks),
-    passes record what each clamped layer's clamp receives, in the layer's canonical layout, into
-    the dict it yields (layer → batch)."""
+    passes record what each clamp of `clamps` (see `clamped`) receives, in its layer's canonical
+    layout, into the dict it yields (layer → batch)."""
     seen: dict[str, torch.Tensor] = {}
 
     def recorder(layer: str):
@@ -62,8 +64,6 @@ def before_clamps(session: Session, layers: Iterable[str]) -> Iterator[dict[str,
         return hook
 
     with session.lock, ExitStack() as stack:
-        for layer in layers:
-            clamp = trailing_clamp(session, layer) if layer in session.layers else None
-            if clamp is not None:
-                stack.callback(session.model.get_submodule(clamp).register_forward_pre_hook(recorder(layer)).remove)
+        for layer, clamp in clamps.items():
+            stack.callback(clamp.register_forward_pre_hook(recorder(layer)).remove)
         yield seen

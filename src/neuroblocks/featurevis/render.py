@@ -71,7 +71,7 @@ class _Evaluator:
     session: Session
     objectives: Sequence[Objective]
     layers: list[str]
-    unclamped: list[str]  # layers read before their clamp
+    clamped: dict[str, torch.nn.Module]  # layers read before their clamp, with it (`clamps.clamped`)
     needs_logits: bool
     channels_last: bool
     side: tuple[int, int] | None  # the size the model is shown, when not the icon's own
@@ -80,7 +80,7 @@ class _Evaluator:
         x = images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
         if self.side is not None and tuple(x.shape[-2:]) != self.side:
             x = F.interpolate(x, size=self.side, mode="bilinear", align_corners=False)
-        with clamps.before_clamps(self.session, self.unclamped) as unclamped:
+        with clamps.before_clamps(self.session, self.clamped) as unclamped:
             p = self.session.forward(x, capture=self.layers, stop=not self.needs_logits)
         acts = {**p.activations, **unclamped, **{prefix_key(layer): value for layer, value in p.prefixes.items()}, INPUT: images, LOGITS: p.logits}
         return torch.stack([obj(acts)[i] for i, obj in enumerate(self.objectives)])
@@ -141,7 +141,7 @@ def render(
     size, steps = size or default_size(session, needed), steps or session.icon_defaults["steps"]
     layers = [layer for layer in session.layers if layer in needed]
     side = session.fixed_size or ((input_side(session),) * 2 if at == "input" else None)
-    evaluate = _Evaluator(session, objectives, layers, [layer for layer in layers if before_clamp], LOGITS in needed or not layers, session.device.type == "cpu" if channels_last is None else channels_last, side)
+    evaluate = _Evaluator(session, objectives, layers, clamps.clamped(session, layers) if before_clamp else {}, LOGITS in needed or not layers, session.device.type == "cpu" if channels_last is None else channels_last, side)
     with torch.inference_mode(False), torch.enable_grad():  # also inside a user's `no_grad` or `inference_mode` block
         param = FourierImage(start_seeds(objectives, seed), size, size, session.device, session.channels, session.decorrelation)
         _optimise(evaluate, param, torch.Generator().manual_seed(seed), torch.optim.Adam(param.parameters(), lr=lr), steps, cancel_check(cancel), progress, set(thresholds), redirect_steps)
