@@ -50,7 +50,7 @@ def ours(model: str, layer: str, n_classes: int, weights: str | None, device: st
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        matrix = attribution.to_classes(session, PHOTO, layer, atoms="positions", rule=rule)[:, :n_classes]
+        matrix = attribution.to_classes(session, PHOTO, layer, units="positions", rule=rule)[:, :n_classes]
     elapsed = time.perf_counter() - start
     fell_back = any("forward-mode AD does not pass" in str(w.message) for w in caught)
     out.put((elapsed, _peak_mb() - before, matrix.cpu().numpy(), "reverse (fallback)" if fell_back else "auto"))

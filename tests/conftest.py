@@ -283,3 +283,25 @@ def resnet18() -> nb.Session:
 def any_session(request) -> nb.Session:
     """Each of the three model families the Session must serve without per-model code."""
     return request.getfixturevalue(request.param)
+
+
+class FixedParts(nb.units.Units):
+    """Units made in the tests: given spatial maps (k, H, W) times given directions (k, C), the
+    same on every input, so attribution to them has a closed form to check against."""
+
+    noun = "part"
+
+    def __init__(self, layer: str, spatial: torch.Tensor, directions: torch.Tensor) -> None:
+        self.layer, self.spatial, self.directions, self.count = layer, spatial, directions, len(directions)
+
+    def codes(self, a: torch.Tensor) -> torch.Tensor:
+        s = self.spatial.to(a)
+        return s if a.dim() == 3 else s[None].expand(a.shape[0], -1, -1, -1)
+
+    @property
+    def atoms(self) -> torch.Tensor:
+        return self.directions
+
+    @property
+    def icon_key(self) -> str:
+        return f"{self.layer}:parts"

@@ -11,10 +11,11 @@ from captum.attr import IntegratedGradients, LayerGradientXActivation, LayerInte
 from torch import nn
 
 import neuroblocks as nb
+from conftest import FixedParts
 from neuroblocks import attribution as attr
 from neuroblocks import shapes
 from neuroblocks.attribution import relaxation
-from neuroblocks.attribution.atoms import Channels
+from neuroblocks.units import ChannelParts
 from neuroblocks.attribution.jacobian import attribution_matrix
 from neuroblocks.attribution.relaxation import EPS, relaxed_max_pool
 from neuroblocks.attribution.smoothing import smooth
@@ -91,7 +92,7 @@ def test_path_integrated_channels_equal_captums_integrated_gradients(shapes_sess
 def test_all_class_attribution_equals_per_class_backward_passes(any_session, request, atoms):
     session, layer = any_session, LAYERS[request.node.callspec.params["any_session"]]
     image = _image(session, request)
-    every = attr.to_classes(session, image, layer, atoms=atoms)
+    every = attr.to_classes(session, image, layer, units=atoms)
     assert every.shape == ((np.prod(session.layer_shape(layer)[1:]) if atoms == "positions" else session.layer_shape(layer)[0]), len(session.labels))
     # Reference: Captum, one backward pass per class (all 12 shapes classes, 12 of ImageNet's).
     classes = range(len(session.labels)) if len(session.labels) < 50 else torch.randperm(1000, generator=torch.Generator().manual_seed(0))[:12].tolist()
@@ -111,7 +112,7 @@ def test_direction_atoms_attribute_the_activations_projection_on_each_direction(
     Captum's layer gradients; one-hot directions are the channels."""
     image = shapes.scene(11).image
     directions = torch.randn(5, 64, generator=torch.Generator().manual_seed(2))
-    ours = attr.to_classes(shapes_session, image, "conv3", atoms=directions)
+    ours = attr.to_classes(shapes_session, image, "conv3", units=directions)
     assert ours.shape == (5, 12)
     gradients = LayerGradientXActivation(_model_fn(shapes_session), shapes_session.model.conv3, multiply_by_inputs=False)
     a = shapes_session.trace(image, "conv3")["conv3"].double()
@@ -122,15 +123,15 @@ def test_direction_atoms_attribute_the_activations_projection_on_each_direction(
         ref = ref / (directions.double() ** 2).sum(1)
         assert (ours[:, c].abs().max() == 0 if ref.abs().max() == 0 else rel_err(ours[:, c].double(), ref) <= 1e-4), c  # zero: a class with no evidence
     assert ours.abs().max() > 0
-    assert rel_err(attr.to_classes(shapes_session, image, "conv3", atoms=torch.eye(64)), attr.to_classes(shapes_session, image, "conv3", atoms="channels")) <= 1e-6
-    with pytest.raises(nb.AttributionError, match=r"\(K, C\)"):
-        attr.to_classes(shapes_session, image, "conv3", atoms=torch.randn(5, 63))
+    assert rel_err(attr.to_classes(shapes_session, image, "conv3", units=torch.eye(64)), attr.to_classes(shapes_session, image, "conv3", units="channels")) <= 1e-6
+    with pytest.raises(nb.units.UnitsError, match="5 directions of conv3 are vectors of 63 channels but 'conv3' has 64"):
+        attr.to_classes(shapes_session, image, "conv3", units=torch.randn(5, 63))
 
 
 def test_forward_and_reverse_modes_agree(googlenet):
     image = torch.rand(3, 224, 224, generator=torch.Generator().manual_seed(1))
-    jvp = attr.to_classes(googlenet, image, "inception5a", atoms="positions", mode="forward")
-    vjp = attr.to_classes(googlenet, image, "inception5a", atoms="positions", mode="reverse", batch=250)
+    jvp = attr.to_classes(googlenet, image, "inception5a", units="positions", mode="forward")
+    vjp = attr.to_classes(googlenet, image, "inception5a", units="positions", mode="reverse", batch=250)
     assert rel_err(jvp, vjp) <= 1e-4
 
 
@@ -157,7 +158,7 @@ class Tiny(nn.Module):
 def test_layer_to_layer_matches_finite_differences(atoms, mode):
     session = nb.Session(Tiny().double())
     image = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(2))
-    matrix = attr.layer_to_layer(session, image, "low", "high", atoms=atoms, mode=mode)
+    matrix = attr.layer_to_layer(session, image, "low", "high", units=atoms, mode=mode)
     a = session.trace(image, "low")["low"]
     above = session.above(image, "low")
 
@@ -219,7 +220,7 @@ def test_relaxation_keeps_logits_bit_identical_and_gradients_finite(name, layer,
         with relaxed_max_pool():
             return above(acts).logits[:, :8]
 
-    kind = Channels(tuple(a.shape), layer)
+    kind = ChannelParts(a.shape[0])
     jvp = attribution_matrix(f, a, kind, 8, mode="forward")
     vjp = attribution_matrix(f, a, kind, 8, mode="reverse")
     assert rel_err(jvp, vjp) <= 1e-4
@@ -242,7 +243,7 @@ def test_group_attribution_sums_reconstruction_times_gradient(shapes_session):
     c = shapes_session.class_index(scene.labels[0])
     spatial_factors = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0))
     channel_factors = torch.rand(3, 64, generator=torch.Generator().manual_seed(1))
-    got = attr.group(shapes_session, scene.image, "conv3", c, spatial_factors, channel_factors)
+    got = attr.unit(shapes_session, scene.image, FixedParts("conv3", spatial_factors, channel_factors), c)
     grad = LayerGradientXActivation(shapes_session.model, shapes_session.model.conv3, multiply_by_inputs=False).attribute(
         shapes_session.image(scene.image)[None], target=c
     )[0]

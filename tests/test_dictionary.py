@@ -19,7 +19,7 @@ from sklearn.decomposition import NMF
 import neuroblocks as nb
 from neuroblocks import dissection as D
 from neuroblocks.dictionary import Settings, measure, substituted, train_dictionary
-from neuroblocks.dictionary.latent_groups import latent_groups
+from neuroblocks.factorization.unit_groups import unit_groups
 from neuroblocks.dictionary.train import fit
 from neuroblocks.dictionary.vectors import CollectVectors
 from neuroblocks.dissection.units import upsampled
@@ -123,21 +123,21 @@ def test_training_is_cached_on_disk_reloaded_and_cancellable(shapes_session, tmp
 def test_latents_are_groups_whose_attribution_is_gradient_times_code(shapes_session, small):
     image = D.ShapesConcepts(1, start=7)[0][0]
     d = small
-    groups = latent_groups(shapes_session, image, d, 4)
-    assert len(groups.units) == 4 and groups.description.startswith("the strongest latents of a dictionary")
+    groups = unit_groups(shapes_session, image, d, 4)
+    assert len(groups.latents) == 4 and groups.description.startswith("the strongest latents of a dictionary")
     # d(logit)/dz_m · z_m summed over positions, by autograd through an explicit code scale t_m = 1.
     a = shapes_session.trace(image, LAYER, logits=False)[LAYER].float()
-    codes = d.codes(a)[list(groups.units)]
-    t = torch.ones(len(groups.units), requires_grad=True)
-    parts = torch.einsum("k,khw,kc->chw", t, codes, d.atoms[list(groups.units)])
-    rest = a - torch.einsum("khw,kc->chw", codes, d.atoms[list(groups.units)])
+    codes = d.codes(a)[list(groups.latents)]
+    t = torch.ones(len(groups.latents), requires_grad=True)
+    parts = torch.einsum("k,khw,kc->chw", t, codes, d.atoms[list(groups.latents)])
+    rest = a - torch.einsum("khw,kc->chw", codes, d.atoms[list(groups.latents)])
     logits = shapes_session.forward(image[None], replace={LAYER: (rest + parts)[None]}).logits[0]
     for c in (0, 5):
         (grad,) = torch.autograd.grad(logits[c], t, retain_graph=True)
         assert torch.allclose(groups.to_classes[:, c], grad, rtol=1e-4, atol=1e-5)
-    with nb.ablate(shapes_session, LAYER, group=(groups, 0)):
+    with nb.ablate(shapes_session, LAYER, [0], units=groups):
         off = shapes_session.trace(image, LAYER, logits=False)[LAYER]
-    assert torch.allclose(off, a - codes[0][None] * d.atoms[groups.units[0]][:, None, None], atol=1e-5), "ablating a latent removes its part"
+    assert torch.allclose(off, a - codes[0][None] * d.atoms[groups.latents[0]][:, None, None], atol=1e-5), "ablating a latent removes its part"
 
 
 def test_every_latents_attribution_to_every_class_in_one_reverse_pass_equals_the_groups(shapes_session, small):
@@ -145,11 +145,11 @@ def test_every_latents_attribution_to_every_class_in_one_reverse_pass_equals_the
     mode, every latent at once), and the image's strongest latents as groups (a JVP per group)."""
     image = D.ShapesConcepts(1, start=7)[0][0]
     d = small
-    every = nb.attribution.to_classes(shapes_session, image, LAYER, atoms=d)
-    groups = latent_groups(shapes_session, image, d, 5)
+    every = nb.attribution.to_classes(shapes_session, image, LAYER, units=d)
+    groups = unit_groups(shapes_session, image, d, 5)
     assert every.shape == (d.latents, len(shapes_session.labels))
-    assert torch.allclose(every[list(groups.units)], groups.to_classes, rtol=1e-4, atol=1e-5)
-    forward = nb.attribution.to_classes(shapes_session, image, LAYER, atoms=d, only=list(groups.units), mode="forward")
+    assert torch.allclose(every[list(groups.latents)], groups.to_classes, rtol=1e-4, atol=1e-5)
+    forward = nb.attribution.to_classes(shapes_session, image, LAYER, units=d, only=list(groups.latents), mode="forward")
     assert torch.allclose(forward, groups.to_classes, rtol=1e-4, atol=1e-5)
     silent = (d.codes(shapes_session.trace(image, LAYER, logits=False)[LAYER]).flatten(1).sum(1) == 0)
     assert silent.any() and every[silent].abs().max() == 0, "a latent that does not fire on the image has no attribution"
@@ -158,15 +158,15 @@ def test_every_latents_attribution_to_every_class_in_one_reverse_pass_equals_the
 def test_a_latents_attribution_back_to_a_lower_layer_is_activation_times_the_gradient_of_its_code(shapes_session, small):
     image = D.ShapesConcepts(1, start=7)[0][0]
     d = small
-    fed = nb.attribution.layer_to_layer(shapes_session, image, "conv3", LAYER, "channels", latents=d, rule="gradient")
+    fed = nb.attribution.layer_to_layer(shapes_session, image, "conv3", LAYER, "channels", units_above=d, rule="gradient")
     assert fed.shape == (d.latents, 64)
     m = int(fed.abs().sum(1).argmax())
     below = shapes_session.trace(image, "conv3", logits=False)["conv3"].clone().requires_grad_(True)
     above = shapes_session.forward(image[None], replace={"conv3": below[None]}, capture=[LAYER], stop=True).activations[LAYER]
-    (grad,) = torch.autograd.grad(d.summed_codes(above)[0, m], below)
+    (grad,) = torch.autograd.grad(d.summed(above)[0, m], below)
     assert torch.allclose(fed[m], (below * grad).detach().flatten(1).sum(1), rtol=1e-4, atol=1e-5)
-    with pytest.raises(NeuroblocksError, match="dictionary of the higher layer 'conv4'"):
-        nb.attribution.layer_to_layer(shapes_session, image, "conv2", "conv4", latents=fit(torch.rand(500, 64), "conv3", SMALL))
+    with pytest.raises(NeuroblocksError, match="units of 'conv3' \\(a dictionary of .*\\), not of 'conv4'"):
+        nb.attribution.layer_to_layer(shapes_session, image, "conv2", "conv4", units_above=fit(torch.rand(500, 64), "conv3", SMALL))
 
 
 def test_latent_attribution_ablation_and_feeds_are_the_latents_parts(shapes_session, small):
@@ -177,23 +177,23 @@ def test_latent_attribution_ablation_and_feeds_are_the_latents_parts(shapes_sess
     d = small
     image = images[0]
     target = int(shapes_session.trace(image).logits.argmax())
-    values = nb.attribution.latent(shapes_session, image, d, target)
-    assert torch.allclose(values, nb.attribution.to_classes(shapes_session, image, LAYER, atoms=d)[:, target], rtol=1e-4, atol=1e-5)
-    maps = nb.attribution.latent(shapes_session, image, d, target, spatial=True)
+    values = nb.attribution.unit(shapes_session, image, d, target)
+    assert torch.allclose(values, nb.attribution.to_classes(shapes_session, image, LAYER, units=d)[:, target], rtol=1e-4, atol=1e-5)
+    maps = nb.attribution.unit(shapes_session, image, d, target, spatial=True)
     assert maps.shape == (d.latents, 8, 8) and torch.allclose(maps.flatten(1).sum(1), values, rtol=1e-4, atol=1e-6)
-    assert torch.allclose(nb.attribution.latent(shapes_session, image, d, (target, 0)), values - nb.attribution.to_classes(shapes_session, image, LAYER, atoms=d)[:, 0], rtol=1e-4, atol=1e-5)
+    assert torch.allclose(nb.attribution.unit(shapes_session, image, d, (target, 0)), values - nb.attribution.to_classes(shapes_session, image, LAYER, units=d)[:, 0], rtol=1e-4, atol=1e-5)
 
     picks = values.abs().topk(2).indices.tolist()
     with torch.no_grad():
         a = shapes_session.forward(images, capture=[LAYER]).activations[LAYER]
         part = torch.einsum("nkhw,kc->nchw", d.codes(a)[:, picks], d.atoms[picks])
-        with nb.ablate(shapes_session, LAYER, latents=(d, picks)):
+        with nb.ablate(shapes_session, LAYER, picks, units=d):
             off = shapes_session.forward(images).logits
         assert torch.allclose(off, shapes_session.forward(images, replace={LAYER: a - part}).logits, atol=1e-5), "each input loses its own part"
     with pytest.raises(NeuroblocksError, match="no latent 999"):
-        nb.ablate(shapes_session, LAYER, latents=(d, [999]))
-    with pytest.raises(NeuroblocksError, match="dictionary of 'conv3'"):
-        nb.ablate(shapes_session, "conv3", latents=(d, [0]))
+        nb.ablate(shapes_session, LAYER, [999], units=d)
+    with pytest.raises(NeuroblocksError, match="units of 'conv4' \\(a dictionary of .*\\), not of 'conv3'"):
+        nb.ablate(shapes_session, "conv3", [0], units=d)
 
     m = picks[0]
     feeds = nb.attribution.layer_to_layer(shapes_session, image, LAYER, "classmap", d, only=[m], rule="gradient")[:, 0]
@@ -203,18 +203,18 @@ def test_latent_attribution_ablation_and_feeds_are_the_latents_parts(shapes_sess
     above = shapes_session.forward(image[None], replace={LAYER: (a + (t - 1) * one)[None]}, capture=["classmap"], stop=True).activations["classmap"][0]
     jvp = torch.stack([torch.autograd.grad(above[c].sum(), t, retain_graph=True)[0] for c in range(above.shape[0])])
     assert torch.allclose(feeds, jvp, rtol=1e-4, atol=1e-5)
-    with pytest.raises(NeuroblocksError, match="dictionary of the lower layer 'conv3'"):
+    with pytest.raises(NeuroblocksError, match="units of 'conv4' \\(a dictionary of .*\\), not of 'conv3'"):
         nb.attribution.layer_to_layer(shapes_session, image, "conv3", LAYER, d)
 
 
 def test_channel_attribution_over_latents_lists_them_traces_them_and_switches_them_off(shapes_session, small):
     image = D.ShapesConcepts(1, start=7)[0][0]
     d = small
-    view = nb.ChannelAttribution(shapes_session, image, dictionary=d, top=4, icon_steps=8)
+    view = nb.ChannelAttribution(shapes_session, image, units=d, top=4, icon_steps=8)
     assert view.wait(120, icons=True) and not view.error, view.error
     assert view.layer == LAYER and view.unit == "latent" and view.unit_key == d.icon_key and view.found_by == d.description
     target = int(shapes_session.trace(image).logits.argmax())
-    values = nb.attribution.latent(shapes_session, image, d, target)
+    values = nb.attribution.unit(shapes_session, image, d, target)
     assert torch.allclose(torch.tensor(unpack(view.values)), values, rtol=1e-4, atol=1e-6)
     shown = unpack(view.shown).tolist()
     assert shown[:4] == values.topk(4).indices.tolist()
@@ -225,32 +225,32 @@ def test_channel_attribution_over_latents_lists_them_traces_them_and_switches_th
     m = shown[0]
     view.set_state({"focus": m})
     view.wait()
-    fed = nb.attribution.channel(shapes_session, image, "conv3", nb.attribution.Hidden(LAYER, lambda h: d.summed_codes(h)[:, m]))
+    fed = nb.attribution.channel(shapes_session, image, "conv3", nb.attribution.Hidden(LAYER, lambda h: d.summed(h)[:, m]))
     assert view.drill["channel"] == m and unpack(view.drill["below"]["channels"]).tolist() == fed.topk(6).indices.tolist()
     feeds = nb.attribution.layer_to_layer(shapes_session, image, LAYER, "classmap", d, only=[m])[:, 0]
     assert view.drill["above"]["layer"] == "classmap" and unpack(view.drill["above"]["channels"]).tolist() == feeds.topk(6).indices.tolist()
 
     view.set_state({"ablated": [m]})
     view.wait()
-    with nb.ablate(shapes_session, LAYER, latents=(d, [m])):
+    with nb.ablate(shapes_session, LAYER, [m], units=d):
         assert torch.allclose(torch.tensor(unpack(view.logits)), shapes_session.trace(image).logits, atol=1e-5)
     assert float(unpack(view.values)[m]) == pytest.approx(0, abs=1e-6), "a switched-off latent has no part left"
     view.set_state({"layer": "conv3"})
     view.wait()
     assert view.unit == "channel" and view.unit_key == "conv3" and len(unpack(view.values)) == 64, "another layer: its channels"
-    pair = nb.ClassComparison(shapes_session, image, classes=[target, 0], dictionary=d, icon_steps=0).wait()
-    assert pair.unit == "latent" and torch.allclose(torch.tensor(unpack(pair.values)), nb.attribution.latent(shapes_session, image, d, (target, 0)), rtol=1e-4, atol=1e-6)
+    pair = nb.ClassComparison(shapes_session, image, classes=[target, 0], units=d, icon_steps=0).wait()
+    assert pair.unit == "latent" and torch.allclose(torch.tensor(unpack(pair.values)), nb.attribution.unit(shapes_session, image, d, (target, 0)), rtol=1e-4, atol=1e-6)
 
 
 def test_spatial_attribution_lists_each_positions_latents_by_their_attribution_to_both_classes(shapes_session, small):
     image = nb.shapes.scene(3, classes=2).image  # two objects: a class each
     d = small
-    view = nb.SpatialAttribution(shapes_session, image, "conv3", LAYER, dictionary=d, icon_steps=0)
+    view = nb.SpatialAttribution(shapes_session, image, "conv3", LAYER, units=d, icon_steps=0)
     assert view.wait(120) and not view.error, view.error
     a, b = (shapes_session.class_index(c) for c in view.classes)
-    maps = torch.stack([nb.attribution.latent(shapes_session, image, d, c, spatial=True) for c in (a, b)]).flatten(2)  # (2, M, P)
-    index, value = unpack(view.latents["index"]), unpack(view.latents["value"])
-    assert view.latent_layer == LAYER and index.shape == (64, 3) and value.shape == (2, 64, 3)
+    maps = torch.stack([nb.attribution.unit(shapes_session, image, d, c, spatial=True) for c in (a, b)]).flatten(2)  # (2, M, P)
+    index, value = unpack(view.listed["index"]), unpack(view.listed["value"])
+    assert view.unit_layer == LAYER and view.unit == "latent" and index.shape == (64, 3) and value.shape == (2, 64, 3)
     vocabulary = maps.abs().sum((0, 2)).topk(32).indices  # the image's 32 most important latents
     p = int(maps.abs().sum(0).sum(0).argmax())  # the position where latents matter most
     assert index[p].tolist() == vocabulary[maps[:, vocabulary, p].abs().sum(0).topk(3).indices].tolist()
@@ -258,27 +258,27 @@ def test_spatial_attribution_lists_each_positions_latents_by_their_attribution_t
     assert torch.allclose(torch.tensor(value[:, p]), maps[:, index[p].tolist(), p], rtol=1e-4, atol=1e-6)
     view.set_state({"upper": "classmap"})
     view.wait()
-    assert view.latent_layer == "" and view.latents == {}, "neither layer is the dictionary's: no latents"
+    assert view.unit_layer == "" and view.listed == {}, "neither layer is the dictionary's: no latents"
     with pytest.raises(NeuroblocksError, match="neither 'conv2' nor 'conv3'"):
-        nb.SpatialAttribution(shapes_session, image, "conv2", "conv3", dictionary=d)
+        nb.SpatialAttribution(shapes_session, image, "conv2", "conv3", units=d)
 
 
 def test_the_unit_browser_lists_latents_with_examples_labels_and_class_support(shapes_session, small):
     d = small
     data = D.ShapesConcepts(40, start=100_000)
-    examples = D.dataset_examples(shapes_session, LAYER, data, k=4, directions=d)
-    dissection = D.dissect(shapes_session, LAYER, data, directions=d, tail=0.05)
+    examples = D.dataset_examples(shapes_session, LAYER, data, k=4, units=d)
+    dissection = D.dissect(shapes_session, LAYER, data, units=d, tail=0.05)
     images = [data[i][0] for i in range(3)]
     browser = nb.UnitBrowser(shapes_session, examples, dissection=dissection, images=images, icon_steps=0)
     assert browser.wait(120) and not browser.error, browser.error
-    assert browser.noun == "latent" and browser.selects == "channel" and len(browser.units) == d.latents
+    assert browser.noun == "latent" and browser.selects == "channel" and len(browser.rows) == d.latents
     # A latent's top example is where its code map (upsampled to the image, as examples are scored) peaks over the dataset.
     codes = torch.stack([
         upsampled(d.codes(shapes_session.trace(image, LAYER, logits=False)[LAYER])[None], tuple(image.shape[1:]))[0].flatten(1).amax(1)
         for image, _ in (data[i] for i in range(len(data)))
     ])
     assert torch.allclose(examples.scores[:, 0], codes.amax(0), rtol=1e-4, atol=1e-6)
-    support = sum(nb.attribution.to_classes(shapes_session, image, LAYER, atoms=d) for image in images)
+    support = sum(nb.attribution.to_classes(shapes_session, image, LAYER, units=d) for image in images)
     m = int(support.abs().amax(1).argmax())
     top = unpack(browser.support["value"])[m]
     assert torch.allclose(torch.tensor(top), support[m].topk(3).values, rtol=1e-4, atol=1e-6)
@@ -288,9 +288,9 @@ def test_the_unit_browser_lists_latents_with_examples_labels_and_class_support(s
 def test_views_take_latents_as_their_atoms(shapes_session, small):
     image = D.ShapesConcepts(1, start=7)[0][0]
     d = small
-    dictionary = nb.SemanticDictionary(shapes_session, image, dictionary=d, icon_steps=8)
-    groups = nb.NeuronGroups(shapes_session, image, k=4, dictionary=d, icon_steps=8)
-    grid = nb.ActivationGrid(shapes_session, image, dictionary=d, icon_steps=0)
+    dictionary = nb.SemanticDictionary(shapes_session, image, units=d, icon_steps=8)
+    groups = nb.NeuronGroups(shapes_session, image, k=4, units=d, icon_steps=8)
+    grid = nb.ActivationGrid(shapes_session, image, units=d, icon_steps=0)
     for view in (dictionary, groups, grid):
         assert view.wait(120) and not view.error, view.error
     codes = d.codes(shapes_session.trace(image, LAYER, logits=False)[LAYER])
@@ -298,14 +298,14 @@ def test_views_take_latents_as_their_atoms(shapes_session, small):
     assert grid.found_by == d.description
     by_atoms = d.drawn_by("decoder")
     assert torch.equal(by_atoms.icon_directions, d.atoms) and torch.equal(d.icon_directions, d.encoder_directions)
-    assert by_atoms.icon_key != d.icon_key and nb.SemanticDictionary(shapes_session, image, dictionary=by_atoms, icon_steps=0).unit_key == by_atoms.icon_key
+    assert by_atoms.icon_key != d.icon_key and nb.SemanticDictionary(shapes_session, image, units=by_atoms, icon_steps=0).wait().unit_key == by_atoms.icon_key
     assert dictionary.layer == LAYER and dictionary.unit == "latent" and dictionary.acts["shape"] == [d.latents, 8, 8]
     assert dictionary.found_by == d.description and dictionary.unit_key == d.icon_key
-    assert groups.method == "dictionary" and groups.masks["shape"][0] == 4 and groups.found_by.startswith("the strongest latents")
-    with pytest.raises(NeuroblocksError, match="trained on 'conv4', not 'conv3'"):
-        nb.SemanticDictionary(shapes_session, image, "conv3", dictionary=d)
-    with pytest.raises(NeuroblocksError, match="needs a trained dictionary"):
-        nb.NeuronGroups(shapes_session, image, "conv3", method="dictionary")
+    assert groups.method == "units" and groups.masks["shape"][0] == 4 and groups.found_by.startswith("the strongest latents")
+    with pytest.raises(NeuroblocksError, match="these are a dictionary of .*, not units of 'conv3': pass their layer, or leave layer out"):
+        nb.SemanticDictionary(shapes_session, image, "conv3", units=d)
+    with pytest.raises(NeuroblocksError, match="method='units' needs units"):
+        nb.NeuronGroups(shapes_session, image, "conv3", method="units")
 
 
 def test_shapes_world_concepts_per_kind_of_atom(shapes_session):
@@ -320,11 +320,11 @@ def test_shapes_world_concepts_per_kind_of_atom(shapes_session):
     d = fit(vectors, LAYER, Settings(expansion=2, k=4, epochs=8))
     nmf = NMF(16, init="nndsvda", max_iter=400, random_state=0).fit(vectors.numpy())
     kinds = {
-        "latent": D.dissect(shapes_session, LAYER, held, directions=d, tail=0.05),
+        "latent": D.dissect(shapes_session, LAYER, held, units=d, tail=0.05),
         "channel": D.dissect(shapes_session, LAYER, held, tail=0.05),
-        "NMF direction": D.dissect(shapes_session, LAYER, held, directions=torch.from_numpy(nmf.components_).float(), tail=0.05),
-        "random basis": D.dissect(shapes_session, LAYER, held, directions=torch.linalg.qr(torch.randn(vectors.shape[1], vectors.shape[1], generator=torch.Generator().manual_seed(0)))[0], tail=0.05),
-        "shuffled baseline": D.dissect(shapes_session, LAYER, held, directions=fit(shuffled(vectors), LAYER, d.settings), tail=0.05),
+        "NMF direction": D.dissect(shapes_session, LAYER, held, units=torch.from_numpy(nmf.components_).float(), tail=0.05),
+        "random basis": D.dissect(shapes_session, LAYER, held, units=torch.linalg.qr(torch.randn(vectors.shape[1], vectors.shape[1], generator=torch.Generator().manual_seed(0)))[0], tail=0.05),
+        "shuffled baseline": D.dissect(shapes_session, LAYER, held, units=fit(shuffled(vectors), LAYER, d.settings), tail=0.05),
     }
     concepts = kinds["channel"].concepts
     best = {kind: torch.stack([x.iou[:, x.concepts.index(c)].max() for c in concepts]) for kind, x in kinds.items()}
@@ -366,7 +366,7 @@ def test_shapes_world_classes_held_in_superposition_are_each_matched_by_a_latent
         "random basis": torch.linalg.qr(torch.randn(8, 8, generator=torch.Generator().manual_seed(0)))[0],
         "shuffled baseline": fit(shuffled(vectors), LAYER, d.settings),
     }
-    found = {kind: D.dissect(session, LAYER, held, directions=atoms, tail=0.01) for kind, atoms in kinds.items()}
+    found = {kind: D.dissect(session, LAYER, held, units=atoms, tail=0.01) for kind, atoms in kinds.items()}
     concepts = found["channel"].concepts
     best = {kind: x.iou.max(0).values for kind, x in found.items()}
     print(f"\nshapes-narrow {LAYER} (8 channels, 12 classes), {d} ({d.report}): best IoU per class, tail 1%, {len(held)} held-out scenes")

@@ -108,7 +108,7 @@ def test_dissection_labels_units_of_every_concept_family(conv2, conv3):
 
 
 def test_random_directions_are_less_interpretable_than_units(shapes_session, data, conv2):
-    baseline = D.dissect(shapes_session, "conv2", data, directions=D.random_directions(32, 32, seed=0))
+    baseline = D.dissect(shapes_session, "conv2", data, units=D.random_directions(32, 32, seed=0))
     assert conv2.mean_best_iou() > baseline.mean_best_iou()
 
 
@@ -117,7 +117,7 @@ def test_ablating_texture_units_hurts_classes_of_that_texture_most(shapes_sessio
     for texture in shapes.world.TEXTURES:
         units = conv2.units_of(f"texture:{texture}")
         assert units, f"no conv2 unit labelled texture:{texture}"
-        ablation = nb.ablate(shapes_session, "conv2", channels=units)
+        ablation = nb.ablate(shapes_session, "conv2", units)
         same, other = [], []
         for image in scenes:
             change = ablation.change(image)
@@ -130,7 +130,7 @@ def test_ablation_edits_the_layer_and_keeps_caches_apart(shapes_session):
     s = shapes_session
     before = s.trace(SCENE.image, ["conv3"])
     fingerprint = s.fingerprint
-    with nb.ablate(s, "conv3", channels=[0, 5]) as ablation:
+    with nb.ablate(s, "conv3", [0, 5]) as ablation:
         inside = s.trace(SCENE.image, ["conv3"])
         assert inside["conv3"][[0, 5]].abs().max() == 0 and torch.equal(inside["conv3"][1], before["conv3"][1])
         assert not torch.equal(inside.logits, before.logits)
@@ -138,28 +138,28 @@ def test_ablation_edits_the_layer_and_keeps_caches_apart(shapes_session):
     after = s.trace(SCENE.image, ["conv3"])
     assert torch.equal(after.logits, before.logits) and s.fingerprint == fingerprint
     torch.testing.assert_close(ablation.change(SCENE.image), inside.logits - before.logits)
-    with nb.ablate(s, "conv3", channels=[3], mode="mean"):
+    with nb.ablate(s, "conv3", [3], mode="mean"):
         mean = s.trace(SCENE.image, ["conv3"])["conv3"][3]
         torch.testing.assert_close(mean, torch.full_like(mean, float(before["conv3"][3].mean())))
     with nb.ablate(s, "conv3", positions=[[2, 3]]):
         assert s.trace(SCENE.image, ["conv3"])["conv3"][:, 2, 3].abs().max() == 0
     groups = nb.factorize(s, SCENE.image, "conv4", 3)
-    with nb.ablate(s, "conv4", group=(groups, 0)):
+    with nb.ablate(s, "conv4", [0], units=groups):
         ablated = s.trace(SCENE.image, ["conv4"])["conv4"]
     torch.testing.assert_close(ablated, s.trace(SCENE.image, ["conv4"])["conv4"] - groups.reconstruction()[0], rtol=1e-4, atol=1e-5)
 
 
 def test_ablation_errors_say_what_to_do(shapes_session):
-    with pytest.raises(NeuroblocksError, match="channels 0..63; there is no channel 64"):
-        nb.ablate(shapes_session, "conv3", channels=[64])
+    with pytest.raises(NeuroblocksError, match=r"there are 64 channels of conv3 \(0..63\); there is no channel 64"):
+        nb.ablate(shapes_session, "conv3", [64])
     with pytest.raises(NeuroblocksError, match="outside 'conv3'"):
         nb.ablate(shapes_session, "conv3", positions=[[16, 0]])
     with pytest.raises(NeuroblocksError, match="exactly one"):
         nb.ablate(shapes_session, "conv3")
     with pytest.raises(NeuroblocksError, match="'zero' or 'mean'"):
-        nb.ablate(shapes_session, "conv3", channels=[1], mode="half")
+        nb.ablate(shapes_session, "conv3", [1], mode="half")
     with pytest.raises(nb.UnknownLayerError):
-        nb.ablate(shapes_session, "conv9", channels=[1])
+        nb.ablate(shapes_session, "conv9", [1])
 
 
 def _batch(items):
@@ -179,7 +179,7 @@ def test_dataset_examples_are_the_top_k_images_with_crops(shapes_session):
     assert ex.crops.shape == (64, 4, 64, 64, 3) and ex.crops.dtype == torch.uint8
     assert ex.maps.max() <= 1 and ex.maps.shape == (64, 4, 64, 64)
     directions = nb.factorize(shapes_session, SCENE.image, "conv3", 3).channels
-    assert D.dataset_examples(shapes_session, "conv3", items, k=2, directions=directions).scores.shape == (3, 2)
+    assert D.dataset_examples(shapes_session, "conv3", items, k=2, units=directions).scores.shape == (3, 2)
 
 
 def test_attribution_is_more_concentrated_in_units_than_in_random_bases(shapes_session):

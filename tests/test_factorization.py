@@ -62,7 +62,7 @@ def test_group_attribution_to_classes_agrees_with_the_attribution_engine(shapes_
     g = factorize(shapes_session, SCENE.image, "conv3", 3)
     for label in SCENE.labels:
         c = shapes_session.class_index(label)
-        one = attr.group(shapes_session, SCENE.image, "conv3", c, g.spatial, g.channels)
+        one = attr.unit(shapes_session, SCENE.image, g, c)
         assert torch.allclose(g.to_classes[:, c], one, rtol=1e-4, atol=1e-5)
     top = g.top_classes(shapes_session, 2)
     assert len(top) == 3 and all(len(t) == 2 for t in top)
@@ -97,7 +97,7 @@ def test_flow_entries_are_group_to_group_attributions(shapes_session):
     flow = factorize_layers(shapes_session, SCENE.image, ["conv3", "conv4"], 3)
     lower, higher = flow.groups
     measure = attr.Hidden("conv4", lambda h: (h * higher.reconstruction()[1]).sum((1, 2, 3)))
-    expected = attr.group(shapes_session, SCENE.image, "conv3", measure, lower.spatial, lower.channels)
+    expected = attr.unit(shapes_session, SCENE.image, lower, measure)
     assert torch.allclose(flow.flow[0][1], expected, rtol=1e-4, atol=1e-6)
 
 

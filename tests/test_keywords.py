@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import neuroblocks as nb
+from conftest import FixedParts
 from neuroblocks import attribution as attr
 from neuroblocks import dissection, shapes
 from neuroblocks.keywords import keyword_names
@@ -56,7 +57,7 @@ def test_the_users_mistake_fails_at_once_instead_of_building_the_default(shapes_
             nb.SpatialAttribution(shapes_session, image, "conv3", "conv4", clases=["striped triangle"])
     message = str(info.value)
     assert message.startswith("SpatialAttribution() got an unexpected keyword argument 'clases'; did you mean 'classes'?"), message
-    assert "takes classes, dictionary, icon_size, icon_steps, image, layer, upper, or any of its traits" in message
+    assert "takes classes, icon_size, icon_steps, image, layer, units, upper, or any of its traits" in message
     view = nb.SpatialAttribution(shapes_session, image, "conv3", "conv4", classes=["striped triangle", "solid circle"], icon_steps=0, busy="")
     view.close()  # the right keywords, and a trait, still pass
 
@@ -84,11 +85,11 @@ def scene():
         lambda s, sc: attr.channel(s, sc.image, "conv3", sc.labels[0], steps=8),
         lambda s, sc: attr.to_classes(s, sc.image, "conv3"),
         lambda s, sc: attr.layer_to_layer(s, sc.image, "conv2", "conv3"),
-        lambda s, sc: attr.group(s, sc.image, "conv3", sc.labels[0], torch.ones(2, 16, 16), torch.eye(64)[:2]),
+        lambda s, sc: attr.unit(s, sc.image, FixedParts("conv3", torch.ones(2, 16, 16), torch.eye(64)[:2]), sc.labels[0]),
         lambda s, sc: nb.factorize(s, sc.image, "conv3", n_groups=3, prioritize="gradients", target=sc.labels[0]).channels,
         lambda s, sc: dissection.concentration(s, sc.image, "conv3", sc.labels[0]),
     ],
-    ids=["spatial", "neuron", "channel", "channel-integrated", "to_classes", "layer_to_layer", "group", "factorize-gradients", "concentration"],
+    ids=["spatial", "neuron", "channel", "channel-integrated", "to_classes", "layer_to_layer", "unit", "factorize-gradients", "concentration"],
 )
 def test_gradient_blocks_work_inside_no_grad_and_inference_mode(shapes_session, scene, block):
     _same_inside(lambda: block(shapes_session, scene))
@@ -98,6 +99,6 @@ def test_token_and_latent_attribution_work_inside_no_grad_and_inference_mode(sha
     vit = nb.Session.load("shapes-vit")
     _same_inside(lambda: attr.prefix_tokens(vit, scene.image, "blocks.2", scene.labels[0]))
     d = nb.train_dictionary(shapes_session, "conv3", dissection.ShapesConcepts(40), nb.dictionary.Settings(expansion=2, k=4, epochs=1))
-    _same_inside(lambda: attr.latent(shapes_session, scene.image, d, scene.labels[0]))
-    _same_inside(lambda: attr.latent(shapes_session, scene.image, d, scene.labels[0], spatial=True))
-    assert np.isfinite(attr.latent(shapes_session, scene.image, d, scene.labels[0]).numpy()).all()
+    _same_inside(lambda: attr.unit(shapes_session, scene.image, d, scene.labels[0]))
+    _same_inside(lambda: attr.unit(shapes_session, scene.image, d, scene.labels[0], spatial=True))
+    assert np.isfinite(attr.unit(shapes_session, scene.image, d, scene.labels[0]).numpy()).all()

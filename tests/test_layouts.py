@@ -85,9 +85,9 @@ def test_channels_last_results_equal_the_model_permuted_by_hand(convnext_session
     ]:
         assert a.shape == b.shape and rel_err(a, b) <= 1e-5
     before = convnext_session.trace(image).logits
-    with nb.ablate(convnext_session, layer, channels=[0, 5, 9]) as ablation:
+    with nb.ablate(convnext_session, layer, [0, 5, 9]) as ablation:
         change = ablation.change(image)
-    with nb.ablate(permuted_by_hand, layer, channels=[0, 5, 9]) as by_hand:
+    with nb.ablate(permuted_by_hand, layer, [0, 5, 9]) as by_hand:
         assert rel_err(change, by_hand.change(image)) <= 1e-5 and change.abs().max() > 0
     torch.testing.assert_close(convnext_session.trace(image).logits, before)  # restored after the ablation
 

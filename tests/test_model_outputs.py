@@ -89,7 +89,7 @@ def test_attribution_through_a_structured_layer_equals_the_gradient_by_hand(sess
 def test_ablating_a_structured_layer_keeps_the_rest_of_its_structure(session):
     image = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(3))
     before = session.trace(image).logits
-    with nb.ablate(session, "block2", channels=list(range(16))) as ablation:
+    with nb.ablate(session, "block2", list(range(16))) as ablation:
         changed = session.trace(image).logits
         assert ablation.change(image).abs().max() > 0
     bias = session.model.head.bias.detach()

@@ -101,7 +101,7 @@ def test_the_layout_is_reported_and_attribution_equals_captum(case):
 def test_an_ablation_changes_the_logits_and_restores_them(case):
     session, image, layer, kind, prefix, _ = case
     before = session.trace(image).logits
-    with nb.ablate(session, layer, channels=list(range(0, session.layer_shape(layer)[0], 3))) as ablation:
+    with nb.ablate(session, layer, list(range(0, session.layer_shape(layer)[0], 3))) as ablation:
         assert ablation.change(image).abs().max() > 0
     if prefix:
         with nb.ablate(session, layer, positions=[[-1, 0]]) as ablation:

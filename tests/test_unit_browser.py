@@ -31,12 +31,12 @@ def test_every_unit_with_its_dissection_label_examples_and_class_support(shapes_
     result, examples = conv2
     images = [nb.shapes.scene(9000 + i).image for i in range(4)]
     browser = nb.UnitBrowser(shapes_session, examples, dissection=result, images=images, icon_steps=0).wait()
-    assert [row["unit"] for row in browser.units] == list(range(32))
+    assert [row["unit"] for row in browser.rows] == list(range(32))
     labels = result.labels
-    assert [row["label"] or None for row in browser.units] == labels  # the labels agree with the dissection given
+    assert [row["label"] or None for row in browser.rows] == labels  # the labels agree with the dissection given
     assert sum(1 for label in labels if label) > 0
     best = result.best[0]
-    assert [row["iou"] for row in browser.units] == [round(float(v), 4) for v in best]
+    assert [row["iou"] for row in browser.rows] == [round(float(v), 4) for v in best]
     assert unpack(browser.maps).shape == (32, 4, 64, 64) and len(browser.strips) == 32
     index, value = unpack(browser.support["index"]), unpack(browser.support["value"])
     for unit in (0, 7, 31):
@@ -48,7 +48,7 @@ def test_every_unit_with_its_dissection_label_examples_and_class_support(shapes_
 
 def test_without_a_dissection_or_images_the_browser_still_shows_every_unit(shapes_session, conv2):
     browser = nb.UnitBrowser(shapes_session, conv2[1], icon_steps=0).wait()
-    assert all(row["label"] == "" and row["iou"] is None for row in browser.units) and browser.support == {}
+    assert all(row["label"] == "" and row["iou"] is None for row in browser.rows) and browser.support == {}
     assert browser.error == "", "the channels' icons are asked for once, with nothing after them"
 
 
@@ -57,7 +57,7 @@ def test_mismatched_inputs_are_refused(shapes_session, conv2):
     other = D.dissect(shapes_session, "conv3", D.ShapesConcepts(40))
     with pytest.raises(NeuroblocksError, match="not of the examples' layer"):
         nb.UnitBrowser(shapes_session, examples, dissection=other)
-    directions = D.dataset_examples(shapes_session, "conv2", [D.ShapesConcepts(8)[i] for i in range(8)], directions=D.random_directions(32, 5))
+    directions = D.dataset_examples(shapes_session, "conv2", [D.ShapesConcepts(8)[i] for i in range(8)], units=D.random_directions(32, 5))
     with pytest.raises(NeuroblocksError, match=r"\(conv2, 5 units\)"):
         nb.UnitBrowser(shapes_session, directions, dissection=result)  # 32 channels dissected, 5 directions shown
     with pytest.raises(TypeError, match="dataset examples"):
@@ -70,13 +70,13 @@ def test_neuron_group_directions_are_browsed_as_units_that_select_the_group(shap
     scenes = [D.ShapesConcepts(60)[i] for i in range(60)]
     groups = nb.factorize(shapes_session, scenes[0][0], "conv3", 4)
     directions = torch.as_tensor(groups.channels, dtype=torch.float32)
-    examples = D.dataset_examples(shapes_session, "conv3", scenes, k=3, directions=directions)
-    result = D.dissect(shapes_session, "conv3", scenes, directions=directions)
+    examples = D.dataset_examples(shapes_session, "conv3", scenes, k=3, units=directions)
+    result = D.dissect(shapes_session, "conv3", scenes, units=directions)
     images = [scene for scene, _ in scenes[:3]]
-    browser = nb.UnitBrowser(shapes_session, examples, dissection=result, images=images, icon_steps=0).wait()
+    browser = nb.UnitBrowser(shapes_session, examples, dissection=result, images=images, selects="group", icon_steps=0).wait()
     assert (browser.noun, browser.selects) == ("direction", "group") and "4 directions of conv3" in browser.summary
-    assert [row["label"] or None for row in browser.units] == result.labels
+    assert [row["label"] or None for row in browser.rows] == result.labels
     index, value = unpack(browser.support["index"]), unpack(browser.support["value"])
-    summed = sum(nb.attribution.to_classes(shapes_session, image, "conv3", atoms=directions) for image in images)
+    summed = sum(nb.attribution.to_classes(shapes_session, image, "conv3", units=directions) for image in images)
     for unit in range(4):
         assert int(index[unit, 0]) == int(summed[unit].argmax()) and value[unit, 0] == pytest.approx(float(summed[unit].max()), rel=1e-5)

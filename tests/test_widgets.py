@@ -315,7 +315,7 @@ def test_switching_channels_off_recomputes_with_them_ablated(shapes_session):
     off = [int(c) for c in unpack(view.shown)[:2]]
     view.set_state({"ablated": off})  # the browser's switch
     view.wait()
-    with nb.ablate(s, "conv3", channels=off):
+    with nb.ablate(s, "conv3", off):
         expected_logits = s.trace(img).logits
         expected_values = attribution.channel(s, img, "conv3", target)
     np.testing.assert_allclose(unpack(view.logits), expected_logits.numpy(), rtol=1e-5, atol=1e-6)
@@ -332,7 +332,7 @@ def test_switching_a_group_off_updates_the_logits(shapes_session):
     view = nb.NeuronGroups(s, img, "conv4", 3, icon_steps=0).wait()
     view.set_state({"ablated": [0]})
     view.wait()
-    with nb.ablate(s, "conv4", group=(view.groups, 0)):
+    with nb.ablate(s, "conv4", [0], units=view.groups):
         expected = s.trace(img).logits
     np.testing.assert_allclose(unpack(view.logits), expected.numpy(), rtol=1e-5, atol=1e-6)
     assert not np.allclose(unpack(view.logits), unpack(view.base_logits))
@@ -343,7 +343,7 @@ def test_dissection_view_shows_the_best_units_with_examples(shapes_session):
 
     items = [D.ShapesConcepts(40)[i] for i in range(40)]
     result = D.dissect(shapes_session, "conv2", items)
-    baseline = D.dissect(shapes_session, "conv2", items, directions=D.random_directions(32, 32))
+    baseline = D.dissect(shapes_session, "conv2", items, units=D.random_directions(32, 32))
     examples = D.dataset_examples(shapes_session, "conv2", items, k=3)
     view = nb.DissectionView(shapes_session, result, examples, units=5, baseline=baseline, icon_steps=0).wait()
     best = result.best[0]

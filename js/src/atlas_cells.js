@@ -10,10 +10,10 @@ export function indexLevel(level, unpack) {
   const top = { index: unpack(level.top.index), value: unpack(level.top.value) };
   let max = 1;
   for (const c of counts.values) max = Math.max(max, c);
-  // With a dictionary: each cell's leading latent (-1: none fires) and its mean code.
-  const latent = level.latent ? unpack(level.latent) : null;
-  const latentCode = level.latent_code ? unpack(level.latent_code) : null;
-  return { size: level.size, where, counts, top, examples: unpack(level.examples), lookup, max, latent, latentCode };
+  // With units: each cell's leading unit (-1: none fires) and its mean code.
+  const leading = level.leading ? unpack(level.leading) : null;
+  const leadingCode = level.leading_code ? unpack(level.leading_code) : null;
+  return { size: level.size, where, counts, top, examples: unpack(level.examples), lookup, max, leading, leadingCode };
 }
 
 // The kept cell under a point (px, py) of a side×side canvas, or -1.
@@ -41,7 +41,7 @@ export function placeOf(places, position) {
   return [places.values[i], places.values[i + 1]];
 }
 
-// A colour per latent, hues spread by the golden angle so neighbouring indices differ.
-export function latentColor(m) {
+// A colour per unit, hues spread by the golden angle so neighbouring indices differ.
+export function unitColor(m) {
   return `hsl(${(m * 137.508) % 360}, 75%, 45%)`;
 }

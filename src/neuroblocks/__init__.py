@@ -1,6 +1,6 @@
 """neuroblocks: linked widgets for the building blocks of interpretability, on any PyTorch model."""
 
-from . import atlas, attribution, compare, datasets, dictionary, dissection, examples, factorization, featurevis, precision, scale, shapes, widgets, work
+from . import atlas, attribution, compare, datasets, dictionary, dissection, examples, factorization, featurevis, precision, scale, shapes, units, widgets, work
 from .ablation import ablate
 from .decoded import Decoded
 from .dictionary import train_dictionary
@@ -78,6 +78,7 @@ __all__ = [
     "load_image",
     "scale",
     "shapes",
+    "units",
     "work",
 ]
 __version__ = "0.1.0"

@@ -62,11 +62,11 @@ def test_atlas_draws_zooms_hovers_and_follows_a_linked_position(page, shapes_ses
     # Coloured by a dictionary's latents: each cell's leading latent is the one whose code,
     # averaged over the cell's vectors, is largest; hovering names it with its icon.
     d = fit(found.samples.vectors, "conv3", Settings(expansion=2, k=4, epochs=2))
-    coloured = nb.ActivationAtlas(shapes_session, found, icon_size=32, icon_steps=4, dictionary=d, name="latents")
+    coloured = nb.ActivationAtlas(shapes_session, found, icon_size=32, icon_steps=4, units=d, name="latents")
     coloured.wait(icons=True)
     codes = d.encode(found.samples.vectors).numpy()
     mean = np.stack([codes[cells.members == j].mean(0) for j in range(len(cells))])
-    leading = unpack(coloured.levels[0]["latent"])
+    leading = unpack(coloured.levels[0]["leading"])
     np.testing.assert_array_equal(leading, np.where(mean.max(1) > 0, mean.argmax(1), -1))
     assert all(f"{d.icon_key}:{k}" in coloured.icons for k in set(leading.tolist()) - {-1})
     page.goto(nb.to_html(tmp_path / "coloured.html", coloured).as_uri())
@@ -75,8 +75,8 @@ def test_atlas_draws_zooms_hovers_and_follows_a_linked_position(page, shapes_ses
     latent = shown.locator(".nb-atlas-latent")
     assert latent.get_attribute("data-latent") == str(leading[m]) and latent.inner_text().startswith(f"latent {leading[m]}")
     assert latent.locator("img, canvas").count() == 1, "the latent's icon"
-    with pytest.raises(AtlasError, match="trained on 'conv4'"):
-        nb.ActivationAtlas(shapes_session, found, dictionary=fit(torch.rand(300, 128), "conv4", Settings(expansion=1, k=2, epochs=1)))
+    with pytest.raises(AtlasError, match="these are a dictionary of .*, but the atlas is of 'conv3'"):
+        nb.ActivationAtlas(shapes_session, found, units=fit(torch.rand(300, 128), "conv4", Settings(expansion=1, k=2, epochs=1)))
     assert not errors, errors
 
 

@@ -25,11 +25,11 @@ def test_latents_are_listed_drawn_and_grouped(page, shapes_session, tmp_path):
     vectors = CollectVectors("conv3", 10**9, 0, 32).map(shapes_session, D.ShapesConcepts(30, start=0), 0, lambda n: None).ordered()
     d = fit(vectors, "conv3", Settings(expansion=2, k=4, epochs=2))
     image = shapes.scene(3, classes=2).image
-    latents = nb.SemanticDictionary(shapes_session, image, dictionary=d, icon_steps=2)
-    groups = nb.NeuronGroups(shapes_session, image, k=3, dictionary=d, icon_steps=2)
-    grid = nb.ActivationGrid(shapes_session, image, dictionary=d, icon_steps=2)
-    attributed = nb.ChannelAttribution(shapes_session, image, dictionary=d, top=3, icon_steps=2)
-    spatial = nb.SpatialAttribution(shapes_session, image, "conv3", "conv4", dictionary=d, icon_steps=2)
+    latents = nb.SemanticDictionary(shapes_session, image, units=d, icon_steps=2)
+    groups = nb.NeuronGroups(shapes_session, image, k=3, units=d, icon_steps=2)
+    grid = nb.ActivationGrid(shapes_session, image, units=d, icon_steps=2)
+    attributed = nb.ChannelAttribution(shapes_session, image, units=d, top=3, icon_steps=2)
+    spatial = nb.SpatialAttribution(shapes_session, image, "conv3", "conv4", units=d, icon_steps=2)
     for v in (latents, groups, grid, attributed, spatial):
         v.wait(icons=True)
     errors = watch_console(page)
@@ -61,7 +61,7 @@ def test_latents_are_listed_drawn_and_grouped(page, shapes_session, tmp_path):
     assert f"latent {top} supports" in listed.locator(".nb-legend").inner_text()
 
     flow = view(page, "Spatial attribution")
-    found = unpack(spatial.latents["index"])  # (P, n)
+    found = unpack(spatial.listed["index"])  # (P, n)
     _, rows, cols = unpack(spatial.lower_maps).shape
     y, x = 7, 9
     hover_cell(page, flow.locator(".nb-picture-grid").first, (x + 0.5) / cols, (y + 0.5) / rows)

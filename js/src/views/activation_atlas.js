@@ -7,7 +7,7 @@ import { unpackArray } from "../arrays.js";
 import { clear, fmt, h } from "../dom.js";
 import { frame } from "../frame.js";
 import { IconBook } from "../icons.js";
-import { cellUnder, density, indexLevel, latentColor, placeOf } from "../atlas_cells.js";
+import { cellUnder, density, indexLevel, unitColor, placeOf } from "../atlas_cells.js";
 import { entries } from "../ranking.js";
 import { read } from "../picture.js";
 
@@ -68,14 +68,14 @@ export function activationAtlas(scope, el) {
       }
     }
     ctx.globalAlpha = 1;
-    if (lv.latent) {
-      // Each cell framed in its leading latent's colour; the hovered cell's latent, in bold everywhere.
-      const lead = hovered >= 0 ? lv.latent.values[hovered] : -1;
+    if (lv.leading) {
+      // Each cell framed in its leading unit's colour; the hovered cell's unit, in bold everywhere.
+      const lead = hovered >= 0 ? lv.leading.values[hovered] : -1;
       for (let m = 0; m < lv.counts.shape[0]; m++) {
-        const k = lv.latent.values[m];
+        const k = lv.leading.values[m];
         if (k < 0) continue;
         const [row, col] = [lv.where.values[2 * m], lv.where.values[2 * m + 1]];
-        ctx.strokeStyle = latentColor(k);
+        ctx.strokeStyle = unitColor(k);
         ctx.lineWidth = k === lead ? 3 : 1;
         ctx.strokeRect(col * cell + 1, row * cell + 1, cell - 2, cell - 2);
       }
@@ -135,16 +135,16 @@ export function activationAtlas(scope, el) {
     }
     const [row, col] = [lv.where.values[2 * hovered], lv.where.values[2 * hovered + 1]];
     const ranked = lv.top.index.shape[1] > 0; // an aligned atlas's cells have no class attribution
-    const k = lv.latent ? lv.latent.values[hovered] : -1;
+    const k = lv.leading ? lv.leading.values[hovered] : -1;
     const latent = k < 0 ? null : h("div", { class: "nb-entry nb-atlas-latent", "data-latent": String(k) },
-      icons.tile(`${model.get("latent_key")}:${k}`, `latent ${k}`),
+      icons.tile(`${model.get("unit_key")}:${k}`, `${model.get("unit")} ${k}`),
       h("div", { class: "nb-entry-text" },
-        h("div", { style: { color: latentColor(k) }, text: `latent ${k}` }),
-        h("div", { class: "nb-value", text: `mean code ${fmt(lv.latentCode.values[hovered])}` })));
+        h("div", { style: { color: unitColor(k) }, text: `${model.get("unit")} ${k}` }),
+        h("div", { class: "nb-value", text: `mean code ${fmt(lv.leadingCode.values[hovered])}` })));
     details.append(
       icons.tile(key(hovered), `cell [${row}, ${col}]`, 128),
       h("div", { class: "nb-atlas-count", text: `cell [${row}, ${col}] of ${lv.size}×${lv.size} · ${lv.counts.values[hovered]} vectors` }),
-      latent ? h("div", { class: "nb-caption", text: `leading latent (${model.get("found_by")})` }) : null, latent,
+      latent ? h("div", { class: "nb-caption", text: `leading ${model.get("unit")} (${model.get("found_by")})` }) : null, latent,
       ranked ? h("div", { class: "nb-caption", text: "top classes (attribution)" }) : null, ranked ? list : null, strip,
     );
   };

@@ -1,8 +1,9 @@
 // Channel attribution, and the teaser built on it: the channels that most support and most
 // oppose a class (or class A over class B) as icons with values. Hovering a channel shows its
 // activation over the image and the classes it supports most; clicking one (channel
-// attribution only) asks the kernel which channels below fed it and which above it feeds. Over a
-// trained dictionary the entries are its latents (`unit`), their icons keyed by `unit_key`.
+// attribution only) asks the kernel which channels below fed it and which above it feeds. Given
+// other units (a trained dictionary's latents, …) the entries are those (`unit`, their noun),
+// their icons keyed by `unit_key`.
 
 import { unpackArray } from "../arrays.js";
 import { BLUE, ORANGE, heat } from "../colors.js";
@@ -23,10 +24,10 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
 
   const classLabel = (i) => className(model, i);
 
-  // The unit of the view's own entries ("channel" or "latent") and their icons' key; the drill
+  // The noun of the view's own entries ("channel", "latent", …) and their icons' key; the drill
   // lists channels of other layers, keyed by their layer.
   const unit = () => model.get("unit") || "channel";
-  const unitKey = () => (unit() === "channel" ? model.get("layer") : model.get("unit_key"));
+  const unitKey = () => model.get("unit_key") || model.get("layer");
 
   const entry = (layer, c, value, peak, onClick, toggle = null, noun = "channel", key = layer) => {
     const item = h("div", { class: "nb-entry nb-clickable", "data-channel": String(c), "data-layer": layer },
@@ -93,8 +94,9 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
     if (!values) return;
     const layer = model.get("layer");
     const label = model.get("target_label");
-    const latents = unit() === "latent" ? ` · latents of ${model.get("found_by")}` : "";
-    f.setTitle(teaser ? `Why ${label.replace(" − ", " and not ")}? · ${layer}` : `${latents ? "Latent" : "Channel"} attribution to ${label} · ${layer}${latents}`);
+    const given = model.get("found_by") ? ` · ${unit()}s of ${model.get("found_by")}` : "";
+    const noun = unit()[0].toUpperCase() + unit().slice(1);
+    f.setTitle(teaser ? `Why ${label.replace(" − ", " and not ")}? · ${layer}` : `${noun} attribution to ${label} · ${layer}${given}`);
     s = { values, shown: Array.from(read(model, "shown").values), maps: read(model, "maps"), classes: readTop(model, "channel_classes") };
     s.picture = new Picture(scope, model.get("picture"), { width: 240 });
     const [, rows, cols] = s.maps.shape;

@@ -57,7 +57,7 @@ export function neuronGroups(scope, el) {
     s = { k, masks, colors: read(model, "colors"), attributions: read(model, "attributions"), top: readTop(model, "group_classes") };
     f.setTitle(`Neuron groups · ${model.get("layer")} · ${k} groups by ${model.get("found_by")} (${(100 * model.get("error_fraction")).toFixed(0)}% unexplained)`);
     menu.value = model.get("prioritize");
-    menu.hidden = model.get("method") === "dictionary"; // a dictionary's latents prioritise nothing
+    menu.hidden = model.get("method") === "units"; // given units (a dictionary's latents) prioritise nothing
     s.picture = new Picture(scope, model.get("picture"), { width: 240 });
     s.picture.setGrid(rows, cols);
     s.picture.onHover((cell) => {

@@ -66,7 +66,7 @@ export function semanticDictionary(scope, el) {
     acts = read(model, "acts");
     if (!acts) return;
     prefix = read(model, "prefix_acts");
-    f.setTitle(`Semantic dictionary · ${model.get("layer")}${model.get("unit") === "channel" ? "" : ` · ${model.get("unit")}s of ${model.get("found_by")}`}`);
+    f.setTitle(`Semantic dictionary · ${model.get("layer")}${model.get("found_by") ? ` · ${model.get("unit")}s of ${model.get("found_by")}` : ""}`);
     peak = Math.max(acts.values.reduce((m, v) => Math.max(m, v), 0), prefix ? prefix.values.reduce((m, v) => Math.max(m, v), 0) : 0) || 1;
     picture = new Picture(scope, model.get("picture"));
     list.style.minHeight = `${model.get("top") * ENTRY_HEIGHT}px`; // room for a hovered cell's list: nothing below moves

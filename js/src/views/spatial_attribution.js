@@ -5,7 +5,7 @@
 // (in their colours) and then the other classes it supports most (gray). All from matrices already in the browser, which
 // arrive in order of use: the class maps, then the flow, then the legend (first ranked among the
 // top classes, then among all); until a part is there, the view says it is coming. Over a
-// trained dictionary of either layer, a hovered cell of that layer also lists its latents that
+// units of either layer (a trained dictionary's latents, …), a hovered cell of that layer also lists its units that
 // matter most to the two classes, each with its icon and its attribution to each class.
 
 import { BLUE, FLOW, ORANGE, OTHER, css, heat, pairHeat } from "../colors.js";
@@ -75,31 +75,31 @@ export function spatialAttribution(scope, el) {
     );
     if (!table) {
       legend.append(h("div", { class: "nb-hint", text: "The other classes each cell supports are still being computed." }));
-      showLatents(which, i);
+      showListed(which, i);
       return;
     }
     legend.append(h("div", { class: "nb-caption", text: "the classes it supports most" }));
     for (const e of entries(table, i)) if (e.index !== a && e.index !== b) legend.append(row(e.index, e.value, OTHER, "nb-ranked"));
     const note = model.get("legend_note");
     if (note) legend.append(h("div", { class: "nb-hint", text: note }));
-    showLatents(which, i);
+    showListed(which, i);
   };
 
-  // The latents at cell `i` of the dictionary's layer, with their attribution to each class.
-  const showLatents = (which, i) => {
+  // The units at cell `i` of their layer, with their attribution to each class.
+  const showListed = (which, i) => {
     const layer = which === "lower" ? model.get("layer") : model.get("upper");
     const maps = which === "lower" ? s.lowerMaps : s.upperMaps;
-    if (!s.latents || model.get("latent_layer") !== layer || i >= maps.shape[1] * maps.shape[2]) return;
-    const [, cells, n] = s.latents.value.shape;
+    if (!s.listed || model.get("unit_layer") !== layer || i >= maps.shape[1] * maps.shape[2]) return;
+    const [, cells, n] = s.listed.value.shape;
     const [a, b] = model.get("classes");
-    legend.append(h("div", { class: "nb-legend-title", text: `latents here, for ${classLabel(a)} / ${classLabel(b)}` }));
+    legend.append(h("div", { class: "nb-legend-title", text: `${model.get("unit")}s here, for ${classLabel(a)} / ${classLabel(b)}` }));
     for (let j = 0; j < n; j++) {
-      const m = s.latents.index.values[i * n + j];
-      const [va, vb] = [s.latents.value.values[i * n + j], s.latents.value.values[(cells + i) * n + j]];
+      const m = s.listed.index.values[i * n + j];
+      const [va, vb] = [s.listed.value.values[i * n + j], s.listed.value.values[(cells + i) * n + j]];
       legend.append(
         h("div", { class: "nb-entry nb-latent", "data-latent": String(m) },
-          icons.tile(`${model.get("latent_key")}:${m}`, `latent ${m}`),
-          h("div", { class: "nb-entry-text" }, h("div", { text: `latent ${m}` }),
+          icons.tile(`${model.get("unit_key")}:${m}`, `${model.get("unit")} ${m}`),
+          h("div", { class: "nb-entry-text" }, h("div", { text: `${model.get("unit")} ${m}` }),
             h("div", {}, h("span", { class: "nb-value", style: { color: css(ORANGE) }, text: fmt(va) }), " ", h("span", { class: "nb-value", style: { color: css(BLUE) }, text: fmt(vb) })))));
     }
   };
@@ -172,13 +172,13 @@ export function spatialAttribution(scope, el) {
     s.flow = read(model, "flow");
     s.lowerLegend = readTop(model, "lower_legend");
     s.upperLegend = readTop(model, "upper_legend");
-    s.latents = readTop(model, "latents"); // value (2, P, n): per class
+    s.listed = readTop(model, "listed"); // value (2, P, n): per class
     update();
   };
 
   scope.on("change:lower_maps", build);
   scope.on("change:upper_maps", build);
-  for (const trait of ["flow", "lower_legend", "upper_legend", "legend_note", "latents", "latent_layer"]) scope.on(`change:${trait}`, arrive);
+  for (const trait of ["flow", "lower_legend", "upper_legend", "legend_note", "listed", "unit_layer"]) scope.on(`change:${trait}`, arrive);
   scope.on("change:position", update);
   scope.on("change:upper_position", update);
   build();

@@ -57,7 +57,7 @@ export function unitBrowser(scope, el) {
     elements.clear();
     maps = read(model, "maps");
     if (!maps) return;
-    rows = model.get("units");
+    rows = model.get("rows");
     const support = readTop(model, "support");
     const labels = model.get("labels");
     const noun = model.get("noun");
@@ -74,7 +74,7 @@ export function unitBrowser(scope, el) {
       }
       const classes = support ? entries(support, row.unit).map((e) => `${labels[e.index] ?? `class ${e.index}`} ${fmt(e.value)}`).join(" · ") : "";
       const element = h("div", { class: "nb-dissection-row nb-unit", "data-unit": String(row.unit) },
-        icons.tile(`${model.get("layer")}:${row.unit}`, `${noun} ${row.unit}`, 56),
+        icons.tile(`${model.get("unit_key")}:${row.unit}`, `${noun} ${row.unit}`, 56),
         h("div", { class: "nb-dissection-label" },
           h("div", { text: `${noun} ${row.unit}` }),
           h("div", { class: "nb-caption nb-unit-label", text: row.label || (row.iou == null ? "" : "unlabelled") }),

@@ -1,4 +1,4 @@
-"""Attribution: how much each atom of a layer (neuron, position, channel, group) matters to a
+"""Attribution: how much each atom of a layer (neuron, position, channel, any unit) matters to a
 target, as activation × gradient (docs/explanations/attribution.md), between hidden layers and to all classes at once.
 
 `target` is a class name or index, a pair (a, b) meaning logit a minus logit b, a callable on
@@ -9,12 +9,13 @@ A token layer's patch tokens are positions; its prefix tokens (class, register) 
 Options: `rule=` "conservative" (default: normalisation scales and softmax weights held
 constant, see `rules`) or "gradient" (the plain derivative, as Captum takes it); `relax=True`
 relaxes max-pool gradients; `smoothing=True` smooths gradient maps (cosmetic);
-`channel(..., steps=N)` integrates the gradient along the path from zero. A trained
-dictionary's latents are atoms too (`latent`, and `atoms=` of `to_classes` and `layer_to_layer`).
+`channel(..., steps=N)` integrates the gradient along the path from zero. Any units of a layer
+(`neuroblocks.units`: directions, neuron groups, a dictionary's latents) are atoms too: `unit`,
+and `units=` of `to_classes` and `layer_to_layer`.
 """
 
 from .. import attribution_rules as rules
-from .per_atom import channel, group, latent, layer_to_layer, neuron, prefix_tokens, spatial, to_classes
+from .per_atom import channel, layer_to_layer, neuron, prefix_tokens, spatial, to_classes, unit
 from .targets import Hidden
 
-__all__ = ["Hidden", "channel", "group", "latent", "layer_to_layer", "neuron", "prefix_tokens", "rules", "spatial", "to_classes"]
+__all__ = ["Hidden", "channel", "layer_to_layer", "neuron", "prefix_tokens", "rules", "spatial", "to_classes", "unit"]

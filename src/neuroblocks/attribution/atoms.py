@@ -2,8 +2,10 @@
 
 An atom's attribution to an output is the inner product of the output's gradient with the atom's
 tangent, the part of the activations the atom stands for (activation × gradient summed over the
-atom's neurons, docs/explanations/attribution.md). Each kind gives its tangents (for forward mode, one per atom) and reduces
-a batch of gradients to per-atom sums (for reverse mode) without building every tangent.
+atom's neurons, docs/explanations/attribution.md). Units (`neuroblocks.units`) give their own
+atoms; positions and given tangents are here. Each kind gives its tangents (for forward mode,
+one per atom) and reduces a batch of gradients to per-atom sums (for reverse mode) without
+building every tangent.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import AttributionError
+from ..units import ChannelParts, Parts, units_of
 
 
 class Positions:
@@ -32,24 +35,8 @@ class Positions:
         return (a * grads).sum(1).flatten(1)
 
 
-class Channels:
-    """Each channel with its H×W map (or each feature of a flat layer)."""
-
-    def __init__(self, shape: tuple[int, ...], layer: str) -> None:
-        self.count = shape[0]
-
-    def tangents(self, a: torch.Tensor, atoms: torch.Tensor) -> torch.Tensor:
-        t = torch.zeros(len(atoms), *a.shape, dtype=a.dtype, device=a.device)
-        t[torch.arange(len(atoms), device=a.device), atoms] = a[atoms]
-        return t
-
-    def reduce(self, a: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
-        products = a * grads
-        return products.flatten(2).sum(2) if products.dim() > 2 else products  # a flat layer's features are its channels
-
-
 class Directions:
-    """Given tangents, one per atom: e.g. neuron groups, each its spatial map × channel direction."""
+    """Given tangents, one per atom: the picked few of another kind, each formed once."""
 
     def __init__(self, tangents: torch.Tensor) -> None:
         self._tangents = tangents
@@ -62,25 +49,11 @@ class Directions:
         return torch.einsum("p...,n...->np", self._tangents, grads)
 
 
-def groups(spatial: torch.Tensor, channels: torch.Tensor) -> Directions:
-    """Atoms for factors: spatial (k, H, W) and channel directions (k, C) → reconstructions."""
-    if spatial.shape[0] != channels.shape[0]:
-        raise AttributionError(f"{spatial.shape[0]} spatial factors but {channels.shape[0]} channel directions")
-    return Directions(channels[:, :, None, None] * spatial[:, None])
-
-
-def projections(a: torch.Tensor, directions: torch.Tensor) -> Directions:
-    """Atoms for directions (k, C) in channel space: each the activations' projection on one
-    direction (a·d / |d|² times d, at every position), so a direction's attribution is
-    activation × gradient summed over its part of the activations (one-hot directions give channels)."""
-    d = directions.to(a)
-    weights = torch.einsum("chw,kc->khw", a, d) / (d * d).sum(1).clamp(min=1e-12)[:, None, None]
-    return groups(weights, d)
-
-
-def of_kind(kind: str, shape: tuple[int, ...], layer: str) -> Positions | Channels:
-    if kind == "positions":
-        return Positions(shape, layer)
-    if kind == "channels":
-        return Channels(shape, layer)
-    raise AttributionError(f"atoms are 'positions' or 'channels', not {kind!r}")
+def of_units(units: object, a: torch.Tensor, layer: str) -> Positions | ChannelParts | Parts:
+    """The atoms a `units=` keyword names on one image's cube `a`: "positions" (each with its
+    whole channel vector), "channels", or any units of the layer (`neuroblocks.units`)."""
+    if units == "positions":
+        return Positions(tuple(a.shape), layer)
+    if isinstance(units, str) and units != "channels":
+        raise AttributionError(f"units are 'positions', 'channels' or units of {layer!r} (a dictionary, groups, directions), not {units!r}")
+    return units_of(layer, tuple(a.shape), None if units == "channels" else units).attribution_atoms(a)

@@ -30,7 +30,8 @@ import torch.autograd.forward_ad as fwAD
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..work import progress
-from .atoms import Channels, Directions, Positions
+from ..units import ChannelParts, Parts
+from .atoms import Directions, Positions
 from .budget import batch_for
 
 
@@ -126,7 +127,7 @@ def _warn_fallback(why: str) -> None:
 def attribution_matrix(
     f: Callable[[torch.Tensor], torch.Tensor],
     a: torch.Tensor,
-    atoms: Positions | Channels | Directions,
+    atoms: Positions | ChannelParts | Parts | Directions,
     n_outputs: int,
     *,
     mode: str = "auto",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from ..units import Units
 from .sae import SparseAutoencoder
 
 
@@ -36,8 +37,8 @@ class Settings:
 
 
 @dataclass(frozen=True)
-class Dictionary:
-    """`sae` works on vectors scaled by `scale` (E‖scale·x‖² = C over the training vectors).
+class Dictionary(Units):
+    """Units of `layer`: its latents (`neuroblocks.units`). `sae` works on vectors scaled by `scale` (E‖scale·x‖² = C over the training vectors).
     key: names the dictionary (model, layer, training vectors, settings) in caches and icons.
     trained_on: how many vectors it was trained on, of `seen` positions read."""
 
@@ -51,8 +52,14 @@ class Dictionary:
     report: object = field(default=None, compare=False)  # its Quality on its training vectors
     icons: str = "encoder"  # which direction the views draw a latent by: "encoder" or "decoder" (`drawn_by`)
 
+    noun = "latent"
+
     @property
     def latents(self) -> int:
+        return self.sae.latents
+
+    @property
+    def count(self) -> int:
         return self.sae.latents
 
     @property
@@ -64,6 +71,11 @@ class Dictionary:
     def atoms(self) -> torch.Tensor:
         """(M, C): each latent's decoder atom in the layer's units (what one unit of code adds)."""
         return self.sae.decoder.detach() / self.scale
+
+    @property
+    def offset(self) -> torch.Tensor:
+        """(C,): the decoder bias in the layer's units."""
+        return self.sae.b_dec.detach() / self.scale
 
     def _on(self, device: torch.device) -> SparseAutoencoder:
         return self.sae if self.sae.decoder.device == device else self.sae.to(device)
@@ -110,21 +122,19 @@ class Dictionary:
             raise ValueError(f"a latent is drawn by its 'encoder' or 'decoder' direction, not {icons!r}")
         return replace(self, icons=icons)
 
+    def icon_direction(self, m: int) -> torch.Tensor:
+        return self.icon_directions[m]
+
     @property
     def icon_key(self) -> str:
         """Icons of latent m are keyed f"{icon_key}:{m}": apart from the layer's channels', other
         dictionaries' and the other direction's."""
         return f"{self.layer}:latents-{self.key[:10]}-{self.icons}"
 
-    def summed_codes(self, h: torch.Tensor) -> torch.Tensor:
-        """(N, M): each latent's code summed over the positions of a batch (N, C, H, W), with
-        gradients: how a latent is measured when lower atoms are attributed to it."""
+    def summed(self, h: torch.Tensor) -> torch.Tensor:
+        """(N, M) summed codes of a batch, with gradients (`encode` has none)."""
         sae = self._on(h.device)
         return _per_position(lambda x: sae.encode(x * self.scale), h.float()).flatten(2).sum(2)
-
-    def atom_kind(self, a: torch.Tensor) -> LatentAtoms:
-        """The latents as attribution atoms on one image's cube `a` (C, H, W) (see `attribution.atoms`)."""
-        return LatentAtoms(self.codes(a.float()).to(a), self.atoms.to(a))
 
     def __str__(self) -> str:
         return f"{self.description[2:]} of {self.layer}"
@@ -137,21 +147,3 @@ def _per_position(f, a: torch.Tensor) -> torch.Tensor:
     out = f(batch.permute(0, 2, 3, 1).reshape(-1, c))
     out = out.reshape(n, h, w, out.shape[1]).permute(0, 3, 1, 2)
     return out if a.dim() == 4 else out[0]
-
-
-class LatentAtoms:
-    """Latent m's part of one image's activations is its code map times its atom: attribution
-    to it is d(target)/dz_m · z_m, the gradient's inner product with that part (docs/explanations/dictionaries.md)."""
-
-    #: elements of the (classes, latents, H, W) product formed at once in `reduce`
-    CHUNK = 2**25
-
-    def __init__(self, codes: torch.Tensor, atoms: torch.Tensor) -> None:
-        self.codes, self.atoms, self.count = codes, atoms, codes.shape[0]
-
-    def tangents(self, a: torch.Tensor, atoms: torch.Tensor) -> torch.Tensor:
-        return self.codes[atoms][:, None] * self.atoms[atoms][:, :, None, None]
-
-    def reduce(self, a: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
-        rows = max(1, self.CHUNK // max(1, self.codes.numel()))
-        return torch.cat([torch.einsum("nchw,mc,mhw->nm", g, self.atoms, self.codes) for g in grads.split(rows)])

@@ -1,4 +1,4 @@
-"""Dataset examples (docs/guides/faithfulness.md): for each unit (or direction, or neuron group), the images of a
+"""Dataset examples (docs/guides/faithfulness.md): for each unit (a channel, direction or latent), the images of a
 dataset that activate it most, with a crop around where it fires hardest and its upsampled map
 on that crop, streamed with a running top-k so memory does not grow with the dataset. The top-k
 of shards merge (`Best`), so the job runs in this process or on Ray workers alike (`engine=`)."""
@@ -16,7 +16,8 @@ from ..keywords import checked
 from ..scale import runner
 from ..scale.progress import Cancel, Watcher
 from ..session import Session
-from .units import as_units, unit_maps, upsampled
+from ..units import Units
+from .units import of_layer, unit_maps, upsampled
 
 THUMB = 64  # side of the stored crops, px
 
@@ -25,15 +26,14 @@ THUMB = 64  # side of the stored crops, px
 class Examples:
     """scores, images: (units, k) peak activation and dataset index, best first; crops: (units, k,
     THUMB, THUMB, 3) uint8; maps: (units, k, THUMB, THUMB) the unit's activation over each crop,
-    scaled to [0, 1] by the unit's top score; directions: the (units, C) directions the units
-    are, or None when they are the layer's channels."""
+    scaled to [0, 1] by the unit's top score; units: what the units are (`neuroblocks.units`)."""
 
     layer: str
     scores: torch.Tensor
     images: torch.Tensor
     crops: torch.Tensor
     maps: torch.Tensor
-    directions: object = None
+    units: Units
 
 
 def crop_around(images: torch.Tensor, centres: torch.Tensor, fraction: float, size: int = THUMB) -> torch.Tensor:
@@ -82,8 +82,7 @@ class Best:
 
 @dataclass(frozen=True)
 class _FindExamples:
-    layer: str
-    directions: object
+    units: Units
     k: int
     crop: float
     batch: int
@@ -91,7 +90,7 @@ class _FindExamples:
     def map(self, session: Session, items: Iterable, start: int, tick: Callable[[int], None]) -> Best | None:
         best = None
         for first, images, _ in batches(items, session.channels, self.batch, start):
-            maps = upsampled(unit_maps(session, self.layer, images, self.directions), tuple(images.shape[2:]))
+            maps = upsampled(unit_maps(session, self.units, images), tuple(images.shape[2:]))
             n, units, h, w = maps.shape
             peak, where = maps.flatten(2).max(2)  # (n, units)
             top, row = peak.T.topk(min(self.k, n), dim=1)  # this batch's best per unit: only these are cropped
@@ -116,21 +115,22 @@ def dataset_examples(
     data: Iterable,
     k: int = 8,
     *,
-    directions: object = None,
+    units: Units | torch.Tensor | None = None,
     crop: float = 0.5,
     batch: int = 32,
     engine: object = "local",
     progress: Watcher | None = None,
     cancel: Cancel = None,
 ) -> Examples:
-    """The top-k images of `data` for each unit of `layer` (or each of `directions` (K, C); pass a
-    neuron group's `channels` to get its examples, or a dictionary for its latents'), with crops of `crop` × the image side;
-    `batch` images per forward pass; engine, progress and cancel as for `dissect`."""
+    """The top-k images of `data` for each of `units` of `layer` (`neuroblocks.units`; default its
+    channels; directions (K, C) such as neuron groups' `channels`, or a dictionary for its
+    latents'), with crops of `crop` × the image side; `batch` images per forward pass; engine,
+    progress and cancel as for `dissect`."""
     layer = session.check_layer(layer)
-    d = as_units(directions)
+    units = of_layer(session, layer, units)
     with runner(engine, session, progress, cancel) as run:
-        best = run(_FindExamples(layer, d, k, crop, batch), data, "dataset examples")
+        best = run(_FindExamples(units, k, crop, batch), data, "dataset examples")
     if best is None:
         raise DatasetError("the dataset is empty: dataset examples need images")
     scale = best.scores[:, :1].clamp(min=1e-12)[..., None, None]
-    return Examples(layer, best.scores, best.images, best.crops, (best.regions / scale).clamp(0, 1), d)
+    return Examples(layer, best.scores, best.images, best.crops, (best.regions / scale).clamp(0, 1), units)

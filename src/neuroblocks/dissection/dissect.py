@@ -21,7 +21,8 @@ from ..scale import runner
 from ..scale.progress import Cancel, Watcher
 from ..session import Session
 from .quantiles import TopQuantile
-from .units import as_units, unit_maps, upsampled
+from ..units import Units
+from .units import of_layer, unit_maps, upsampled
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def _maps(session: Session, job, items: Iterable, start: int):
                 "dissection needs concept masks: items (image, {concept: mask}) or batches of them; these items have none "
                 "(images, or an ImageFolder's (image, label)): dataset_examples and atlas read those"
             )
-        maps = unit_maps(session, job.layer, images, job.directions)
+        maps = unit_maps(session, job.units, images)
         yield upsampled(maps, tuple(images.shape[2:])), masks
 
 
@@ -106,8 +107,7 @@ class Overlaps:
 
 @dataclass(frozen=True)
 class _FindTails:
-    layer: str
-    directions: object
+    units: Units
     tail: float
     capacity: int
     batch: int
@@ -129,8 +129,7 @@ class _FindTails:
 
 @dataclass(frozen=True)
 class _CountOverlaps:
-    layer: str
-    directions: object
+    units: Units
     thresholds: torch.Tensor
     concepts: tuple[str, ...]
     batch: int
@@ -158,7 +157,7 @@ def dissect(
     layer: str,
     data: Iterable,
     *,
-    directions: object = None,
+    units: Units | torch.Tensor | None = None,
     tail: float = 0.005,
     min_iou: float = 0.04,
     capacity: int = 4096,
@@ -167,8 +166,8 @@ def dissect(
     progress: Watcher | None = None,
     cancel: Cancel = None,
 ) -> Dissection:
-    """Dissect `layer`'s units (or `directions` (K, C) in its activation space, or a trained
-    dictionary's latents) over `data`
+    """Dissect `units` of `layer` (`neuroblocks.units`; default its channels; directions (K, C) in
+    its activation space, a trained dictionary's latents) over `data`
     (see `neuroblocks.datasets` for the forms it takes), `batch` images per forward pass.
 
     engine: "local" (this process), "ray", or a `neuroblocks.scale.RayEngine(...)`;
@@ -177,9 +176,9 @@ def dissect(
     layer = session.check_layer(layer)
     if isinstance(data, Iterator):  # a generator, or iter(...) of something
         raise DatasetError("the dataset is a one-shot iterator, but dissection reads it twice: pass a list, a Dataset or a DataLoader")
-    d = as_units(directions)
+    units = of_layer(session, layer, units)
     with runner(engine, session, progress, cancel) as run:
-        found = run(_FindTails(layer, d, tail, capacity, batch), data, "dissection pass 1/2 (thresholds)")
+        found = run(_FindTails(units, tail, capacity, batch), data, "dissection pass 1/2 (thresholds)")
         if found is None or found.images == 0:
             raise DatasetError("the dataset is empty: dissection needs images with concept masks")
         empty = [c for c, pixels in found.pixels.items() if pixels == 0]
@@ -187,7 +186,7 @@ def dissect(
             raise DatasetError(f"concept {empty[0]!r} has no pixels in any image: its IoU would mean nothing; drop it or check its masks")
         names = tuple(sorted(found.pixels))
         thresholds = found.quantile.threshold()
-        counts = run(_CountOverlaps(layer, d, thresholds, names, batch), data, "dissection pass 2/2 (overlaps)")
+        counts = run(_CountOverlaps(units, thresholds, names, batch), data, "dissection pass 2/2 (overlaps)")
     area = torch.tensor([found.pixels[c] for c in names], dtype=torch.float64)
     iou = counts.inter / (counts.fired[:, None] + area[None] - counts.inter).clamp(min=1)
     return Dissection(layer, list(names), iou.float(), thresholds, found.images, found.quantile.exact, min_iou, found.quantile.rank_bound)

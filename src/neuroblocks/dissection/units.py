@@ -1,5 +1,5 @@
-"""What dissection and dataset examples measure: a layer's units, directions in its space, or a
-dictionary's latents (anything with `codes`, a cube batch → code maps; see `neuroblocks.dictionary`)."""
+"""What dissection and dataset examples measure: the code maps of any units of a layer (its
+channels by default; directions, a dictionary's latents: `neuroblocks.units`)."""
 
 from __future__ import annotations
 
@@ -9,29 +9,21 @@ import torch.nn.functional as F
 from ..errors import NeuroblocksError
 from ..keywords import checked
 from ..session import Session
+from ..units import Units, units_of
 
 
-def unit_maps(session: Session, layer: str, images: torch.Tensor, directions: object = None) -> torch.Tensor:
-    """(N, units, h, w) activation maps of a batch: the layer's channels, its activations
-    projected on each of `directions` (K, C), or a dictionary's code maps."""
+def unit_maps(session: Session, units: Units, images: torch.Tensor) -> torch.Tensor:
+    """(N, units, h, w): each unit's code map over a batch (a layer's channels: its activations)."""
     with torch.no_grad():
-        a = session.forward(images.to(session.device), capture=[layer], stop=True).activations[layer].float()
-    if a.dim() != 4:
-        raise NeuroblocksError(f"layer {layer!r} has no positions (shape {tuple(a.shape[1:])}); dissection needs a convolutional layer")
-    if directions is None:
-        return a
-    if hasattr(directions, "codes"):
-        return directions.codes(a)
-    if directions.shape[1] != a.shape[1]:
-        raise NeuroblocksError(f"directions have {directions.shape[1]} entries but {layer!r} has {a.shape[1]} channels")
-    return torch.einsum("nchw,kc->nkhw", a, directions.to(a))
+        a = session.forward(images.to(session.device), capture=[units.layer], stop=True).activations[units.layer].float()
+        if a.dim() != 4:
+            raise NeuroblocksError(f"layer {units.layer!r} has no positions (shape {tuple(a.shape[1:])}); dissection needs a convolutional layer")
+        return units.codes(a)
 
 
-def as_units(directions: object) -> object:
-    """What a job carries to its workers: directions as a float CPU tensor, a dictionary as it is."""
-    if directions is None or hasattr(directions, "codes"):
-        return directions
-    return directions.detach().float().cpu()
+def of_layer(session: Session, layer: str, units: Units | torch.Tensor | None) -> Units:
+    """What a dataset job's `units=` gives, checked against the layer (None: its channels)."""
+    return units_of(layer, tuple(session.layer_shape(layer)), units)
 
 
 def upsampled(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

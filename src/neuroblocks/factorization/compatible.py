@@ -17,11 +17,11 @@ import torch
 
 from .. import attribution_rules as rules
 from .. import precision
-from ..attribution.atoms import groups as group_atoms
 from ..attribution.targets import check_order
 from ..images import ImageLike
 from ..keywords import checked
 from ..session import Session
+from ..units import Parts
 from .groups import Groups, activation_directions, build_groups
 from .methods import factorise
 from .one_layer import factorize
@@ -93,5 +93,5 @@ def factorize_layers(
         a, grads = _group_gradients(session, image, lower, higher)
         found[lower] = _compatible(session, image, lower, counts[i], a, grads, seed) if compatible else factorize(session, image, lower, counts[i], seed=seed)
         below = found[lower]
-        flows.insert(0, group_atoms(below.spatial, below.channels).reduce(a, grads).detach())
+        flows.insert(0, Parts(below.spatial, below.channels).reduce(a, grads).detach())
     return Flow(layers=layers, groups=[found[layer] for layer in layers], flow=flows, compatible=compatible)

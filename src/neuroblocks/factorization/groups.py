@@ -8,7 +8,8 @@ drawn as a feature visualization and attributed to classes the same way.
 from __future__ import annotations
 
 import colorsys
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -16,14 +17,15 @@ from sklearn.decomposition import non_negative_factorization
 
 from .. import attribution_rules as rules
 from .. import precision
-from ..attribution.atoms import groups as group_atoms
 from ..attribution.jacobian import attribution_matrix
 from ..session import Session
+from ..units import Parts, Units, UnitsError
 
 
 @dataclass(frozen=True)
-class Groups:
-    """k groups of one layer, ordered left to right by the column of their spatial peak.
+class Groups(Units):
+    """k groups of one layer, ordered left to right by the column of their spatial peak: units of
+    the image they were found on (`neuroblocks.units`), code = spatial factor, atom = direction.
 
     spatial: (k, H, W) spatial factors. channels: (k, C) activation-space directions.
     error: relative reconstruction error of the factorised matrix. to_classes: (k, classes),
@@ -43,7 +45,37 @@ class Groups:
     converged: bool
     split_signs: bool = False
     found_by: str = ""  # said instead of the method, e.g. "the strongest latents of a dictionary of 512 latents (…)"
-    units: tuple[int, ...] = ()  # groups that are a dictionary's latents: which latent each is
+    latents: tuple[int, ...] = ()  # groups that are a dictionary's latents: which latent each is
+    drawn_by: torch.Tensor | None = field(default=None, compare=False)  # (k, C) what icons maximise, if not `channels`
+
+    noun = "group"
+
+    @property
+    def count(self) -> int:
+        return len(self.channels)
+
+    @property
+    def atoms(self) -> torch.Tensor:
+        return self.channels
+
+    def codes(self, a: torch.Tensor) -> torch.Tensor:
+        """The spatial factors, whatever the input: a group is a part of the image it was found
+        on, so ablating it removes that same part from every pass (and its code has no gradient)."""
+        if tuple(a.shape[-2:]) != tuple(self.spatial.shape[1:]):
+            raise UnitsError(f"these groups are of a {tuple(self.spatial.shape[1:])} grid of {self.layer!r}, not {tuple(a.shape[-2:])}")
+        s = self.spatial.to(a.device, a.dtype)
+        return s if a.dim() == 3 else s[None].expand(a.shape[0], -1, -1, -1)
+
+    def prefix_codes(self, prefix: torch.Tensor) -> torch.Tensor:
+        """None: a group is a part of the patch grid."""
+        return prefix.new_zeros(*prefix.shape[:-1], self.count)
+
+    @property
+    def icon_key(self) -> str:
+        return f"{self.layer}:groups-{hashlib.sha256(self.channels.cpu().numpy().tobytes()).hexdigest()[:10]}"
+
+    def icon_direction(self, u: int) -> torch.Tensor:
+        return (self.channels if self.drawn_by is None else self.drawn_by)[u]
 
     @property
     def description(self) -> str:
@@ -91,7 +123,7 @@ def activation_directions(activations: np.ndarray, spatial: np.ndarray, nonnegat
 
 
 def build_groups(
-    session: Session, image, layer: str, a: torch.Tensor, spatial: np.ndarray, directions: np.ndarray, units: np.ndarray | None = None, **about
+    session: Session, image, layer: str, a: torch.Tensor, spatial: np.ndarray, directions: np.ndarray, latents: np.ndarray | None = None, drawn_by: torch.Tensor | None = None, **about
 ) -> Groups:
     """Groups from spatial factors (H·W × k) and directions (k × C): ordered left to right,
     coloured, and attributed to every class by the all-class engine (one forward-mode pass per
@@ -107,6 +139,7 @@ def build_groups(
             return above(x).logits
 
     with precision.applied(session.attribution_precision):
-        to_classes = attribution_matrix(logits, a, group_atoms(spatial_t, channels_t), len(session.labels), budget=session.memory_budget, lock=session.lock).T
-    ordered_units = () if units is None else tuple(int(u) for u in np.asarray(units)[order])
-    return Groups(layer=layer, spatial=spatial_t, channels=channels_t, to_classes=to_classes, colors=hues(k), units=ordered_units, **about)
+        to_classes = attribution_matrix(logits, a, Parts(spatial_t, channels_t), len(session.labels), budget=session.memory_budget, lock=session.lock).T
+    ordered = () if latents is None else tuple(int(m) for m in np.asarray(latents)[order])
+    icons = None if drawn_by is None else drawn_by[torch.from_numpy(order)]
+    return Groups(layer=layer, spatial=spatial_t, channels=channels_t, to_classes=to_classes, colors=hues(k), latents=ordered, drawn_by=icons, **about)

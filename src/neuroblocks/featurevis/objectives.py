@@ -15,6 +15,7 @@ import torch
 
 from ..errors import NeuroblocksError
 from ..keywords import checked
+from ..units import Units
 
 INPUT, LOGITS = "input", "logits"
 Acts = dict[str, torch.Tensor]
@@ -96,6 +97,12 @@ def _layer_check(layer: str):
 def channel(layer: str, c: int) -> Objective:
     """Mean of channel `c` over positions."""
     return Objective(lambda a: a[layer][:, c].flatten(1).mean(1), {layer}, f"{layer}:{c}", (_layer_check(layer), _channel_check(layer, c)))
+
+
+def unit(units: Units, u: int) -> Objective:
+    """Unit u of any units (`neuroblocks.units`): a channel's own mean, else its icon direction."""
+    vector = units.icon_direction(u)
+    return channel(units.layer, u) if vector is None else direction(units.layer, vector)
 
 
 def prefix_key(layer: str) -> str:

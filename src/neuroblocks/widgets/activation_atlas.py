@@ -6,9 +6,10 @@ vector lies on the atlas.
 
 Every resolution's cells, the samples' origins and one sprite of example patches are sent once,
 so zoom and hover run in the browser (and in an exported page); the kernel only renders the
-icons of the resolution on screen, densest cells first. With a trained dictionary of the layer,
-each cell is framed in its latent's colour: the latent with the largest mean code over the
-cell's vectors; hovering a cell names that latent, shows its icon, and marks every cell it leads.
+icons of the resolution on screen, densest cells first. Given units of the layer (`units=`, e.g.
+a trained dictionary's latents), each cell is framed in its unit's colour: the unit with the
+largest mean code over the cell's vectors; hovering a cell names that unit, shows its icon, and
+marks every cell it leads.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ import traitlets
 from PIL import Image
 
 from ..atlas import Atlas, AtlasError
-from ..dictionary import Dictionary
 from ..featurevis.sizes import default_size
 from ..images import ImageLike
 from ..session import Session
+from ..units import Units
 from .base import Part, View
-from .inputs import latent_icons
+from .inputs import unit_icons
 from .payload import array, top_entries
 from .traits import Array
 
@@ -64,30 +65,31 @@ class ActivationAtlas(View):
     class_filter = traitlets.Int(None, allow_none=True).tag(sync=True)
     summary = traitlets.Unicode("").tag(sync=True)
     name = traitlets.Unicode("").tag(sync=True)  # which model, when two atlases stand side by side
-    latent_key = traitlets.Unicode("").tag(sync=True)  # with a dictionary: icons of latent m are keyed f"{latent_key}:{m}"
-    found_by = traitlets.Unicode("").tag(sync=True)  # with a dictionary: its description
+    unit = traitlets.Unicode("").tag(sync=True)  # with units: their noun ("latent", …)
+    unit_key = traitlets.Unicode("").tag(sync=True)  # with units: icons of unit u are keyed f"{unit_key}:{u}"
+    found_by = traitlets.Unicode("").tag(sync=True)  # with units: their description
     inputs = ("image", "resolution")
 
     def __init__(
         self, session: Session, atlas: Atlas, image: ImageLike | None = None, *, resolution: int | None = None, examples: int = 4, top: int = 5, name: str = "",
-        dictionary: Dictionary | None = None, **options
+        units: Units | None = None, **options
     ) -> None:
-        """dictionary: a trained `neuroblocks.dictionary.Dictionary` of the atlas's layer, whose
-        latents colour the cells."""
+        """units: units of the atlas's layer (`neuroblocks.units`, e.g. a trained dictionary),
+        which colour the cells: each cell framed by the unit with the largest mean code."""
         if not isinstance(atlas, Atlas):
             raise TypeError(f"ActivationAtlas shows an atlas from neuroblocks.atlas.atlas(...), not {type(atlas).__name__}")
         if atlas.session is not session:
             raise AtlasError("this atlas was made with another session: show it with the session it was made from")
-        if dictionary is not None and dictionary.layer != atlas.layer:
-            raise AtlasError(f"the dictionary was trained on {dictionary.layer!r}, but the atlas is of {atlas.layer!r}")
+        if units is not None and units.layer != atlas.layer:
+            raise AtlasError(f"these are {units.description}, but the atlas is of {atlas.layer!r}")
         resolution = min(atlas.resolutions) if resolution is None else resolution
         atlas.cells(resolution)  # an unknown resolution fails here, listing the known ones
-        self.atlas, self.dictionary = atlas, dictionary
-        # Per resolution: each cell's leading latent and its mean code (with a dictionary).
-        self._leading = _leading_latents(atlas, dictionary) if dictionary is not None else {}
+        self.atlas, self.units = atlas, units
+        # Per resolution: each cell's leading unit and its mean code (with units).
+        self._leading = _leading_units(atlas, units) if units is not None else {}
         self._static = self._static_values(atlas, examples, top, self._leading)
-        if dictionary is not None:
-            options.update(latent_key=dictionary.icon_key, found_by=dictionary.description)
+        if units is not None:
+            options.update(unit=units.noun, unit_key=units.icon_key, found_by=units.description)
         options.setdefault("icon_size", default_size(session, [atlas.layer], base=session.icon_defaults["size"] // 2))
         super().__init__(session, image=image, layer=atlas.layer, resolution=resolution, name=name, **options)
 
@@ -106,7 +108,7 @@ class ActivationAtlas(View):
                 "counts": array(cells.counts, "int32"),
                 "top": top_entries(torch.from_numpy(cells.classes), top),
                 "examples": array(np.where(cells.examples[:, :examples] >= 0, slot[cells.examples[:, :examples]], -1), "int32"),
-                **({"latent": array(leading[size][0], "int32"), "latent_code": array(leading[size][1])} if leading else {}),
+                **({"leading": array(leading[size][0], "int32"), "leading_code": array(leading[size][1])} if leading else {}),
             })
         total = len(set(s.images.tolist()))
         kind = "class atlas of " + ", ".join(atlas.session.class_name(c) for c in atlas.classes) if atlas.classes else "atlas"
@@ -126,18 +128,19 @@ class ActivationAtlas(View):
         wanted = [(f"{self.resolution}:{m}", objectives[m]) for m in np.argsort(-cells.counts, kind="stable")]
         if self._leading:
             leading = self._leading[self.resolution][0].unique()
-            wanted += latent_icons(self.dictionary, leading[leading >= 0].tolist())
+            wanted += unit_icons(self.units, leading[leading >= 0].tolist())
         yield values, wanted
 
 
-def _leading_latents(atlas: Atlas, d: Dictionary) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
-    """Per resolution, each cell's latent with the largest mean code over the cell's vectors
-    (-1 where none fires) and that mean code, (M,) each; the samples are encoded once."""
-    codes = d.encode(atlas.samples.vectors.float()).cpu()
+def _leading_units(atlas: Atlas, units: Units) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """Per resolution, each cell's unit with the largest mean code over the cell's vectors
+    (-1 where none fires) and that mean code, (cells,) each; the samples are coded once."""
+    with torch.no_grad():
+        codes = units.codes(atlas.samples.vectors.float()[:, :, None, None])[:, :, 0, 0].cpu()
     found = {}
     for size, cells in atlas.resolutions.items():
         kept = torch.from_numpy(cells.members).long()
         sums = torch.zeros(len(cells), codes.shape[1]).index_add_(0, kept[kept >= 0], codes[kept >= 0].float())
-        value, latent = (sums / torch.from_numpy(cells.counts).float().clamp(min=1)[:, None]).max(1)
-        found[size] = (torch.where(value > 0, latent, -1), value)
+        value, unit = (sums / torch.from_numpy(cells.counts).float().clamp(min=1)[:, None]).max(1)
+        found[size] = (torch.where(value > 0, unit, -1), value)
     return found

@@ -3,9 +3,10 @@ difference), as icons with values. Hovering a channel shows its activation over 
 the classes it supports most; clicking it drills down and up: which channels of the layer below
 fed it, which channels of the layer above it feeds (docs/views.md). The drill is computed on click,
 the only step here that asks the kernel. The channels and their maps come first, the classes
-each supports after. Over a trained dictionary the entries are its latents (attribution
-d(target)/dz · z, maps their codes, switches that ablate their parts); the drill-down then lists
-the channels below that fed a latent and the channels above that its part feeds."""
+each supports after. Given other units of the layer (`units=`: a trained dictionary's latents,
+directions, groups) the entries are those units (attribution d(target)/dz · z, maps their
+codes, switches that ablate their parts); the drill-down then lists the channels below that
+fed a unit and the channels above that its part feeds."""
 
 from __future__ import annotations
 
@@ -16,13 +17,13 @@ import traitlets
 
 from .. import attribution
 from ..ablation import ablate
-from ..dictionary import Dictionary
 from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
+from ..units import Units
 from ..work import Job
 from .base import Part, View, Wanted
-from .inputs import class_names, default_layer, dictionary_layer, latent_icons, legend_length, neighbours, spatial_cube, target_of
+from .inputs import class_names, default_layer, legend_length, neighbours, shown_units, spatial_cube, target_of, unit_icons, units_layer
 from .payload import array, top_entries, unpack
 from .traits import Array, TopEntries
 
@@ -43,34 +44,35 @@ class ChannelAttribution(View):
     needs_grid = True
     top = traitlets.Int(8).tag(sync=True)
     target_label = traitlets.Unicode("").tag(sync=True)
-    values = Array("float32", 1, help="(C,): the attribution of every channel (or latent)")
+    values = Array("float32", 1, help="(K,): the attribution of every unit")
     shown = Array("int32", 1, help="(n,): the units on display, most for first, then most against")
-    maps = Array("float32", 3, help="(n, H, W): each shown unit's activation (or code) over the image")
+    maps = Array("float32", 3, help="(n, H, W): each shown unit's code over the image")
     channel_classes = TopEntries(help="per shown unit, the classes it supports most")
     class_names = traitlets.Dict().tag(sync=True)
     focus = traitlets.Int(None, allow_none=True).tag(sync=True)
     drill = traitlets.Dict().tag(sync=True)
-    ablated = traitlets.List(traitlets.Int()).tag(sync=True)  # channels switched off (docs/guides/faithfulness.md)
+    ablated = traitlets.List(traitlets.Int()).tag(sync=True)  # units switched off (docs/guides/faithfulness.md)
     logits = Array("float32", 1, help="(classes,): the logits with the ablation in force")
     base_logits = Array("float32", 1, help="(classes,): the logits without it")
     target_classes = traitlets.List().tag(sync=True)  # [class] or [a, b] of the resolved target
-    unit = traitlets.Unicode("channel").tag(sync=True)  # what an entry is: "channel", or "latent" of the dictionary
+    unit = traitlets.Unicode("channel").tag(sync=True)  # what an entry is: the units' noun ("channel", "latent", …)
     unit_key = traitlets.Unicode("").tag(sync=True)  # icons of entry u are keyed f"{unit_key}:{u}"
-    found_by = traitlets.Unicode("").tag(sync=True)  # the dictionary's description, when entries are latents
+    found_by = traitlets.Unicode("").tag(sync=True)  # the given units' description ("" for the layer's channels)
     inputs = ("image", "layer", "target", "top", "ablated")
 
     def __init__(
-        self, session: Session, image: ImageLike, layer: str | None = None, target=None, *, top: int = 8, dictionary: Dictionary | None = None, **options
+        self, session: Session, image: ImageLike, layer: str | None = None, target=None, *, top: int = 8, units: Units | None = None, **options
     ) -> None:
-        """dictionary: a trained `neuroblocks.dictionary.Dictionary`; while the view shows its
-        layer, the entries are its latents (another layer, reached by a drill-down, shows channels)."""
+        """units: units of a layer (`neuroblocks.units`, e.g. a trained dictionary); while the view
+        shows their layer, the entries are those units (another layer, reached by a drill-down,
+        shows its channels)."""
         self._refocus: int | None = None
         self._drilling: Job | None = None
-        self.dictionary = dictionary
-        layer = default_layer(session, dictionary_layer(layer, dictionary))
+        self.units = units
+        layer = default_layer(session, units_layer(layer, units))
         super().__init__(session, image=image, layer=layer, target=target, top=top, **options)
         self.observe(lambda change: self._drill(), names=["focus"])
-        # Switched-off channels are channels of one layer: a new layer starts with all on.
+        # Switched-off units are units of one layer: a new layer starts with all on.
         self.observe(lambda change: setattr(self, "ablated", []), names=["layer"])
 
     def _check(self) -> None:
@@ -78,34 +80,29 @@ class ChannelAttribution(View):
         if self.target is not None:
             target_of(self.session, self.photo, self.target)
 
-    def _latents(self) -> Dictionary | None:
-        """The dictionary whose latents are the entries: only while the view shows its layer."""
-        return self.dictionary if self.dictionary is not None and self.dictionary.layer == self.layer else None
+    def _entries(self) -> Units:
+        """The entries: the given units while the view shows their layer, else its channels."""
+        return shown_units(self.session, self.layer, self.units)
 
     def _compute(self) -> Iterator[Part]:
-        s, image, layer, d = self.session, self.photo, self.layer, self._latents()
-        yield f"{'latent' if d else 'channel'} attribution of {layer}"
+        s, image, layer, units = self.session, self.photo, self.layer, self._entries()
+        yield f"{units.noun} attribution of {layer}"
         base = s.trace(image).logits
         target = target_of(s, image, self.target)  # the top class without ablation: it must not move
         if self.ablated:
-            off = {"latents": (d, self.ablated)} if d else {"channels": self.ablated}
             # Computed whole: the ablation holds the session, so no other view's step may run inside it.
-            with ablate(s, layer, **off):
+            with ablate(s, layer, self.ablated, units=units):
                 parts = list(self._attribute(s, image, layer, base, target))
             yield from parts
         else:
             yield from self._attribute(s, image, layer, base, target)
 
     def _attribute(self, s: Session, image: ImageLike, layer: str, base: torch.Tensor, target) -> Iterator[Part]:
-        d = self._latents()
-        a = spatial_cube(s, image, layer)
-        if d is not None:
-            a = d.codes(a.float())
-            values = attribution.latent(s, image, d, target)
-        else:
-            values = attribution.channel(s, image, layer, target)
+        units = self._entries()
+        codes = units.codes(spatial_cube(s, image, layer).float())
+        values = attribution.unit(s, image, units, target)
         n = max(1, min(self.top, len(values)))
-        # Switched-off channels stay on show (at zero), so they can be switched back on.
+        # Switched-off units stay on show (at zero), so they can be switched back on.
         shown = list(dict.fromkeys(values.topk(n).indices.tolist() + (-values).topk(n).indices.tolist() + list(self.ablated)))
         legend = legend_length(s)
         logits = s.trace(image).logits
@@ -115,7 +112,7 @@ class ChannelAttribution(View):
             "target_label": _describe(s, target),
             "values": array(values),
             "shown": array(torch.tensor(shown), "int32"),
-            "maps": array(a[shown]),
+            "maps": array(codes[shown]),
             "channel_classes": {},
             "class_names": class_names(s, referenced),
             "focus": self._refocus,
@@ -124,19 +121,19 @@ class ChannelAttribution(View):
             "target_classes": list(target) if isinstance(target, tuple) else [target],
             "base_logits": array(base),
             "channel": None,
-            "unit": "latent" if d else "channel",
-            "unit_key": d.icon_key if d else layer,
-            "found_by": d.description if d else "",
+            "unit": units.noun,
+            "unit_key": units.icon_key,
+            "found_by": units.description if units is self.units else "",
         }
         self._refocus = None
-        yield result, latent_icons(d, shown) if d else [(f"{layer}:{c}", objectives.channel(layer, c)) for c in shown]
-        yield f"the classes each {'latent' if d else 'channel'} supports"
-        to_classes = attribution.to_classes(s, image, layer, d if d else "channels", only=shown)
+        yield result, unit_icons(units, shown)
+        yield f"the classes each {units.noun} supports"
+        to_classes = attribution.to_classes(s, image, layer, units, only=shown)
         referenced += to_classes.topk(legend, dim=1).indices.flatten().tolist()
         yield {"channel_classes": top_entries(to_classes, legend), "class_names": class_names(s, referenced)}, []
 
     def strongest(self, n: int = 1, against: bool = False) -> list[int]:
-        """The n channels most for the target (or most against it), strongest first (once computed)."""
+        """The n units most for the target (or most against it), strongest first (once computed)."""
         self.wait()
         values = torch.from_numpy(unpack(self.values).copy())
         return (-values if against else values).topk(min(n, len(values))).indices.tolist()
@@ -151,24 +148,23 @@ class ChannelAttribution(View):
             self._drilling = None
             self.drill = {}
             return
-        self._drilling = self._launch(lambda: self._trace(c), f"tracing {'latent' if self._latents() else 'channel'} {c}…")
+        self._drilling = self._launch(lambda: self._trace(c), f"tracing {self._entries().noun} {c}…")
 
     def _trace(self, c: int) -> Iterator[Part]:
-        s, image, layer, d = self.session, self.photo, self.layer, self._latents()
+        s, image, layer, units = self.session, self.photo, self.layer, self._entries()
         below, above = neighbours(s, layer)
         found: dict = {"channel": c, "layer": layer}
-        name = f"{'latent' if d else 'channel'} {c}"
+        name = f"{units.noun} {c}"
         if below is not None:
             yield f"channels of {below} that fed {name}"
             wanted: Wanted = []
-            measure = (lambda h: d.summed_codes(h)[:, c]) if d else (lambda h: h[:, c].flatten(1).sum(1))
-            fed = attribution.channel(s, image, below, attribution.Hidden(layer, measure))
+            fed = attribution.channel(s, image, below, attribution.Hidden(layer, lambda h: units.summed(h)[:, c]))
             found["below"] = _strongest(below, fed, wanted)
             yield {"drill": dict(found)}, wanted
         if above is not None:
             yield f"channels of {above} that {name} feeds"
             wanted = []
-            feeds = attribution.layer_to_layer(s, image, layer, above, d if d else "channels", only=[c])[:, 0]
+            feeds = attribution.layer_to_layer(s, image, layer, above, units, only=[c])[:, 0]
             found["above"] = _strongest(above, feeds, wanted)
             yield {"drill": dict(found)}, wanted
         if below is None and above is None:
@@ -186,5 +182,5 @@ class ChannelAttribution(View):
 def _strongest(layer: str, values: torch.Tensor, wanted: Wanted) -> dict:
     """The channels of `layer` with the largest values, adding their icons to `wanted`."""
     order = values.topk(min(DRILL, len(values))).indices
-    wanted += [(f"{layer}:{int(k)}", objectives.channel(layer, int(k))) for k in order]
+    wanted += [(f"{layer}:{int(k)}", objectives.channel(layer, int(k))) for k in order.tolist()]
     return {"layer": layer, "channels": array(order, "int32"), "values": array(values[order])}

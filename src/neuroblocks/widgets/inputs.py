@@ -13,6 +13,7 @@ from ..errors import NeuroblocksError
 from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
+from ..units import Units, units_of
 
 _NOT_FEATURE_MAPS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Dropout, nn.Dropout2d)
 
@@ -142,16 +143,24 @@ def class_names(session: Session, indices: Iterable[int]) -> dict[str, str]:
     return {str(int(i)): session.class_name(int(i)) for i in set(int(i) for i in indices)}
 
 
-def latent_icons(dictionary, latents: Iterable[int]) -> list[tuple[str, objectives.Objective]]:
-    """The icons of a trained dictionary's latents, in the order given, for a view's wanted
-    list: each its `icon_directions` row, keyed f"{icon_key}:{m}" apart from the layer's channels'."""
-    return [(f"{dictionary.icon_key}:{m}", objectives.direction(dictionary.layer, dictionary.icon_directions[m])) for m in latents]
+def unit_icons(units: Units, picks: Iterable[int]) -> list[tuple[str, objectives.Objective]]:
+    """The icons of the picked units, in the order given, for a view's wanted list: keyed
+    f"{units.icon_key}:{u}", so a layer's channels, a dictionary's latents and directions differ."""
+    return [(f"{units.icon_key}:{u}", objectives.unit(units, u)) for u in picks]
 
 
-def dictionary_layer(layer: str | None, dictionary) -> str | None:
-    """The layer of a view over a trained dictionary: its own, or `layer` when that is the same."""
-    if dictionary is None:
+def units_layer(layer: str | None, units: Units | None) -> str | None:
+    """The layer of a view over units: theirs, or `layer` when that is the same."""
+    if units is None:
         return layer
-    if layer is not None and dictionary.layer != layer:
-        raise NeuroblocksError(f"the dictionary was trained on {dictionary.layer!r}, not {layer!r}: pass its layer, or leave layer out")
-    return dictionary.layer
+    if not isinstance(units, Units):
+        raise NeuroblocksError(f"units= takes units of a layer (a trained dictionary, neuron groups, nb.units.Directions), not {type(units).__name__}")
+    if layer is not None and units.layer != layer:
+        raise NeuroblocksError(f"these are {units.description}, not units of {layer!r}: pass their layer, or leave layer out")
+    return units.layer
+
+
+def shown_units(session: Session, layer: str, units: Units | None) -> Units:
+    """What a view lists on `layer`: the given units while it shows their layer, else its channels."""
+    shape = tuple(session.layer_shape(layer))
+    return units_of(layer, shape, units if units is not None and units.layer == layer else None)

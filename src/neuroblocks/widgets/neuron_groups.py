@@ -10,15 +10,15 @@ from contextlib import ExitStack
 import traitlets
 
 from ..ablation import ablate
-from ..dictionary import Dictionary
-from ..dictionary.latent_groups import latent_groups
 from ..errors import NeuroblocksError
+from ..factorization.unit_groups import unit_groups
 from ..factorization import factorize
 from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
+from ..units import Units
 from .base import Part, View
-from .inputs import class_names, default_layer, dictionary_layer, legend_length, present_classes, read_with_classes
+from .inputs import class_names, default_layer, legend_length, present_classes, read_with_classes, units_layer
 from .payload import array, top_entries
 from .traits import Array, TopEntries
 
@@ -32,7 +32,7 @@ class NeuronGroups(View):
     needs_grid = True
     k = traitlets.Int(6).tag(sync=True)
     prioritize = traitlets.Enum(["activations", "gradients", "attributions"], "activations").tag(sync=True)
-    method = traitlets.Enum(["nmf", "pca", "ica", "dictionary"], "nmf").tag(sync=True)  # "dictionary": a trained one's latents
+    method = traitlets.Enum(["nmf", "pca", "ica", "units"], "nmf").tag(sync=True)  # "units": the given units' strongest
     classes = traitlets.List().tag(sync=True)
     masks = Array("float32", 3, help="(k, H, W) in [0, 1]: each group's spatial factor")
     colors = Array("uint8", 2, help="(k, 3): each group's colour")
@@ -48,27 +48,27 @@ class NeuronGroups(View):
 
     def __init__(
         self, session: Session, image: ImageLike, layer: str | None = None, k: int = 6, *, classes=None, prioritize: str = "activations", method: str = "nmf",
-        dictionary: Dictionary | None = None, **options
+        units: Units | None = None, **options
     ) -> None:
-        """dictionary: a trained `neuroblocks.dictionary.Dictionary`; the groups are then the
-        image's k strongest latents (code map × atom) instead of a factorization."""
+        """units: units of a layer (`neuroblocks.units`, e.g. a trained dictionary); the groups
+        are then the image's k strongest units (code map × atom) instead of a factorization."""
         image, picked = read_with_classes(session, image, classes)
         self.groups = None  # the factorization on show, for ablation
-        self.dictionary = dictionary
-        layer = dictionary_layer(layer, dictionary)
-        if dictionary is not None:
-            method = "dictionary"
-        elif method == "dictionary":
-            raise NeuroblocksError("method='dictionary' needs a trained dictionary: NeuronGroups(..., dictionary=nb.train_dictionary(session, layer, data))")
+        self.units = units
+        layer = units_layer(layer, units)
+        if units is not None:
+            method = "units"
+        elif method == "units":
+            raise NeuroblocksError("method='units' needs units: NeuronGroups(..., units=nb.train_dictionary(session, layer, data))")
         super().__init__(session, image=image, layer=default_layer(session, layer), k=k, classes=picked, prioritize=prioritize, method=method, **options)
         self.observe(lambda change: self._ablate(), names=["ablated"])
 
     def _compute(self) -> Iterator[Part]:
         s, classes = self.session, [self.session.class_index(c) for c in self.classes]
         target = classes[0] if classes and self.prioritize != "activations" else None
-        if self.dictionary is not None:
-            yield f"the {self.k} strongest latents of {self.layer} and their classes"
-            groups = latent_groups(s, self.photo, self.dictionary, self.k)
+        if self.units is not None:
+            yield f"the {self.k} strongest {self.units.noun}s of {self.layer} and their classes"
+            groups = unit_groups(s, self.photo, self.units, self.k)
         else:
             yield f"{self.k} groups of {self.layer} ({self.method.upper()} of {self.prioritize}) and their classes"
             groups = factorize(s, self.photo, self.layer, self.k, method=self.method, prioritize=self.prioritize, target=target)
@@ -92,8 +92,7 @@ class NeuronGroups(View):
             "base_logits": logits,
         }
         # A latent's icon shows what detects it (its encoder row) or, on request, what it writes; a factor's, its direction.
-        directions = self.dictionary.icon_directions[list(groups.units)] if self.dictionary is not None else groups.channels
-        wanted = [(f"{self.layer}:g{n}", objectives.direction(self.layer, v)) for n, v in enumerate(directions)]
+        wanted = [(f"{self.layer}:g{n}", objectives.unit(groups, n)) for n in range(groups.count)]
         yield values, wanted
 
     def _ablate(self) -> None:
@@ -105,9 +104,7 @@ class NeuronGroups(View):
 
         def work():
             groups = self.groups  # read when the queue runs this, after the groups are computed
-            with ExitStack() as stack:
-                for n in off:
-                    stack.enter_context(ablate(self.session, groups.layer, group=(groups, n)))
+            with ablate(self.session, groups.layer, off, units=groups):
                 return self.session.trace(image).logits
 
         def done(logits, generation: int) -> None:

@@ -3,9 +3,10 @@ two classes (orange and blue). Hovering a cell of the higher layer shows which c
 it; hovering a cell of the lower layer shows which cells above it feeds; a legend lists the
 classes the hovered cell supports most (docs/views.md). Everything hover needs is in the browser; it
 arrives in order of use: the class maps, the layer-to-layer flow, the legend ranked among the
-top predicted classes, then among all classes (the all-class pass is the longest). Over a trained
-dictionary of either layer, hovering a cell of that layer also lists the latents there that
-matter most to the two classes: each latent's attribution at each position, d(class)/dz · z."""
+top predicted classes, then among all classes (the all-class pass is the longest). Given units
+of either layer (`units=`, e.g. a trained dictionary's latents), hovering a cell of that layer
+also lists the units there that matter most to the two classes: each unit's attribution at each
+position, d(class)/dz · z."""
 
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ import torch
 import traitlets
 
 from .. import attribution
-from ..dictionary import Dictionary
 from ..errors import NeuroblocksError
 from ..images import ImageLike
 from ..session import Session
+from ..units import Units
 from ..attribution.targets import check_order
 from .base import Part, View
-from .inputs import check_positions, class_names, default_layer, default_upper, latent_icons, legend_first, legend_length, prefix_labels, read_with_classes
+from .inputs import check_positions, class_names, default_layer, default_upper, legend_first, legend_length, prefix_labels, read_with_classes, unit_icons
 from .payload import array, top_entries, unpack
 from .traits import Array, TopEntries
 
@@ -46,29 +47,30 @@ class SpatialAttribution(View):
     upper_legend = TopEntries(help="per upper position, the classes it supports most")
     legend_note = traitlets.Unicode("").tag(sync=True)  # which classes the legend ranks while the rest are coming
     class_names = traitlets.Dict().tag(sync=True)
-    latent_layer = traitlets.Unicode("").tag(sync=True)  # the layer whose cells list latents ("": none)
-    latent_key = traitlets.Unicode("").tag(sync=True)  # icons of latent m are keyed f"{latent_key}:{m}"
-    latents = TopEntries((2, 3), help="per position of the dictionary's layer: its top latents (P, n) and their attribution to each class (2, P, n)")
+    unit_layer = traitlets.Unicode("").tag(sync=True)  # the layer whose cells list units ("": none)
+    unit = traitlets.Unicode("").tag(sync=True)  # what a listed unit is: the units' noun ("latent", …)
+    unit_key = traitlets.Unicode("").tag(sync=True)  # icons of unit u are keyed f"{unit_key}:{u}"
+    listed = TopEntries((2, 3), help="per position of the units' layer: its top units (P, n) and their attribution to each class (2, P, n)")
     inputs = ("image", "layer", "upper", "classes")
 
-    #: latents listed per position, drawn from the image's most important ones
-    LATENTS = 3
+    #: units listed per position, drawn from the image's most important ones
+    LISTED = 3
     VOCABULARY = 32
 
     def __init__(
         self, session: Session, image: ImageLike, layer: str | None = None, upper: str | None = None, classes=None, *,
-        dictionary: Dictionary | None = None, **options
+        units: Units | None = None, **options
     ) -> None:
-        """dictionary: a trained `neuroblocks.dictionary.Dictionary` of `layer` or of `upper`,
-        whose latents a hovered cell of its layer lists (while the view shows that layer)."""
+        """units: units of `layer` or of `upper` (`neuroblocks.units`, e.g. a trained dictionary),
+        which a hovered cell of their layer lists (while the view shows that layer)."""
         image, picked = read_with_classes(session, image, classes)
         if len(picked) != 2:
             raise NeuroblocksError(f"spatial attribution compares two classes; got {len(picked)}")
         layer = default_layer(session, layer)
         upper = default_upper(session, layer, upper)
-        if dictionary is not None and dictionary.layer not in (layer, upper):
-            raise NeuroblocksError(f"the dictionary was trained on {dictionary.layer!r}, which is neither {layer!r} nor {upper!r}: pass it as one of them")
-        self.dictionary = dictionary
+        if units is not None and units.layer not in (layer, upper):
+            raise NeuroblocksError(f"these are {units.description}, and {units.layer!r} is neither {layer!r} nor {upper!r}: pass it as one of them")
+        self.units = units
         super().__init__(session, image=image, layer=layer, upper=upper, classes=picked, **options)
 
     def _check(self) -> None:
@@ -99,13 +101,13 @@ class SpatialAttribution(View):
             "class_names": class_names(s, classes),
             "position": None,
             "upper_position": None,
-            "latents": {},
-            "latent_layer": "",
+            "listed": {},
+            "unit_layer": "",
         }, []
-        d = self.dictionary
-        if d is not None and d.layer in (lower, upper):
-            yield f"latents of {d.layer} at each position"
-            yield self._latents(d, classes)
+        units = self.units
+        if units is not None and units.layer in (lower, upper):
+            yield f"{units.noun}s of {units.layer} at each position"
+            yield self._listed(units, classes)
         yield f"layer-to-layer flow {lower} → {upper}"
         yield {"flow": array(attribution.layer_to_layer(s, image, lower, upper))}, []
         first = legend_first(s, image, classes)
@@ -116,16 +118,16 @@ class SpatialAttribution(View):
             yield f"legend: all {len(s.labels)} classes"
             yield self._legend(None, ""), []
 
-    def _latents(self, d: Dictionary, classes: list[int]) -> Part:
-        """Of the `VOCABULARY` latents with the largest attribution to the two classes over the
-        image, the `LATENTS` that matter most at each position of the dictionary's layer, and their
-        icons (so every latent listed has one, on any model)."""
-        maps = torch.stack([attribution.latent(self.session, self.photo, d, c, spatial=True) for c in classes])  # (2, M, H, W)
-        vocabulary = maps.abs().sum((0, 2, 3)).topk(min(self.VOCABULARY, d.latents)).indices  # most important first
+    def _listed(self, units: Units, classes: list[int]) -> Part:
+        """Of the `VOCABULARY` units with the largest attribution to the two classes over the
+        image, the `LISTED` that matter most at each position of their layer, and their icons
+        (so every unit listed has one, on any model)."""
+        maps = torch.stack([attribution.unit(self.session, self.photo, units, c, spatial=True) for c in classes])  # (2, K, H, W)
+        vocabulary = maps.abs().sum((0, 2, 3)).topk(min(self.VOCABULARY, units.count)).indices  # most important first
         per_position = maps[:, vocabulary].flatten(2).permute(0, 2, 1)  # (2, P, V)
-        rank = per_position.abs().sum(0).topk(min(self.LATENTS, len(vocabulary)), dim=1).indices  # (P, n) into the vocabulary
+        rank = per_position.abs().sum(0).topk(min(self.LISTED, len(vocabulary)), dim=1).indices  # (P, n) into the vocabulary
         found = {"index": array(vocabulary[rank], "int32"), "value": array(per_position.gather(2, rank[None].expand(2, -1, -1)))}
-        return {"latents": found, "latent_layer": d.layer, "latent_key": d.icon_key}, latent_icons(d, vocabulary.tolist())
+        return {"listed": found, "unit_layer": units.layer, "unit": units.noun, "unit_key": units.icon_key}, unit_icons(units, vocabulary.tolist())
 
     def _legend(self, among: list[int] | None, note: str) -> dict:
         """Each position's top classes among `among` (None: all classes)."""
