@@ -116,7 +116,7 @@ def test_export_after_wait_equals_a_view_computed_alone(sleepy, tmp_path):
     others = [nb.ChannelAttribution(session, image, "conv2", icon_steps=0), nb.SemanticDictionary(session, image, "conv1", icon_steps=0)]
     time.sleep(0.3)
     crowded.classes = [3, 7]  # the first computation is cancelled; the second one's result is the view's
-    session.work.touch(others[0])
+    nb.work.queue(session).touch(others[0])
     crowded.wait(timeout=120)
     for other in others:
         other.wait(timeout=120)
@@ -138,7 +138,7 @@ def test_the_view_looked_at_last_goes_first(sleepy):
     assert ("first", "flow") not in arrivals.order, "the newer view's parts all came before the older view's next"
     first._message(first, {"action": "look"}, [])  # the pointer enters the first view again
     third = nb.SemanticDictionary(session, image, "conv1", icon_steps=0)
-    session.work.touch(first)
+    nb.work.queue(session).touch(first)
     first.wait(timeout=120)
     assert not third.acts, "the view looked at goes before a newer one"
     third.wait(timeout=120)
@@ -181,7 +181,7 @@ def test_recompute_cancels_the_step_under_way(sleepy):
     assert view.classes == [1, 2] and view.error == ""
     session.model.delay = 0.0
     np.testing.assert_allclose(unpack(view.lower_maps)[0], attribution.spatial(session, image, "conv1", 1).numpy(), rtol=1e-5, atol=1e-7)
-    assert session.work.pending() == 0
+    assert nb.work.queue(session).pending() == 0
     assert time.monotonic() - started < 60
 
 
@@ -203,7 +203,7 @@ def test_an_items_memory_is_measured_and_the_batch_follows_the_budget(sleepy):
     assert budget.batch_for(repeat, 2, 10**12) == 2 and budget.batch_for(repeat, 100, 10**12) == budget.MOST
 
     full = attribution.to_classes(session, image, "conv1", mode="forward")
-    session.memory_budget = 1  # one tangent per pass
+    nb.attribution.configure(session, memory_budget=1)  # one tangent per pass
     np.testing.assert_allclose(attribution.to_classes(session, image, "conv1", mode="forward"), full, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(attribution.to_classes(session, image, "conv1", mode="reverse"), full, rtol=1e-4, atol=1e-6)
     some = attribution.to_classes(session, image, "conv1", classes=[7, 3])

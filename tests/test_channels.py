@@ -215,7 +215,7 @@ def test_a_given_decorrelation_and_composite_change_what_is_rendered_and_cached(
     monkeypatch.setenv("NEUROBLOCKS_CACHE", str(tmp_path))
     net = stem_swapped_resnet(4)
     plain = nb.Session(net, input_size=SIDE)
-    correlated = nb.Session(net, input_size=SIDE, decorrelation=fv.estimate_decorrelation(torch.stack([bands(4, s) for s in range(4)])))
+    correlated = fv.configure(nb.Session(net, input_size=SIDE), decorrelation=fv.estimate_decorrelation(torch.stack([bands(4, s) for s in range(4)])))
     swapped = nb.Session(net, input_size=SIDE, display_channels=(3, 2, 1))
     objective = fv.channel("layer1", 0)
     images = [fv.render(s, objective, size=32, steps=6) for s in (plain, correlated, swapped)]
@@ -229,4 +229,4 @@ def test_a_given_decorrelation_and_composite_change_what_is_rendered_and_cached(
     with pytest.raises(ChannelError, match=r"3 input channels drawn as red, green and blue, each in 0…3"):
         plain.display_channels = (0, 1, 4)
     with pytest.raises(ChannelError, match=r"a 4×4 matrix for this 4-channel model, not \(3, 3\)"):
-        fv.render(nb.Session(net, input_size=SIDE, decorrelation=torch.eye(3)), objective, size=32, steps=1)
+        fv.configure(nb.Session(net, input_size=SIDE), decorrelation=torch.eye(3))

@@ -42,7 +42,7 @@ def recording(session: nb.Session, module: str) -> list:
 
 @pytest.mark.parametrize("setting", ["float32", "torch"])
 def test_attribution_passes_run_as_the_session_says_and_leave_the_process_as_it_was(tf32_allowed, setting):
-    session = nb.Session(nb.Session.load("shapes").model, labels=world.CLASSES, input_size=world.SIZE, attribution_precision=setting)
+    session = nb.attribution.configure(nb.Session(nb.Session.load("shapes").model, labels=world.CLASSES, input_size=world.SIZE), precision=setting)
     seen = recording(session, "conv4")
     image, name = world.scene(3).image, world.scene(3).labels[0]
     session.trace(image, "conv4")  # a forward pass of the session's own: the process's setting
@@ -93,4 +93,4 @@ def test_a_bfloat16_model_attributes_in_its_own_precision_and_its_views_say_so()
 
 def test_a_precision_that_is_not_one_says_which_there_are():
     with pytest.raises(nb.AttributionError, match="'float32'.*'torch'"):
-        nb.Session(torch.nn.Conv2d(3, 4, 3), attribution_precision="tf32")
+        nb.attribution.configure(nb.Session(torch.nn.Conv2d(3, 4, 3)), precision="tf32")

@@ -46,7 +46,7 @@ def test_through_a_vits_final_layernorm_attribution_adds_up_to_the_logit(vit):
     expected = (logits - head.bias - head.weight @ norm.bias).detach()
     conservative = torch.stack([attr.channel(session, image, layer, c).sum() for c in range(10)])
     plain = torch.stack([attr.channel(session, image, layer, c, rule="gradient").sum() for c in range(10)])
-    assert session.attribution_rule == "conservative", "the default"
+    assert nb.attribution.settings(session).rule == "conservative", "the default"
     assert rel_err(conservative, expected) <= 1e-5
     assert plain.abs().max() <= 1e-4 * expected.abs().max(), "the plain gradient's sum is degenerate"
 
@@ -105,7 +105,7 @@ def shapes_vit_ln() -> nb.Session:
 @pytest.mark.parametrize("layer", ["blocks.1", "blocks.2", "blocks.3"])
 def test_conservative_attribution_equals_captum_on_a_vit_held_by_hand(shapes_vit_ln, layer):
     scene = shapes.scene(7, classes=2)
-    x = shapes_vit_ln._model_input(shapes_vit_ln.image(scene.image)[None])
+    x = shapes_vit_ln.model_input(shapes_vit_ln.image(scene.image)[None])
     held = _held_by_hand(shapes_vit_ln.model)
     for label in scene.labels:
         c = shapes_vit_ln.class_index(label)

@@ -338,7 +338,7 @@ def test_ray_errors_say_what_to_do(shapes_session, idle, scenes):
 
 
 def test_a_recipe_is_what_session_load_was_given_and_builds_the_same_model(shapes_session):
-    assert shapes_session.recipe == Recipe.load("shapes")
-    assert shapes_session.recipe.build().fingerprint == shapes_session.fingerprint
+    assert Recipe.of(shapes_session) == Recipe.load("shapes")
+    assert Recipe.of(shapes_session).build().fingerprint == shapes_session.fingerprint
     with pytest.raises(TypeError, match="returned a int, not a Session"):
         Recipe(lambda: 3).build()

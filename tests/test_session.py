@@ -63,7 +63,7 @@ def test_trace_gives_chw_activations_and_unchanged_logits(any_session, request):
     for layer in [block, *inner]:
         assert tuple(trace[layer].shape) == any_session.layer_shape(layer)
     with torch.no_grad():
-        direct = any_session.model(any_session._model_input(any_session.image(image)[None]))[0]
+        direct = any_session.model(any_session.model_input(any_session.image(image)[None]))[0]
     assert torch.equal(trace.logits, direct), "hooks must not change the model's output"
     assert _hooks_left(any_session) == []
 
@@ -115,7 +115,7 @@ def test_in_place_relu_corrupts_neither_captured_values_nor_their_gradients(resn
     assert p.activations["bn1"].min() < 0, "bn1 is captured before the in-place ReLU that follows it"
     assert p.activations["relu"].min() >= 0
     with torch.no_grad():
-        by_hand = resnet18.model.bn1(resnet18.model.conv1(resnet18._model_input(x)))
+        by_hand = resnet18.model.bn1(resnet18.model.conv1(resnet18.model_input(x)))
     assert torch.equal(p.activations["bn1"], by_hand)
     # Gradient w.r.t. a captured layer equals the gradient through the replaced-layer path.
     target = 7

@@ -29,18 +29,18 @@ def rel_err(ours: torch.Tensor, reference: torch.Tensor) -> float:
 
 def _hf_vit() -> nb.Session:
     config = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64, num_labels=6)
-    return nb.Session(ViTForImageClassification(config).eval(), input_size=32, attribution_rule="gradient")
+    return nb.attribution.configure(nb.Session(ViTForImageClassification(config).eval(), input_size=32), rule="gradient")
 
 
 def _timm_registers() -> nb.Session:
     model = VisionTransformer(img_size=48, patch_size=8, embed_dim=48, depth=3, num_heads=2, reg_tokens=4, num_classes=6)
-    return nb.Session(model.eval(), input_size=48, attribution_rule="gradient")
+    return nb.attribution.configure(nb.Session(model.eval(), input_size=48), rule="gradient")
 
 
 def _live(model: torch.nn.Module, size: int) -> nb.Session:
     """A random model as `Session.load(..., weights="random")` makes it (torchvision starts a ViT's
     head at zero), with the plain gradient that Captum takes."""
-    return nb.Session(live_heads(model).eval(), input_size=size, attribution_rule="gradient")
+    return nb.attribution.configure(nb.Session(live_heads(model).eval(), input_size=size), rule="gradient")
 
 
 # The architectures as their builders make them, with 10 classes (all-class attribution is then
@@ -69,7 +69,7 @@ def case(request):
 
 def _native_reference(session: nb.Session, image, layer: str, target: int) -> torch.Tensor:
     module = session.model.get_submodule(layer)
-    return LayerGradientXActivation(lambda x: session.logits_of(session.model(x)), module).attribute(session._model_input(session.image(image)[None]), target=target)[0].detach()
+    return LayerGradientXActivation(lambda x: session.logits_of(session.model(x)), module).attribute(session.model_input(session.image(image)[None]), target=target)[0].detach()
 
 
 def test_the_layout_is_reported_and_attribution_equals_captum(case):

@@ -73,10 +73,10 @@ def zoo(request):
     name, side = request.param, MODELS[request.param]
     torch.manual_seed(0)
     model = build(name, side)
-    session = nb.Session(live_heads(model).eval(), input_size=side, attribution_rule="gradient")
+    session = nb.attribution.configure(nb.Session(live_heads(model).eval(), input_size=side), rule="gradient")
     image = torch.rand(3, side, side, generator=torch.Generator().manual_seed(1))
     # Another session (its views compute in another work queue), on a copy: hooks are per model.
-    session.twin = nb.Session(copy.deepcopy(session.model), input_size=side, attribution_rule="gradient")
+    session.twin = nb.attribution.configure(nb.Session(copy.deepcopy(session.model), input_size=side), rule="gradient")
     yield name, session, image
     print(f"\n{name}: largest relative error against Captum {WORST.get(name, float('nan')):.2e}")
 
@@ -135,8 +135,8 @@ def captum_every_class(session: nb.Session, image: torch.Tensor, layer: str) -> 
     with as_the_layer_outputs(session.model, module):
         for chunk in torch.arange(CLASSES).split(CHUNK):  # a few classes a pass: MaxViT at 224 px holds GBs per batch row
             classes = chunk.tolist()
-            x = session._model_input(session.image(image)[None]).expand(len(classes), -1, -1, -1)
-            if layer in session._structured:
+            x = session.model_input(session.image(image)[None]).expand(len(classes), -1, -1, -1)
+            if layer in session.structured:
                 rows.append(by_hand(session.model, module, x, classes).detach())
             else:
                 rows.append(LayerGradientXActivation(session.model, module).attribute(x, target=classes).detach())

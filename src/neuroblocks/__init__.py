@@ -8,7 +8,9 @@ from .errors import AttributionError, ImageError, NeuroblocksError, UnknownClass
 from .factorization import factorize, factorize_layers
 from .featurevis import direction_icons, icons
 from .images import load_image
-from .session import Above, Recipe, Session, Trace
+from .above import Above
+from .scale import Recipe
+from .session import Session, Trace
 from .widgets import (
     ActivationAtlas,
     ActivationGrid,

@@ -30,27 +30,14 @@ if TYPE_CHECKING:
 MODES = ("zero", "mean")
 
 
-@checked
-def ablate(
-    session: Session,
-    layer: str,
-    off: Sequence[int] | None = None,
-    *,
-    units: Units | torch.Tensor | None = None,
-    positions: Sequence[Sequence[int]] | None = None,
-    mode: str = "zero",
-) -> Ablation:
+class Ablation:
     """A context manager that switches units of `layer` off: `off` [u, …] of `units` (default:
     the layer's channels; or a dictionary, groups, directions), or `positions` [[y, x], …] (a
     token layer's prefix token p is [-1, p]); mode "zero" or "mean" (the unit's mean over
     positions). `.change(image)` gives the logit change it causes:
     `with nb.ablate(session, "mixed4d", [3]) as off: …`, `nb.ablate(session, layer, [m], units=dictionary)`."""
-    return Ablation(session, layer, off, units=units, positions=positions, mode=mode)
 
-
-class Ablation:
-    """A context manager: `with nb.ablate(session, layer, [u, …]) as ablation: …`."""
-
+    @checked
     def __init__(
         self,
         session: Session,
@@ -141,3 +128,6 @@ class Ablation:
             if active:
                 self.__enter__()
         return after - before
+
+
+ablate = Ablation  # `nb.ablate(session, layer, …)` reads as what it does

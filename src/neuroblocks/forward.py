@@ -61,6 +61,19 @@ class Pass:
     prefixes: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Trace:
+    """Activations of the asked-for layers, each (C, H, W) or (F,), the logits (classes,), and
+    the token layers' prefix tokens, each (P, C)."""
+
+    activations: dict[str, torch.Tensor]
+    logits: torch.Tensor | None
+    prefixes: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def __getitem__(self, layer: str) -> torch.Tensor:
+        return self.activations[layer]
+
+
 @contextmanager
 def _swapped_forward(module: nn.Module, forward: Callable):
     had_own = "forward" in module.__dict__

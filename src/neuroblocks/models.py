@@ -38,7 +38,7 @@ _FETCH_LOCK = threading.Lock()  # swapping torchvision's fetch function is proce
 @dataclass(frozen=True)
 class Built:
     """A catalogued model with how to read it: `options` are the Session's keyword arguments
-    (preprocess, labels, input_size, …), `icon_defaults` replace the Session's where the model
+    (preprocess, labels, input_size, …), `icon_defaults` are where the session's feature visualization starts (`featurevis.settings`) where the model
     needs others; `name` and `weights` say what was loaded (a fallback's, after a fallback)."""
 
     model: torch.nn.Module

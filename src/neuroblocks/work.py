@@ -165,6 +165,11 @@ class WorkQueue:
         job.finished.set()
 
 
+def queue(session) -> WorkQueue:
+    """The session's queue for its views' background work (one per session; `Session.state`)."""
+    return session.state("work", lambda s: WorkQueue())
+
+
 def stop_all(timeout: float = 60) -> bool:
     """Cancel the background work of every session in this process and wait for it to stop
     (before timing something else, or between tests); True when all queues are idle."""

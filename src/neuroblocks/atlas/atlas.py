@@ -15,7 +15,7 @@ from ..featurevis.icon_cache import icon_service
 from ..featurevis.objectives import Objective
 from ..images import ImageLike
 from ..keywords import checked
-from ..scale.progress import Cancel, Watcher
+from ..scale.options import RunOptions, dataset_job
 from ..session import Session
 from .cells import Cells, grid as cut
 from .projection import Layout, Side
@@ -72,6 +72,7 @@ class Atlas:
 
 
 @checked
+@dataset_job
 def atlas(
     session: Session,
     layer: str,
@@ -84,22 +85,20 @@ def atlas(
     threshold: int = 5,
     seed: int = 0,
     batch: int = 32,
-    engine: object = "local",
-    progress: Watcher | None = None,
-    cancel: Cancel = None,
+    run: RunOptions,
 ) -> Atlas:
     """The atlas of `layer` over `dataset` (images; (image, masks) as dissection takes; (image,
     label) as ImageFolder gives; or DataLoader batches): up to `samples` vectors, `per_image`
     from each image, laid out with UMAP (seeded) and cut into the `grid` resolutions (g×g grids),
     keeping cells with more than `threshold` vectors. `classes` makes a class atlas: in each
     image, the positions that speak most for those classes (positive attribution only). The
-    sampling is a dataset job: engine, progress and cancel as for `dissection.dissect`."""
+    sampling is a dataset job: engine, progress and cancel as every dataset job takes them (`scale.RunOptions`)."""
     wanted = None if classes is None else [session.class_index(c) for c in classes]
     if wanted is not None and not wanted:
         raise AtlasError("classes is empty: name at least one class for a class atlas, or pass None for a plain atlas")
     if not grid or any(int(g) < 1 for g in grid):
         raise AtlasError(f"grid is the resolutions g of g×g grids (each ≥ 1), e.g. (20, 40, 80); got {tuple(grid)}")
-    found = sample(session, layer, dataset, samples=samples, per_image=per_image, classes=wanted, seed=seed, batch=batch, engine=engine, progress=progress, cancel=cancel)
+    found = sample(session, layer, dataset, samples=samples, per_image=per_image, classes=wanted, seed=seed, batch=batch, engine=run.engine, progress=run.progress, cancel=run.cancel)
     vectors = found.vectors.numpy()
     layout = Layout(vectors, seed=seed)
     resolutions = {}

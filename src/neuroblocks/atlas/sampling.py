@@ -20,13 +20,14 @@ import torch
 from .. import attribution_rules as rules
 from .. import precision
 from ..attribution import to_classes
+from ..attribution.settings import settings as attribution_settings
 from ..datasets import numbered
 from ..dissection.dataset_examples import as_uint8, crop_around
 from ..errors import NeuroblocksError
 from ..items import in_lists
 from ..keywords import checked
 from ..scale import runner
-from ..scale.progress import Cancel, Watcher
+from ..scale.options import RunOptions, dataset_job
 from ..session import Session
 
 PATCH = 48  # side of the stored patches, px
@@ -79,7 +80,7 @@ def _class_scores(session: Session, images: torch.Tensor, layer: str, a: torch.T
     logits; a token layer's prefix tokens (N, P, C) are kept as they were. Derivatives follow
     the session's attribution rule, as `to_classes` does."""
     leaf = a.clone().requires_grad_()
-    with torch.enable_grad(), rules.applied(session.attribution_rule), precision.applied(session.attribution_precision):
+    with torch.enable_grad(), rules.applied(attribution_settings(session).rule), precision.applied(attribution_settings(session).precision):
         logits = session.forward(images, replace={layer: leaf}, replace_prefixes=None if prefix is None else {layer: prefix}).logits
         (grad,) = torch.autograd.grad(logits[:, list(classes)].sum(), leaf)
     return (leaf.detach() * grad).sum(1)
@@ -114,6 +115,7 @@ def _pick(scores: torch.Tensor, per_image: int, seed: int, indices: Sequence[int
 
 
 @checked
+@dataset_job
 def sample(
     session: Session,
     layer: str,
@@ -125,9 +127,7 @@ def sample(
     seed: int = 0,
     batch: int = 32,
     patch_cells: float = 3.0,
-    engine: object = "local",
-    progress: Watcher | None = None,
-    cancel: Cancel = None,
+    run: RunOptions,
 ) -> Samples:
     """Read `data` (up to `samples` vectors) at `layer`; see the module docstring. A patch spans
     `patch_cells` cells of the layer's grid around its position. engine, progress and cancel as
@@ -138,8 +138,8 @@ def sample(
     if per_image < 1:
         raise AtlasError(f"per_image is the number of vectors taken from each image (≥ 1), not {per_image}")
     job = _Sample(layer, per_image, None if classes is None else tuple(classes), seed, batch, patch_cells, samples)
-    with runner(engine, session, progress, cancel) as run:
-        found = run(job, data, "atlas sampling")
+    with runner(session, run) as runs:
+        found = runs(job, data, "atlas sampling")
     if found is None or not len(found):
         raise AtlasError("no vectors were sampled: the dataset is empty" + (", or no position has a positive attribution to the classes" if classes else ""))
     return found if samples is None else found.head(samples)

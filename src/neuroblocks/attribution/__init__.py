@@ -3,6 +3,8 @@ target, as activation × gradient (docs/explanations/attribution.md), between hi
 
 `target` is a class name or index, a pair (a, b) meaning logit a minus logit b, a callable on
 the logits (N, classes) → (N,), or `Hidden(layer, fn)` for a quantity on a higher layer.
+`settings(session)` says how a session's attribution runs (rule, precision, memory budget) and
+`configure(session, ...)` changes it.
 A token layer's patch tokens are positions; its prefix tokens (class, register) have their own
 `prefix_tokens` attribution, are counted in `channel`, and are the last position atoms of
 `to_classes` and `layer_to_layer` (see `tokens`).
@@ -15,7 +17,8 @@ and `units=` of `to_classes` and `layer_to_layer`.
 """
 
 from .. import attribution_rules as rules
+from .settings import AttributionSettings, configure, settings
 from .per_atom import channel, layer_to_layer, neuron, prefix_tokens, spatial, to_classes, unit
 from .targets import Hidden
 
-__all__ = ["Hidden", "channel", "layer_to_layer", "neuron", "prefix_tokens", "rules", "spatial", "to_classes", "unit"]
+__all__ = ["AttributionSettings", "Hidden", "configure", "settings", "channel", "layer_to_layer", "neuron", "prefix_tokens", "rules", "spatial", "to_classes", "unit"]

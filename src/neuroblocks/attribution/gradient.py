@@ -16,11 +16,13 @@ import torch
 from ..errors import AttributionError
 from ..forward import Pass
 from ..images import ImageLike
-from ..session import Above, Session
+from ..above import Above
+from ..session import Session
 from .. import attribution_rules as rules
 from .. import precision
 from . import tokens
 from .relaxation import relaxed_max_pool
+from .settings import settings
 from .smoothing import smooth
 from .targets import TargetLike, resolve
 
@@ -45,10 +47,10 @@ def above_fn(
     """Batch of activations of `above.layer` (a token layer's as one row, see `tokens`) →
     `read(pass)`, running only the network above it (up to the captured layers when there are
     any), with relaxed max pools if asked, its derivatives following `rule` (default: the
-    session's `attribution_rule`; see `rules`). The rule holds while the network runs, not while
+    session's `rule`, `configure`; see `rules`). The rule holds while the network runs, not while
     `read` computes the target from its pass."""
     layout = above.session.layout(above.layer)
-    rule = rules.check(above.session.attribution_rule if rule is None else rule)
+    rule = rules.check(settings(above.session).rule if rule is None else rule)
 
     def f(x: torch.Tensor) -> torch.Tensor:
         grid, prefix = tokens.split(x, layout) if layout.tokens else (x, None)
@@ -80,7 +82,7 @@ def activations_and_gradient(
     layout = session.layout(layer)
     a = tokens.activations(session, image, layer)
     leaf = a[None].clone().requires_grad_()
-    with precision.applied(session.attribution_precision):
+    with precision.applied(settings(session).precision):
         value = above_fn(session.above(image, layer), relax, resolved, resolved.layers, rule)(leaf)
         (grad,) = torch.autograd.grad(value.sum(), leaf, allow_unused=True)  # unused: no path at all
     if grad is None or not grad.any():

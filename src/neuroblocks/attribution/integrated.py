@@ -12,6 +12,7 @@ from ..images import ImageLike
 from ..session import Session
 from . import tokens
 from .gradient import above_fn
+from .settings import settings
 from .targets import TargetLike, resolve
 
 
@@ -38,7 +39,7 @@ def integrated_gradient(
     delta = a - start_point
     f = above_fn(session.above(image, layer), relax, resolved, resolved.layers, rule)
     total = torch.zeros_like(a)
-    with precision.applied(session.attribution_precision):
+    with precision.applied(settings(session).precision):
         for first in range(1, steps + 1, batch):
             alphas = torch.arange(first, min(first + batch, steps + 1), dtype=a.dtype, device=a.device) / steps
             points = (start_point + alphas.view(-1, *[1] * a.dim()) * delta).requires_grad_()

@@ -18,6 +18,7 @@ from . import tokens
 from .gradient import above_fn, activations_and_gradient, gradients_on
 from .integrated import integrated_gradient
 from .jacobian import attribution_matrix
+from .settings import settings
 from .targets import TargetLike, check_order
 
 
@@ -165,9 +166,9 @@ def layer_to_layer(
         measured = units_of(higher, tuple(above.shape), units_above)
         measure, n_higher = measured.summed, measured.count
     f = above_fn(session.above(image, lower), relax, lambda p: measure(tokens.of_pass(p.activations, p.prefixes, higher)), (higher,), rule)
-    key = (id(session.model), lower, higher, _units_key(units), _units_key(units_above), relax, rule or session.attribution_rule)
-    with precision.applied(session.attribution_precision):
-        return attribution_matrix(f, a, lower_atoms, n_higher, mode=mode, batch=batch, budget=session.memory_budget, key=key, lock=session.lock)
+    key = (id(session.model), lower, higher, _units_key(units), _units_key(units_above), relax, rule or settings(session).rule)
+    with precision.applied(settings(session).precision):
+        return attribution_matrix(f, a, lower_atoms, n_higher, mode=mode, batch=batch, budget=settings(session).memory_budget, key=key, lock=session.lock)
 
 
 def _units_key(units: object) -> object:
@@ -198,13 +199,13 @@ def to_classes(
     attribution is d(logit)/dz · z. `only` keeps just those atoms (rows), `classes` just those logits (columns), in the order given: a view's legend
     first ranks the classes the model predicts. A token layer's positions are its patches,
     row-major, then its prefix tokens. `batch`: tangents per pass (default: as many as fit the
-    session's `memory_budget`)."""
+    session's `memory_budget`, `configure`)."""
     image = session.read(image)
     a = tokens.activations(session, image, layer)
     kind = _some(_atoms.of_units(units, a, layer), a, only)
     picks = None if classes is None else torch.as_tensor([session.class_index(c) for c in classes], dtype=torch.long)
     f = above_fn(session.above(image, layer), relax, lambda p: p.logits if picks is None else p.logits[:, picks.to(p.logits.device)], (), rule)
     n = len(session.labels) if picks is None else len(picks)
-    key = (id(session.model), layer, "logits", relax, rule or session.attribution_rule)
-    with precision.applied(session.attribution_precision):
-        return attribution_matrix(f, a, kind, n, mode=mode, batch=batch, budget=session.memory_budget, key=key, lock=session.lock).T
+    key = (id(session.model), layer, "logits", relax, rule or settings(session).rule)
+    with precision.applied(settings(session).precision):
+        return attribution_matrix(f, a, kind, n, mode=mode, batch=batch, budget=settings(session).memory_budget, key=key, lock=session.lock).T

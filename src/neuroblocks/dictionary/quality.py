@@ -87,11 +87,11 @@ def substituted(session: Session, d: Dictionary) -> LayerEdit:
 
 
 @checked
-def measure(session: Session, d: Dictionary, data: Iterable, image_batch: int = 32) -> Quality:
+def measure(session: Session, d: Dictionary, data: Iterable, batch: int = 32) -> Quality:
     """The dictionary's quality on held-out `data`: FVU, L0 and alive share on every position,
     and the model's fidelity with the layer replaced by the reconstruction."""
     sums, agree, kl, images = _Sums(d.latents, session.device), 0, 0.0, 0
-    for _, pictures, _ in batches(data, session.channels, image_batch):
+    for _, pictures, _ in batches(data, session.channels, batch):
         with torch.no_grad():
             run = session.forward(pictures.to(session.device), capture=[d.layer])  # the layer's vectors and the logits, one pass
             sums.add(d, as_vectors(run.activations[d.layer].float(), d.layer))

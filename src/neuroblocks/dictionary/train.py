@@ -22,6 +22,7 @@ from ..cache import cache_dir
 from ..errors import NeuroblocksError
 from ..keywords import checked
 from ..scale import runner
+from ..scale.options import RunOptions, dataset_job
 from ..scale.progress import Cancel, Tracker, Watcher
 from ..session import Session
 from .dictionary import Dictionary, Settings
@@ -31,6 +32,7 @@ from .vectors import CollectVectors
 
 
 @checked
+@dataset_job
 def train_dictionary(
     session: Session,
     layer: str,
@@ -38,16 +40,14 @@ def train_dictionary(
     settings: Settings = Settings(),
     *,
     memory_mb: float = 512,
-    image_batch: int = 32,
-    engine: object = "local",
-    progress: Watcher | None = None,
-    cancel: Cancel = None,
+    batch: int = 32,
+    run: RunOptions,
 ) -> Dictionary:
     """A dictionary for `layer` trained as `settings` say (`Settings`: `expansion` × C latents, k
     active per vector with "topk" or k on average over a batch with "batchtopk", `epochs`, Adam's
     rate `lr`, by default Gao et al.'s 2e-4 / √(M / 2¹⁴)) on `data` (the images dissection and the
     atlas take: a Dataset, a DataLoader, a list). Activations kept for training: at most
-    `memory_mb`; `image_batch` images per pass. engine, progress and cancel as for `dissect`."""
+    `memory_mb`; `batch` images per pass. engine, progress and cancel as every dataset job takes them (`scale.RunOptions`)."""
     layer = session.check_layer(layer)
     if isinstance(data, Iterator):
         raise NeuroblocksError("the dataset is a one-shot iterator: pass a list, a Dataset or a DataLoader, so the dictionary can be named by its data")
@@ -57,8 +57,8 @@ def train_dictionary(
         raise NeuroblocksError(f"expansion is the number of latents per channel, at least 1, not {settings.expansion}")
     channels = session.layer_shape(layer)[0]
     cap = max(1, int(memory_mb * 2**20 / (4 * channels)))
-    with runner(engine, session, progress, cancel) as run:
-        found = run(CollectVectors(layer, cap, settings.seed, image_batch), data, f"dictionary of {layer}: activations")
+    with runner(session, run) as job:
+        found = job(CollectVectors(layer, cap, settings.seed, batch), data, f"dictionary of {layer}: activations")
     if found is None or found.seen == 0:
         raise NeuroblocksError("the dataset is empty: a dictionary needs images")
     vectors = found.ordered()
@@ -68,7 +68,7 @@ def train_dictionary(
     if path.exists():
         sae, scale = _load(path, vectors.shape[1], latents, settings)
         return _made(layer, sae.to(session.device), scale, settings, key, vectors.to(session.device), found.seen)
-    made = fit(vectors.to(session.device), layer, settings, key=key, seen=found.seen, progress=progress, cancel=cancel)
+    made = fit(vectors.to(session.device), layer, settings, key=key, seen=found.seen, progress=run.progress, cancel=run.cancel)
     try:
         _save(path, made.sae, made.scale)
     except OSError as e:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from ..datasets import DatasetError, batches
 from ..keywords import checked
 from ..scale import runner
-from ..scale.progress import Cancel, Watcher
+from ..scale.options import RunOptions, dataset_job
 from ..session import Session
 from ..units import Units
 from .units import of_layer, unit_maps, upsampled
@@ -109,6 +109,7 @@ class _FindExamples:
 
 
 @checked
+@dataset_job
 def dataset_examples(
     session: Session,
     layer: str,
@@ -118,18 +119,16 @@ def dataset_examples(
     units: Units | torch.Tensor | None = None,
     crop: float = 0.5,
     batch: int = 32,
-    engine: object = "local",
-    progress: Watcher | None = None,
-    cancel: Cancel = None,
+    run: RunOptions,
 ) -> Examples:
     """The top-k images of `data` for each of `units` of `layer` (`neuroblocks.units`; default its
     channels; directions (K, C) such as neuron groups' `channels`, or a dictionary for its
     latents'), with crops of `crop` × the image side; `batch` images per forward pass; engine,
-    progress and cancel as for `dissect`."""
+    progress and cancel as every dataset job takes them (`scale.RunOptions`)."""
     layer = session.check_layer(layer)
     units = of_layer(session, layer, units)
-    with runner(engine, session, progress, cancel) as run:
-        best = run(_FindExamples(units, k, crop, batch), data, "dataset examples")
+    with runner(session, run) as job:
+        best = job(_FindExamples(units, k, crop, batch), data, "dataset examples")
     if best is None:
         raise DatasetError("the dataset is empty: dataset examples need images")
     scale = best.scores[:, :1].clamp(min=1e-12)[..., None, None]

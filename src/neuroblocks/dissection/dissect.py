@@ -18,7 +18,7 @@ import torch
 from ..datasets import DatasetError, batches, family
 from ..keywords import checked
 from ..scale import runner
-from ..scale.progress import Cancel, Watcher
+from ..scale.options import RunOptions, dataset_job
 from ..session import Session
 from .quantiles import TopQuantile
 from ..units import Units
@@ -152,6 +152,7 @@ class _CountOverlaps:
 
 
 @checked
+@dataset_job
 def dissect(
     session: Session,
     layer: str,
@@ -162,23 +163,18 @@ def dissect(
     min_iou: float = 0.04,
     capacity: int = 4096,
     batch: int = 32,
-    engine: object = "local",
-    progress: Watcher | None = None,
-    cancel: Cancel = None,
+    run: RunOptions,
 ) -> Dissection:
     """Dissect `units` of `layer` (`neuroblocks.units`; default its channels; directions (K, C) in
     its activation space, a trained dictionary's latents) over `data`
-    (see `neuroblocks.datasets` for the forms it takes), `batch` images per forward pass.
-
-    engine: "local" (this process), "ray", or a `neuroblocks.scale.RayEngine(...)`;
-    progress: called with a `scale.Progress` as shards and batches finish; cancel: an Event
-    (or a function) that stops the job, raising `work.Cancelled`."""
+    (see `neuroblocks.datasets` for the forms it takes), `batch` images per forward pass;
+    engine, progress and cancel as every dataset job takes them (`scale.RunOptions`)."""
     layer = session.check_layer(layer)
     if isinstance(data, Iterator):  # a generator, or iter(...) of something
         raise DatasetError("the dataset is a one-shot iterator, but dissection reads it twice: pass a list, a Dataset or a DataLoader")
     units = of_layer(session, layer, units)
-    with runner(engine, session, progress, cancel) as run:
-        found = run(_FindTails(units, tail, capacity, batch), data, "dissection pass 1/2 (thresholds)")
+    with runner(session, run) as job:
+        found = job(_FindTails(units, tail, capacity, batch), data, "dissection pass 1/2 (thresholds)")
         if found is None or found.images == 0:
             raise DatasetError("the dataset is empty: dissection needs images with concept masks")
         empty = [c for c, pixels in found.pixels.items() if pixels == 0]
@@ -186,7 +182,7 @@ def dissect(
             raise DatasetError(f"concept {empty[0]!r} has no pixels in any image: its IoU would mean nothing; drop it or check its masks")
         names = tuple(sorted(found.pixels))
         thresholds = found.quantile.threshold()
-        counts = run(_CountOverlaps(units, thresholds, names, batch), data, "dissection pass 2/2 (overlaps)")
+        counts = job(_CountOverlaps(units, thresholds, names, batch), data, "dissection pass 2/2 (overlaps)")
     area = torch.tensor([found.pixels[c] for c in names], dtype=torch.float64)
     iou = counts.inter / (counts.fired[:, None] + area[None] - counts.inter).clamp(min=1)
     return Dissection(layer, list(names), iou.float(), thresholds, found.images, found.quantile.exact, min_iou, found.quantile.rank_bound)

@@ -18,6 +18,7 @@ import torch
 from .. import attribution_rules as rules
 from .. import precision
 from ..attribution.targets import check_order
+from ..attribution.settings import settings as attribution_settings
 from ..images import ImageLike
 from ..keywords import checked
 from ..session import Session
@@ -51,8 +52,8 @@ def _group_gradients(session: Session, image: ImageLike, lower: str, higher: Gro
     a = session.trace(image, lower, logits=False)[lower]
     n = higher.spatial.shape[0]
     copies = a.expand(n, *a.shape).clone().requires_grad_()
-    with precision.applied(session.attribution_precision):
-        with rules.applied(session.attribution_rule):
+    with precision.applied(attribution_settings(session).precision):
+        with rules.applied(attribution_settings(session).rule):
             h = session.above(image, lower)(copies, capture=[higher.layer], stop=True).activations[higher.layer]
         weights = higher.reconstruction()  # (N, C2, H2, W2): direction × spatial factor, row j for group j
         (grads,) = torch.autograd.grad((h * weights).sum(), copies)

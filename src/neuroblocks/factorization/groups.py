@@ -18,6 +18,7 @@ from sklearn.decomposition import non_negative_factorization
 from .. import attribution_rules as rules
 from .. import precision
 from ..attribution.jacobian import attribution_matrix
+from ..attribution.settings import settings as attribution_settings
 from ..session import Session
 from ..units import Parts, Units, UnitsError
 
@@ -135,11 +136,11 @@ def build_groups(
     above = session.above(image, layer)
 
     def logits(x: torch.Tensor) -> torch.Tensor:
-        with rules.applied(session.attribution_rule):
+        with rules.applied(attribution_settings(session).rule):
             return above(x).logits
 
-    with precision.applied(session.attribution_precision):
-        to_classes = attribution_matrix(logits, a, Parts(spatial_t, channels_t), len(session.labels), budget=session.memory_budget, lock=session.lock).T
+    with precision.applied(attribution_settings(session).precision):
+        to_classes = attribution_matrix(logits, a, Parts(spatial_t, channels_t), len(session.labels), budget=attribution_settings(session).memory_budget, lock=session.lock).T
     ordered = () if latents is None else tuple(int(m) for m in np.asarray(latents)[order])
     icons = None if drawn_by is None else drawn_by[torch.from_numpy(order)]
     return Groups(layer=layer, spatial=spatial_t, channels=channels_t, to_classes=to_classes, colors=hues(k), latents=ordered, drawn_by=icons, **about)

@@ -7,13 +7,16 @@ from .icon_cache import direction_icons, icon_service, icons
 from .objectives import FeatureVisError, Objective, channel, class_logit, direction, diversity, l1, l2, neuron, total_variation
 from .param import estimate_decorrelation
 from .render import RenderStep, render
+from .settings import FeatureVisSettings, configure, settings
 
 __all__ = [
     "FeatureVisError",
+    "FeatureVisSettings",
     "Objective",
     "RenderStep",
     "channel",
     "class_logit",
+    "configure",
     "direction",
     "direction_icons",
     "diversity",
@@ -25,5 +28,6 @@ __all__ = [
     "neuron",
     "render",
     "render_icons",
+    "settings",
     "total_variation",
 ]

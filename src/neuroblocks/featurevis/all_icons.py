@@ -12,8 +12,9 @@ import numpy as np
 from ..items import in_lists
 from ..keywords import checked
 from ..scale import runner
-from ..scale.progress import Cancel, Watcher
+from ..scale.options import RunOptions, dataset_job
 from ..session import Session
+from .settings import settings
 from . import objectives
 from .icon_cache import icon_service, icons
 from .sizes import default_size
@@ -54,6 +55,7 @@ class _Render:
 
 
 @checked
+@dataset_job
 def render_icons(
     session: Session,
     layers: str | Sequence[str],
@@ -61,21 +63,19 @@ def render_icons(
     size: int | None = None,
     steps: int | None = None,
     seed: int = 0,
-    engine: object = "local",
-    progress: Watcher | None = None,
-    cancel: Cancel = None,
+    run: RunOptions,
 ) -> int:
     """Render the icon of every channel of `layers` (at the views' sizes and steps unless given)
     into the session's icon cache; icons already cached are not rendered again. Returns the
-    number of icons now cached. engine, progress and cancel as for `dissection.dissect`."""
+    number of icons now cached. engine, progress and cancel as every dataset job takes them (`scale.RunOptions`)."""
     names = [session.check_layer(layer) for layer in ([layers] if isinstance(layers, str) else layers)]
-    steps = steps or session.icon_defaults["steps"]
+    steps = steps or settings(session).steps
     service = icon_service(session)
     units = [(layer, c) for layer in names for c in range(session.layer_shape(layer)[0])]
     todo = [(layer, c) for layer, c in units if service.cached(objectives.channel(layer, c), size or default_size(session, [layer]), steps, seed) is None]
     if todo:
-        with runner(engine, session, progress, cancel) as run:
-            rendered = run(_Render(size, steps, seed, service.batch), todo, "icons")
+        with runner(session, run) as job:
+            rendered = job(_Render(size, steps, seed, service.batch), todo, "icons")
         for key, icon in rendered.icons.items():
             service.store(key, icon)
     return len(units)

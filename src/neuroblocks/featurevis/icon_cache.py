@@ -31,6 +31,7 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from ..cache import cache_dir
 from ..keywords import checked
 from ..session import Session
+from .settings import settings
 from ..work import Cancelled
 from . import clamps, objectives
 from .objectives import Objective
@@ -61,9 +62,9 @@ def icon_service(session: Session) -> IconService:
 def icons(session: Session, layer: str, channels: Sequence[int], size: int | None = None, steps: int | None = None, **options) -> np.ndarray:
     """Feature-visualization icons of channels, (N, size, size, 3) uint8, cached in memory and on
     disk; size defaults to one that suits the layer's grid (`sizes.default_size`), steps to the
-    session's `icon_defaults`. Few `steps` give a cheap preview, cached separately. options:
+    session's (`featurevis.settings`). Few `steps` give a cheap preview, cached separately. options:
     seed, progress, cancel, at (see `render`)."""
-    size, steps = size or default_size(session, [layer]), steps or session.icon_defaults["steps"]
+    size, steps = size or default_size(session, [layer]), steps or settings(session).steps
     return icon_service(session).get([objectives.channel(layer, int(c)) for c in channels], size, steps, **options)
 
 
@@ -78,7 +79,7 @@ def direction_icons(
     **options,
 ) -> np.ndarray:
     """Icons of directions in `layer`'s activation space (activation vectors, group directions)."""
-    size, steps = size or default_size(session, [layer]), steps or session.icon_defaults["steps"]
+    size, steps = size or default_size(session, [layer]), steps or settings(session).steps
     objs = [objectives.direction(layer, v, cosine_power) for v in torch.as_tensor(vectors)]
     return icon_service(session).get(objs, size, steps, **options)
 
@@ -109,8 +110,9 @@ class IconService:
     def key(self, objective: Objective, size: int, steps: int, seed: int, at: str = "native") -> str:
         spec = [self.session.fingerprint, objective.description, size, steps, seed, LEARNING_RATE, ALGORITHM_VERSION]
         s = self.session
-        if s.channels != 3 or s.display_note or s.decorrelation is not None:  # how the icon is drawn and mixed (RGB keys stay as they were)
-            spec += [s.display_channels, None if s.decorrelation is None else s.decorrelation.tolist()]
+        mix = settings(s).decorrelation
+        if s.channels != 3 or s.display_note or mix is not None:  # how the icon is drawn and mixed (RGB keys stay as they were)
+            spec += [s.display_channels, None if mix is None else mix.tolist()]
         read = clamps.note(s, objective.layers)
         if read or at != "native":  # what the render optimised and where the model saw it (other keys stay as they were)
             spec += [read, at]

@@ -30,7 +30,7 @@ def default_mix(channels: int) -> torch.Tensor:
 @checked
 def estimate_decorrelation(images: torch.Tensor) -> torch.Tensor:
     """A C×C square root of the channels' covariance over the pixels of `images` ((N,) C, H, W in
-    [0, 1]), scaled as ImageNet's: pass it as `Session(..., decorrelation=)` so feature
+    [0, 1]), scaled as ImageNet's: pass it to `featurevis.configure(session, decorrelation=)` so feature
     visualizations of a multi-channel model move its channels together the way its data does."""
     x = images if images.dim() == 4 else images[None]
     pixels = x.detach().double().transpose(0, 1).reshape(x.shape[1], -1)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from ..keywords import checked
 from ..session import Session
+from .settings import settings
 from ..work import Cancelled
 from . import clamps, transforms
 from .objectives import INPUT, LOGITS, FeatureVisError, Objective, prefix_key
@@ -116,7 +117,7 @@ def render(
     """One image per objective, (N, size, size, 3) uint8, after `steps` Adam steps (the final image),
     drawn as the session draws its inputs (grayscale or a composite for models that are not RGB).
     size defaults to one that gives the objectives' layers a grid of a few cells a side (see
-    `sizes`), steps to the session's `icon_defaults`, as icons and views do.
+    `sizes`), steps to the session's (`featurevis.settings`), as icons and views do.
 
     before_clamp: a layer that ends in a clamp (ReLU6) is optimised on what the clamp receives
     (see `clamps`); False optimises the clamped output, which stops improving at the ceiling.
@@ -138,12 +139,12 @@ def render(
     for obj in objectives:
         obj.check(session)
     needed = set().union(*(obj.layers for obj in objectives))
-    size, steps = size or default_size(session, needed), steps or session.icon_defaults["steps"]
+    size, steps = size or default_size(session, needed), steps or settings(session).steps
     layers = [layer for layer in session.layers if layer in needed]
     side = session.fixed_size or ((input_side(session),) * 2 if at == "input" else None)
     evaluate = _Evaluator(session, objectives, layers, clamps.clamped(session, layers) if before_clamp else {}, LOGITS in needed or not layers, session.device.type == "cpu" if channels_last is None else channels_last, side)
     with torch.inference_mode(False), torch.enable_grad():  # also inside a user's `no_grad` or `inference_mode` block
-        param = FourierImage(start_seeds(objectives, seed), size, size, session.device, session.channels, session.decorrelation)
+        param = FourierImage(start_seeds(objectives, seed), size, size, session.device, session.channels, settings(session).decorrelation)
         _optimise(evaluate, param, torch.Generator().manual_seed(seed), torch.optim.Adam(param.parameters(), lr=lr), steps, cancel_check(cancel), progress, set(thresholds), redirect_steps)
     with torch.no_grad():
         return _shown(session, param)

@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable
 
 from ..session import Session
+from .settings import settings
 
 #: The fewest cells a side an icon's grid has at the default size.
 MIN_CELLS = 4
@@ -26,9 +27,9 @@ def input_side(session: Session) -> int:
 
 def default_size(session: Session, layers: Iterable[str], base: int | None = None) -> int:
     """The icon side for objectives reading `layers`: `base` (default: the session's
-    `icon_defaults["size"]`), grown so each grid layer has `MIN_CELLS` cells a side, at most the
+    `settings(session).size`), grown so each grid layer has `MIN_CELLS` cells a side, at most the
     model's input side."""
-    base = base or session.icon_defaults["size"]
+    base = base or settings(session).size
     if session.fixed_size is not None:
         return base
     side = input_side(session)

@@ -4,12 +4,13 @@ associative merge (`job`), run in this process by default (`local`) or on Ray ac
 Session replicas built from a `Recipe` (`on_ray`; Ray is imported only when a job runs there), with progress and
 cancel (`progress`) and a notebook progress bar for work left running (`background`)."""
 
-from ..session import Recipe
+from .recipe import Recipe
 from .background import Background, in_background
 from .engines import runner
 from .job import Partial, ShardJob, merged
 from .on_ray import RayEngine
+from .options import RunOptions, dataset_job
 from .progress import Progress
 
 
-__all__ = ["Background", "Partial", "Progress", "RayEngine", "Recipe", "ShardJob", "in_background", "merged", "runner"]
+__all__ = ["Background", "Partial", "Progress", "RayEngine", "Recipe", "RunOptions", "ShardJob", "in_background", "dataset_job", "merged", "runner"]

@@ -11,15 +11,16 @@ from ..session import Session
 from .job import Partial, ShardJob
 from .local import Local
 from .on_ray import RayEngine
-from .progress import Cancel, Watcher
+from .options import RunOptions
 
 Run = Callable[[ShardJob, Iterable, str], Partial]
 
 
 @contextlib.contextmanager
-def runner(engine: object, session: Session, watcher: Watcher | None = None, cancel: Cancel = None) -> Iterator[Run]:
-    """A function that runs a job over a dataset on `engine`; workers an engine started for this
-    call (engine="ray") are stopped when the block ends, a `RayEngine` passed in keeps its own."""
+def runner(session: Session, options: RunOptions) -> Iterator[Run]:
+    """A function that runs a job over a dataset on the options' engine; workers an engine started
+    for this call (engine="ray") are stopped when the block ends, a `RayEngine` passed in keeps its own."""
+    engine, watcher, cancel = options.engine, options.progress, options.cancel
     if engine == "local":
         yield Local(session, watcher, cancel).run
         return

@@ -20,7 +20,8 @@ from collections.abc import Iterable, Sequence
 import torch
 
 from ..errors import NeuroblocksError
-from ..session import Recipe, Session
+from ..session import Session
+from .recipe import Recipe
 from .job import Partial, ShardJob, check_same_model
 from .progress import Cancel, Tracker, Watcher
 from .ray_data import run_dataset
@@ -83,7 +84,7 @@ class RayEngine:
     # -- workers ---------------------------------------------------------------------------
 
     def _recipe(self, session: Session) -> Recipe:
-        recipe = self.recipe or session.recipe
+        recipe = self.recipe or Recipe.of(session)
         if recipe is None:
             raise NeuroblocksError(
                 "engine='ray' builds a Session on every worker from a recipe, and this session was made from a model object: "

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..errors import NeuroblocksError
-from ..session import Recipe, Session
+from ..session import Session
+from .recipe import Recipe
 from .job import Partial, ShardJob, check_same_model
 from .progress import Cancel, Tracker, Watcher
 

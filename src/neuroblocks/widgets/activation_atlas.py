@@ -26,6 +26,7 @@ from PIL import Image
 from ..atlas import Atlas, AtlasError
 from ..featurevis.sizes import default_size
 from ..images import ImageLike
+from ..featurevis.settings import settings as featurevis_settings
 from ..session import Session
 from ..units import Units
 from .base import Part, View
@@ -90,7 +91,7 @@ class ActivationAtlas(View):
         self._static = self._static_values(atlas, examples, top, self._leading)
         if units is not None:
             options.update(unit=units.noun, unit_key=units.icon_key, found_by=units.description)
-        options.setdefault("icon_size", default_size(session, [atlas.layer], base=session.icon_defaults["size"] // 2))
+        options.setdefault("icon_size", default_size(session, [atlas.layer], base=featurevis_settings(session).size // 2))
         super().__init__(session, image=image, layer=atlas.layer, resolution=resolution, name=name, **options)
 
     @staticmethod

@@ -15,6 +15,7 @@ from ..factorization.overview import overview_colors
 from ..featurevis import objectives
 from ..featurevis.sizes import default_size
 from ..images import ImageLike
+from ..featurevis.settings import settings as featurevis_settings
 from ..session import Session
 from ..units import Units
 from .base import Part, View
@@ -47,7 +48,7 @@ class ActivationGrid(View):
         if units is not None:
             options.update(found_by=units.description, unit=units.noun)
         # A grid cell is a fraction of the image: half-size icons are plenty, and 4× cheaper.
-        options.setdefault("icon_size", default_size(session, [layer], base=session.icon_defaults["size"] // 2))
+        options.setdefault("icon_size", default_size(session, [layer], base=featurevis_settings(session).size // 2))
         super().__init__(session, image=image, layer=layer, mode=mode, scale=scale, **options)
 
     def _compute(self) -> Iterator[Part]:

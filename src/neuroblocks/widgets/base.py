@@ -27,7 +27,9 @@ from ..errors import NeuroblocksError
 from ..precision import dtype_note
 from ..featurevis.objectives import Objective
 from ..featurevis.sizes import default_size
+from ..featurevis.settings import settings as featurevis_settings
 from ..session import Session
+from .. import work
 from ..work import Job
 from .host import marimo
 from .icon_stream import IconStream
@@ -52,7 +54,7 @@ class View(anywidget.AnyWidget):
     """Base of the neuroblocks widgets; not displayed itself.
 
     icon_size, icon_steps: of the feature-visualization icons (default: a size that suits the
-    layer's grid, `featurevis.sizes.default_size`, and the session's `icon_defaults` steps);
+    layer's grid, `featurevis.sizes.default_size`, and the session's steps, `featurevis.settings`);
     icon_steps=0 draws no icons at all.
     """
 
@@ -110,7 +112,7 @@ class View(anywidget.AnyWidget):
             raise NeuroblocksError(f"the views' JavaScript bundle {BUNDLE} is missing: run `make install` (or `npm run build` in js/)")
         self.session = session
         self.icon_size = icon_size or default_size(session, [traits["layer"]] if traits.get("layer") else [])
-        self.icon_steps = session.icon_defaults["steps"] if icon_steps is None else icon_steps
+        self.icon_steps = featurevis_settings(session).steps if icon_steps is None else icon_steps
         self._guard = threading.RLock()
         self._generation = 0
         self._shown = -1  # the generation whose first part is on show
@@ -120,7 +122,7 @@ class View(anywidget.AnyWidget):
         self.links: list[list[tuple[View, str]]] = []  # (view, trait) groups kept equal: filled by linking, read by to_html
         super().__init__(**traits)
         self._check()
-        session.work.touch(self)
+        work.queue(session).touch(self)
         self._launch(self._compute, "computing…")
         if self.inputs:  # (traitlets reads an empty list of names as "every trait")
             self.observe(lambda change: self.recompute(), names=list(self.inputs))
@@ -230,7 +232,7 @@ class View(anywidget.AnyWidget):
         starts meanwhile."""
         generation = self._generation
 
-        job = self.session.work.submit(
+        job = work.queue(self.session).submit(
             self, compute(), lambda part: self._apply(*part, generation=generation), lambda *state: self._report(generation, *state), lambda e: self._fail(generation, e), label
         )
         with self._guard:
@@ -281,13 +283,13 @@ class View(anywidget.AnyWidget):
         for stream in getattr(self, "_streams", []):  # a view whose construction failed has none
             stream.cancel()
         if hasattr(self, "session"):
-            self.session.work.forget(self)
+            work.queue(self.session).forget(self)
         super().close()
 
     def on_look(self, content: dict) -> None:
         """The view was displayed or the pointer entered it: its work goes first. Drawn in
         marimo, it resends its state, which marimo may have dropped before the view existed there."""
-        self.session.work.touch(self)
+        work.queue(self.session).touch(self)
         if content.get("rendered") and marimo():
             with self._guard:
                 self.send_state()

@@ -16,6 +16,7 @@ from ..featurevis import clamps, objectives
 from ..featurevis.sizes import default_size
 from ..featurevis.icon_cache import icon_service
 from ..featurevis.objectives import Objective
+from ..featurevis.settings import settings as featurevis_settings
 from ..session import Session
 from ..work import Cancelled
 from .base import Part, View, describe
@@ -51,7 +52,7 @@ class FeatureVis(View):
         self.objective = objective
         self._cancel = threading.Event()
         self._render: threading.Thread | None = None
-        size, steps = size or default_size(session, objective.layers), steps or session.icon_defaults["steps"]
+        size, steps = size or default_size(session, objective.layers), steps or featurevis_settings(session).steps
         super().__init__(session, layer=layer or "", channel=channel, size=size, steps=steps, **options)
         if start:
             self.start()

@@ -5,7 +5,6 @@ factorization prioritises; hovering a group shows its mask alone (docs/explanati
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack
 
 import traitlets
 
