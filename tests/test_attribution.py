@@ -88,6 +88,34 @@ def test_path_integrated_channels_equal_captums_integrated_gradients(shapes_sess
     assert abs(float(ours.sum() / change) - 1) < 0.02, "100 Riemann steps: within 2%"
 
 
+def test_path_integrated_spatial_maps_are_the_channel_route_summed_the_other_way_and_report_completeness(shapes_session):
+    scene = shapes.scene(4, classes=2)
+    x = shapes_session.image(scene.image)[None]
+    c = shapes_session.class_index(scene.labels[0])
+    baseline = torch.full_like(x, 0.5)
+    lig = LayerIntegratedGradients(shapes_session.model, shapes_session.model.conv3).attribute(x, baselines=baseline, target=c, n_steps=40, method="riemann_right")[0]
+    spatial = attr.spatial(shapes_session, scene.image, "conv3", c, steps=40, baseline=baseline[0])
+    assert rel_err(spatial, lig.sum(0)) <= 1e-5, "Captum's LayerIntegratedGradients, summed over channels"
+    channels = attr.channel(shapes_session, scene.image, "conv3", c, steps=40, baseline=baseline[0])
+    assert abs(float(spatial.sum() - channels.sum())) <= 1e-4 * float(channels.abs().sum())
+    # The change the map should sum to, by two plain passes: the logit with conv3 as it is and as the baseline's.
+    with torch.no_grad():
+        start = shapes_session.forward(baseline, capture=["conv3"], stop=True).activations["conv3"]
+        change = float(shapes_session.forward(x).logits[0, c] - shapes_session.forward(x, replace={"conv3": start}).logits[0, c])
+    found = attr.integrated(shapes_session, scene.image, "conv3", c, 40, baseline=baseline[0])
+    assert abs(found.change - change) <= 1e-4 * abs(change) and abs(found.total - float(spatial.sum())) <= 1e-4 * abs(change)
+    assert found.error == pytest.approx(abs(float(spatial.sum()) - change) / abs(change), rel=1e-3)
+    errors = [attr.integrated(shapes_session, scene.image, "conv3", c, n).error for n in (4, 16, 64)]
+    assert errors[0] > errors[1] > errors[2] and errors[2] < 0.02, errors
+    units = nb.units.Channels("conv3", 64)
+    assert rel_err(attr.unit(shapes_session, scene.image, units, c, steps=40, baseline=baseline[0]), channels) <= 1e-6
+    with pytest.raises(nb.AttributionError, match="give steps= too"):
+        attr.spatial(shapes_session, scene.image, "conv3", c, baseline=baseline[0])
+    groups = nb.factorize(shapes_session, scene.image, "conv3", 3)
+    with pytest.raises(nb.AttributionError, match="codes of NMF of activations do not follow it: leave steps out"):
+        attr.unit(shapes_session, scene.image, groups, c, steps=8)
+
+
 @pytest.mark.parametrize("atoms", ["positions", "channels"])
 def test_all_class_attribution_equals_per_class_backward_passes(any_session, request, atoms):
     session, layer = any_session, LAYERS[request.node.callspec.params["any_session"]]
@@ -319,3 +347,25 @@ def test_only_some_atoms_equals_those_rows_and_columns_of_the_whole(shapes_sessi
     torch.testing.assert_close(attr.layer_to_layer(shapes_session, image, "conv3", "conv4", "channels", only=picks), whole[:, picks], rtol=1e-4, atol=1e-6)
     with pytest.raises(nb.AttributionError, match="outside 0..63"):
         attr.to_classes(shapes_session, image, "conv3", "channels", only=[64])
+
+
+def test_maps_on_one_image_share_one_pass_below_each_layer():
+    """Spatial, channel and all-class maps for several targets and two layers of one image run
+    the network below each layer once: the pass that caches the layer's activations also
+    records what lies below it, and every later map replays that recording."""
+    session = nb.Session.load("shapes")
+    scene = shapes.scene(4, classes=2)
+    image = session.read(scene.image)
+    session.layers  # the catalogue's probe passes, on noise, before counting
+    below = []  # conv1's first convolution runs only when the network below a layer really runs
+    session.catalogue.modules["conv1.0"].register_forward_hook(lambda *args: below.append(1))
+    for layer in ("conv3", "conv4"):
+        for label in scene.labels:
+            attr.spatial(session, image, layer, label)
+            attr.channel(session, image, layer, label)
+        attr.to_classes(session, image, layer)
+    assert len(below) == 2, f"{len(below)} passes below the layers, not one per layer"
+    fresh = nb.Session.load("shapes")
+    for layer in ("conv3", "conv4"):
+        for label in scene.labels:
+            assert torch.equal(attr.spatial(session, image, layer, label), attr.spatial(fresh, fresh.read(scene.image), layer, label))

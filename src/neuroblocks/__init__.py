@@ -1,6 +1,6 @@
 """neuroblocks: linked widgets for the building blocks of interpretability, on any PyTorch model."""
 
-from . import atlas, attribution, compare, datasets, dictionary, dissection, examples, factorization, featurevis, precision, scale, shapes, units, widgets, work
+from . import atlas, attribution, compare, datasets, dictionary, dissection, examples, factorization, faithfulness, featurevis, precision, scale, shapes, units, widgets, work
 from .ablation import ablate
 from .decoded import Decoded
 from .dictionary import train_dictionary
@@ -73,6 +73,7 @@ __all__ = [
     "dissection",
     "examples",
     "factorization",
+    "faithfulness",
     "featurevis",
     "precision",
     "factorize",

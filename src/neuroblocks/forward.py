@@ -201,8 +201,11 @@ def _ancestors(layer: str) -> set[str]:
     return {".".join(parts[:i]) for i in range(len(parts))}
 
 
-def record_below(model: nn.Module, modules: Mapping[str, nn.Module], x: torch.Tensor, layer: str) -> dict[str, list[torch.Tensor]]:
-    """Outputs of every module that finishes before `layer` starts, at the coarsest level.
+@contextmanager
+def recording_below(modules: Mapping[str, nn.Module], layer: str):
+    """While entered, a pass of batch one records the output of every module that finishes
+    before `layer` starts, at the coarsest level; yields {module: [outputs]}, complete once the
+    pass has reached the layer (empty if none ran in the block).
 
     The modules recorded are the children of `layer`'s ancestors (the root included) other than
     those ancestors and the layer itself; replaying them makes a later pass skip all the work
@@ -212,9 +215,12 @@ def record_below(model: nn.Module, modules: Mapping[str, nn.Module], x: torch.Te
     ancestors = _ancestors(layer)
     outputs: dict[str, list[torch.Tensor]] = {}
     unreplayable: set[str] = set()
+    reached = [False]
 
     def recorder(name: str) -> Callable:
         def hook(module, inputs, output):
+            if reached[0]:
+                return
             if isinstance(output, torch.Tensor) and output.dim() > 0 and output.shape[0] == 1:
                 outputs.setdefault(name, []).append(output.detach().clone())
             else:
@@ -222,16 +228,32 @@ def record_below(model: nn.Module, modules: Mapping[str, nn.Module], x: torch.Te
 
         return hook
 
-    def stop_here(module, inputs):
-        raise _Stop
+    def at_layer(module, inputs):
+        reached[0] = True
 
-    with ExitStack() as stack, torch.no_grad():
+    found: dict[str, list[torch.Tensor]] = {}
+    with ExitStack() as stack:
         for name, module in modules.items():
             if name and name != layer and name not in ancestors and name.rpartition(".")[0] in ancestors:
                 stack.callback(module.register_forward_hook(recorder(name)).remove)
-        stack.callback(modules[layer].register_forward_pre_hook(stop_here).remove)
+        stack.callback(modules[layer].register_forward_pre_hook(at_layer).remove)
+        yield found
+    if reached[0]:
+        found.update({name: outs for name, outs in outputs.items() if name not in unreplayable})
+
+
+def record_below(model: nn.Module, modules: Mapping[str, nn.Module], x: torch.Tensor, layer: str) -> dict[str, list[torch.Tensor]]:
+    """`recording_below` for a pass of `x` that stops where `layer` starts."""
+
+    def stop_here(module, inputs):
+        raise _Stop
+
+    with recording_below(modules, layer) as found, torch.no_grad():
+        handle = modules[layer].register_forward_pre_hook(stop_here)
         try:
             model(x)
         except _Stop:
             pass
-    return {name: outs for name, outs in outputs.items() if name not in unreplayable}
+        finally:
+            handle.remove()
+    return found

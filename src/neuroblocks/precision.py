@@ -4,7 +4,7 @@ full IEEE float32, not TensorFloat-32.
 On Ampere and later GPUs PyTorch lets cuDNN convolutions use TF32 by default (10-bit mantissa):
 a forward pass barely moves, but an activation × gradient read through it moved 3e-2 (relative)
 away from the per-class gradient on ResNet-18 (an H200, issue 31). Attribution is a measurement,
-so a session's attribution runs with TF32 off (`attribution_precision="float32"`, the default)
+so a session's attribution runs with TF32 off (`attribution.configure(session, precision="float32")`, the default)
 and leaves the process's own setting alone everywhere else (feature visualization, forward
 passes), or keeps it for attribution too (`"torch"`: faster on those GPUs, at that error).
 CPUs and older GPUs have no TF32, so there "float32" changes nothing.
@@ -36,7 +36,7 @@ _PER_OPERATION = hasattr(torch.backends.cudnn, "conv") and hasattr(torch.backend
 
 def check(precision: str) -> str:
     if precision not in PRECISIONS:
-        raise AttributionError(f"attribution_precision is 'float32' (TF32 off while attribution runs) or 'torch' (PyTorch's own setting kept), not {precision!r}")
+        raise AttributionError(f"precision is 'float32' (TF32 off while attribution runs) or 'torch' (PyTorch's own setting kept), not {precision!r}")
     return precision
 
 

@@ -20,7 +20,7 @@ from . import channels as ch
 from . import forward as fw
 from . import layer_layout as lay
 from . import models
-from .above import Above
+from .above import Above, above_of
 from .decoded import Decoded
 from .devices import default_device, usable
 from .errors import NeuroblocksError
@@ -307,7 +307,7 @@ class Session(ReadsInputs):
 
     def above(self, image: ImageLike | Decoded, layer: str) -> Above:
         """The network above `layer` for one image, as a function of that layer's activations."""
-        return Above(self, self.read(image), self.check_layer(layer))
+        return above_of(self, self.read(image), self.check_layer(layer))
 
     def trace(self, image: ImageLike | Decoded, layers: str | Iterable[str] = (), *, logits: bool = True) -> Trace:
         """Activations of `layers` for one image, from one pass, cached per (image, layer).

@@ -29,6 +29,9 @@ class Units:
     layer: str
     noun: str = "unit"
     count: int
+    #: codes that change linearly (or affinely) with the activations, so that integrating along a
+    #: straight path in activation space integrates them too (`attribution.unit(steps=)`)
+    linear: bool = True
 
     def codes(self, a: torch.Tensor) -> torch.Tensor:
         """Each unit's code at each position, differentiably: a cube (C, H, W) → (K, H, W), a batch

@@ -7,6 +7,7 @@
 
 import { unpackArray } from "../arrays.js";
 import { BLUE, ORANGE, heat } from "../colors.js";
+import { deletionReadout } from "../deletion.js";
 import { clear, fmt, h, name } from "../dom.js";
 import { frame } from "../frame.js";
 import { IconBook } from "../icons.js";
@@ -113,8 +114,10 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
     const ablated = model.get("ablated") || [];
     const positive = s.shown.filter((c) => values.values[c] > 0 && !ablated.includes(c));
     const negative = s.shown.filter((c) => values.values[c] < 0 && !ablated.includes(c));
+    s.readout = h("div", {});
     f.body.append(
-      h("div", { class: "nb-panel" }, s.picture.el, h("div", { class: "nb-logits" }, ...logitRows(model, model.get("target_classes") || [], classLabel)), classes),
+      h("div", { class: "nb-panel" }, s.picture.el, h("div", { class: "nb-logits" }, ...logitRows(model, model.get("target_classes") || [], classLabel)), classes,
+        model.get("integration") ? h("div", { class: "nb-caption nb-integration", text: model.get("integration") }) : null, s.readout),
       column(teaser ? `for ${a}` : "most for", positive),
       column(teaser ? `for ${b}` : "most against", negative),
     );
@@ -123,6 +126,13 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
     s.picture.mark(model.get("position"));
     showChannel();
     showDrill();
+    showReadout();
+  };
+
+  const showReadout = () => {
+    if (!s) return;
+    clear(s.readout);
+    s.readout.append(deletionReadout(model.get("faithfulness"), [ORANGE]));
   };
 
   scope.on("change:values", build);
@@ -134,6 +144,7 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
     showChannel();
   });
   scope.on("change:drill", showDrill);
+  scope.on("change:faithfulness", showReadout);
   scope.on("change:unit_key", build); // a host that sends one trait at a time (marimo)
   build();
 }

@@ -4,11 +4,13 @@
 // above, the cells it feeds; a legend gives the hovered cell's attribution to the two classes
 // (in their colours) and then the other classes it supports most (gray). All from matrices already in the browser, which
 // arrive in order of use: the class maps, then the flow, then the legend (first ranked among the
-// top classes, then among all); until a part is there, the view says it is coming. Over a
+// top classes, then among all); until a part is there, the view says it is coming. Beside the
+// key, the deletion curves of the lower layer's maps say how far to trust them. Given
 // units of either layer (a trained dictionary's latents, …), a hovered cell of that layer also lists its units that
 // matter most to the two classes, each with its icon and its attribution to each class.
 
 import { BLUE, FLOW, ORANGE, OTHER, css, heat, pairHeat } from "../colors.js";
+import { deletionReadout } from "../deletion.js";
 import { clear, fmt, h, name } from "../dom.js";
 import { frame } from "../frame.js";
 import { IconBook } from "../icons.js";
@@ -162,8 +164,17 @@ export function spatialAttribution(scope, el) {
     s.lowerCaption = h("div", { class: "nb-caption", text: model.get("layer") });
     s.upperCaption = h("div", { class: "nb-caption", text: model.get("upper") });
     const panel = (caption, picture) => h("div", { class: "nb-panel" }, caption, picture.el);
-    f.body.append(h("div", { class: "nb-panels" }, panel(s.lowerCaption, s.lower), panel(s.upperCaption, s.upper)), h("div", {}, key, legend));
+    s.readout = h("div", {});
+    const integration = model.get("integration") ? h("div", { class: "nb-caption nb-integration", text: model.get("integration") }) : null;
+    f.body.append(h("div", { class: "nb-panels" }, panel(s.lowerCaption, s.lower), panel(s.upperCaption, s.upper)), h("div", {}, key, integration, s.readout, legend));
     arrive();
+    showReadout();
+  };
+
+  const showReadout = () => {
+    if (!s) return;
+    clear(s.readout);
+    s.readout.append(deletionReadout(model.get("faithfulness"), [ORANGE, BLUE]));
   };
 
   // The parts that come after the maps (empty until then).
@@ -181,5 +192,6 @@ export function spatialAttribution(scope, el) {
   for (const trait of ["flow", "lower_legend", "upper_legend", "legend_note", "listed", "unit_layer"]) scope.on(`change:${trait}`, arrive);
   scope.on("change:position", update);
   scope.on("change:upper_position", update);
+  scope.on("change:faithfulness", showReadout);
   build();
 }

@@ -11,14 +11,16 @@ A token layer's patch tokens are positions; its prefix tokens (class, register) 
 Options: `rule=` "conservative" (default: normalisation scales and softmax weights held
 constant, see `rules`) or "gradient" (the plain derivative, as Captum takes it); `relax=True`
 relaxes max-pool gradients; `smoothing=True` smooths gradient maps (cosmetic);
-`channel(..., steps=N)` integrates the gradient along the path from zero. Any units of a layer
+`steps=N` (and `baseline=`) on `spatial`, `channel` and `unit` integrates the gradient along the
+path from zero activations (or a baseline image's); `integrated` gives the path's completeness. Any units of a layer
 (`neuroblocks.units`: directions, neuron groups, a dictionary's latents) are atoms too: `unit`,
 and `units=` of `to_classes` and `layer_to_layer`.
 """
 
 from .. import attribution_rules as rules
 from .settings import AttributionSettings, configure, settings
+from .integrated import Integrated, integrated
 from .per_atom import channel, layer_to_layer, neuron, prefix_tokens, spatial, to_classes, unit
 from .targets import Hidden
 
-__all__ = ["AttributionSettings", "Hidden", "configure", "settings", "channel", "layer_to_layer", "neuron", "prefix_tokens", "rules", "spatial", "to_classes", "unit"]
+__all__ = ["AttributionSettings", "Hidden", "Integrated", "integrated", "configure", "settings", "channel", "layer_to_layer", "neuron", "prefix_tokens", "rules", "spatial", "to_classes", "unit"]

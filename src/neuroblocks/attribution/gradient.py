@@ -80,10 +80,11 @@ def activations_and_gradient(
     layer, image = session.check_layer(layer), session.read(image)
     resolved = resolve(session, target, layer)
     layout = session.layout(layer)
+    above = session.above(image, layer)  # first: its pass caches the activations read next
     a = tokens.activations(session, image, layer)
     leaf = a[None].clone().requires_grad_()
     with precision.applied(settings(session).precision):
-        value = above_fn(session.above(image, layer), relax, resolved, resolved.layers, rule)(leaf)
+        value = above_fn(above, relax, resolved, resolved.layers, rule)(leaf)
         (grad,) = torch.autograd.grad(value.sum(), leaf, allow_unused=True)  # unused: no path at all
     if grad is None or not grad.any():
         raise AttributionError(

@@ -53,6 +53,7 @@ class Dictionary(Units):
     icons: str = "encoder"  # which direction the views draw a latent by: "encoder" or "decoder" (`drawn_by`)
 
     noun = "latent"
+    linear = False
 
     @property
     def latents(self) -> int:

@@ -50,6 +50,7 @@ class Groups(Units):
     drawn_by: torch.Tensor | None = field(default=None, compare=False)  # (k, C) what icons maximise, if not `channels`
 
     noun = "group"
+    linear = False
 
     @property
     def count(self) -> int:

@@ -15,14 +15,16 @@ from collections.abc import Iterator
 import torch
 import traitlets
 
-from .. import attribution
+from .. import attribution, faithfulness
 from ..ablation import ablate
 from ..featurevis import objectives
+from ..errors import NeuroblocksError
 from ..images import ImageLike
 from ..session import Session
 from ..units import Units
 from ..work import Job
 from .base import Part, View, Wanted
+from .deletion_readout import readout
 from .inputs import class_names, default_layer, legend_length, neighbours, shown_units, spatial_cube, target_of, unit_icons, units_layer
 from .payload import array, top_entries, unpack
 from .traits import Array, TopEntries
@@ -58,17 +60,23 @@ class ChannelAttribution(View):
     unit = traitlets.Unicode("channel").tag(sync=True)  # what an entry is: the units' noun ("channel", "latent", …)
     unit_key = traitlets.Unicode("").tag(sync=True)  # icons of entry u are keyed f"{unit_key}:{u}"
     found_by = traitlets.Unicode("").tag(sync=True)  # the given units' description ("" for the layer's channels)
+    integration = traitlets.Unicode("").tag(sync=True)  # with steps=: how closely the values sum to the target's change
+    faithfulness = traitlets.Dict().tag(sync=True)  # the values' deletion curve (`deletion_readout`), once computed
     inputs = ("image", "layer", "target", "top", "ablated")
 
     def __init__(
-        self, session: Session, image: ImageLike, layer: str | None = None, target=None, *, top: int = 8, units: Units | None = None, **options
+        self, session: Session, image: ImageLike, layer: str | None = None, target=None, *, top: int = 8, units: Units | None = None,
+        steps: int | None = None, baseline: ImageLike | None = None, **options
     ) -> None:
         """units: units of a layer (`neuroblocks.units`, e.g. a trained dictionary); while the view
         shows their layer, the entries are those units (another layer, reached by a drill-down,
-        shows its channels)."""
+        shows its channels). steps: the values integrated over that many steps from zero
+        activations (or from `baseline` image's), as `attribution.unit(steps=)`."""
         self._refocus: int | None = None
         self._drilling: Job | None = None
-        self.units = units
+        self.units, self.steps, self.baseline = units, steps, None if baseline is None else session.read(baseline)
+        if steps is None and baseline is not None:
+            raise NeuroblocksError("baseline= is where the values' integration path starts: give steps= too (e.g. steps=32)")
         layer = default_layer(session, units_layer(layer, units))
         super().__init__(session, image=image, layer=layer, target=target, top=top, **options)
         self.observe(lambda change: self._drill(), names=["focus"])
@@ -100,7 +108,7 @@ class ChannelAttribution(View):
     def _attribute(self, s: Session, image: ImageLike, layer: str, base: torch.Tensor, target) -> Iterator[Part]:
         units = self._entries()
         codes = units.codes(spatial_cube(s, image, layer).float())
-        values = attribution.unit(s, image, units, target)
+        values = attribution.unit(s, image, units, target, steps=self.steps, baseline=self.baseline)
         n = max(1, min(self.top, len(values)))
         # Switched-off units stay on show (at zero), so they can be switched back on.
         shown = list(dict.fromkeys(values.topk(n).indices.tolist() + (-values).topk(n).indices.tolist() + list(self.ablated)))
@@ -124,13 +132,27 @@ class ChannelAttribution(View):
             "unit": units.noun,
             "unit_key": units.icon_key,
             "found_by": units.description if units is self.units else "",
+            "integration": self._integration(target),
+            "faithfulness": {},
         }
         self._refocus = None
         yield result, unit_icons(units, shown)
+        probed = target[0] if isinstance(target, tuple) else target
+        yield f"faithfulness: deletion of {units.noun}s by their values"
+        found = faithfulness.unit_deletion(s, image, probed, values, layer, units=units)
+        yield {"faithfulness": readout([found], [s.class_name(probed)])}, []
         yield f"the classes each {units.noun} supports"
         to_classes = attribution.to_classes(s, image, layer, units, only=shown)
         referenced += to_classes.topk(legend, dim=1).indices.flatten().tolist()
         yield {"channel_classes": top_entries(to_classes, legend), "class_names": class_names(s, referenced)}, []
+
+    def _integration(self, target) -> str:
+        """With `steps`: how closely the integrated values sum to the target's change."""
+        if not self.steps:
+            return ""
+        path = attribution.integrated(self.session, self.photo, self.layer, target, self.steps, baseline=self.baseline)
+        start = "the baseline image's activations" if self.baseline is not None else "zero activations"
+        return f"values integrated over {self.steps} steps from {start}: they sum to the target's change within {100 * path.error:.1f}%"
 
     def strongest(self, n: int = 1, against: bool = False) -> list[int]:
         """The n units most for the target (or most against it), strongest first (once computed)."""

@@ -15,13 +15,14 @@ from collections.abc import Iterator
 import torch
 import traitlets
 
-from .. import attribution
+from .. import attribution, faithfulness
 from ..errors import NeuroblocksError
 from ..images import ImageLike
 from ..session import Session
 from ..units import Units
 from ..attribution.targets import check_order
 from .base import Part, View
+from .deletion_readout import readout
 from .inputs import check_positions, class_names, default_layer, default_upper, legend_first, legend_length, prefix_labels, read_with_classes, unit_icons
 from .payload import array, top_entries, unpack
 from .traits import Array, TopEntries
@@ -47,6 +48,8 @@ class SpatialAttribution(View):
     upper_legend = TopEntries(help="per upper position, the classes it supports most")
     legend_note = traitlets.Unicode("").tag(sync=True)  # which classes the legend ranks while the rest are coming
     class_names = traitlets.Dict().tag(sync=True)
+    integration = traitlets.Unicode("").tag(sync=True)  # with steps=: how closely the maps sum to their logits' change
+    faithfulness = traitlets.Dict().tag(sync=True)  # the lower maps' deletion curves (`deletion_readout`), once computed
     unit_layer = traitlets.Unicode("").tag(sync=True)  # the layer whose cells list units ("": none)
     unit = traitlets.Unicode("").tag(sync=True)  # what a listed unit is: the units' noun ("latent", …)
     unit_key = traitlets.Unicode("").tag(sync=True)  # icons of unit u are keyed f"{unit_key}:{u}"
@@ -59,10 +62,12 @@ class SpatialAttribution(View):
 
     def __init__(
         self, session: Session, image: ImageLike, layer: str | None = None, upper: str | None = None, classes=None, *,
-        units: Units | None = None, **options
+        units: Units | None = None, steps: int | None = None, baseline: ImageLike | None = None, **options
     ) -> None:
         """units: units of `layer` or of `upper` (`neuroblocks.units`, e.g. a trained dictionary),
-        which a hovered cell of their layer lists (while the view shows that layer)."""
+        which a hovered cell of their layer lists (while the view shows that layer). steps: the
+        class maps integrated over that many steps from zero activations (or from `baseline`
+        image's), as `attribution.spatial(steps=)`; the view says how closely they sum."""
         image, picked = read_with_classes(session, image, classes)
         if len(picked) != 2:
             raise NeuroblocksError(f"spatial attribution compares two classes; got {len(picked)}")
@@ -70,7 +75,9 @@ class SpatialAttribution(View):
         upper = default_upper(session, layer, upper)
         if units is not None and units.layer not in (layer, upper):
             raise NeuroblocksError(f"these are {units.description}, and {units.layer!r} is neither {layer!r} nor {upper!r}: pass it as one of them")
-        self.units = units
+        self.units, self.steps, self.baseline = units, steps, None if baseline is None else session.read(baseline)
+        if steps is None and baseline is not None:
+            raise NeuroblocksError("baseline= is where the maps' integration path starts: give steps= too (e.g. steps=32)")
         super().__init__(session, image=image, layer=layer, upper=upper, classes=picked, **options)
 
     def _check(self) -> None:
@@ -81,12 +88,14 @@ class SpatialAttribution(View):
     def _compute(self) -> Iterator[Part]:
         s, image, lower, upper = self.session, self.photo, self.layer, self.upper
         classes = [s.class_index(c) for c in self.classes]
-        yield f"class maps of {lower} and {upper}"
+        yield f"class maps of {lower} and {upper}" + (f", integrated over {self.steps} steps" if self.steps else "")
         # One gradient pass per class and layer gives its map and its prefix tokens' values.
-        both = {name: [attribution.spatial(s, image, name, c, prefix=True) for c in classes] for name in (lower, upper)}
+        both, integration = self._maps(classes)
         maps = {name: torch.stack([grid for grid, _ in found]) for name, found in both.items()}
         prefix = {name: torch.stack([tokens for _, tokens in found]) for name, found in both.items() if s.prefix_tokens(name)}
         yield {
+            "integration": integration,
+            "faithfulness": {},
             "picture": self.picture_of(image),
             "lower_maps": array(maps[lower]),
             "upper_maps": array(maps[upper]),
@@ -110,6 +119,9 @@ class SpatialAttribution(View):
             yield self._listed(units, classes)
         yield f"layer-to-layer flow {lower} → {upper}"
         yield {"flow": array(attribution.layer_to_layer(s, image, lower, upper))}, []
+        yield f"faithfulness: deletion curves of {lower}'s maps"
+        found = [faithfulness.deletion(s, image, c, maps[lower][i]) for i, c in enumerate(classes)]
+        yield {"faithfulness": readout(found, [s.class_name(c) for c in classes])}, []
         first = legend_first(s, image, classes)
         everything = len(first) == len(s.labels)
         yield f"legend: the {len(first)} top classes" if not everything else "legend"
@@ -117,6 +129,18 @@ class SpatialAttribution(View):
         if not everything:
             yield f"legend: all {len(s.labels)} classes"
             yield self._legend(None, ""), []
+
+    def _maps(self, classes: list[int]) -> tuple[dict[str, list[tuple[torch.Tensor, torch.Tensor]]], str]:
+        """Each layer's (map, prefix tokens' values) per class, and with `steps` what the view
+        says of their completeness (the worst of the four)."""
+        s, image, layers = self.session, self.photo, (self.layer, self.upper)
+        if not self.steps:
+            return {name: [attribution.spatial(s, image, name, c, prefix=True) for c in classes] for name in layers}, ""
+        paths = {name: [attribution.integrated(s, image, name, c, self.steps, baseline=self.baseline) for c in classes] for name in layers}
+        worst = max((p for found in paths.values() for p in found), key=lambda p: p.error)
+        start = "the baseline image's activations" if self.baseline is not None else "zero activations"
+        note = f"maps integrated over {self.steps} steps from {start}: each sums to its logit's change within {100 * worst.error:.1f}%"
+        return {name: [(p.positions(s.layout(name)), p.prefix(s.layout(name))) for p in found] for name, found in paths.items()}, note
 
     def _listed(self, units: Units, classes: list[int]) -> Part:
         """Of the `VOCABULARY` units with the largest attribution to the two classes over the
