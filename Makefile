@@ -83,11 +83,13 @@ chromium:
 # Lucent's InceptionV1 module, installed without its pins: Lucent 0.1.8 pins kornia<=0.4.1, which
 # today's torch cannot run, and its optimiser works on current kornia with two aliases, which
 # benchmarks/featurevis.py sets; overcomplete 0.3.0 without its pins too: it imports its plotting
-# helpers on import, which need OpenCV and a matplotlib before 3.9).
+# helpers on import, which need OpenCV and a matplotlib before 3.9; Quantus and pytorch-grad-cam,
+# the outside referee of benchmarks/referee.py, without their pins, which the rest already meets).
 bench-deps: install
 	$(PY) -m pip install --quiet kornia tqdm decorator
 	$(PY) -m pip install --quiet --no-deps overcomplete==0.3.0
 	$(PY) -m pip install --quiet einops opencv-python-headless "matplotlib<3.9"
+	$(PY) -m pip install --quiet --no-deps quantus==0.6.0 grad-cam==1.5.5 ttach==0.0.3
 
 clean:
 	rm -rf $(VENV) js/node_modules src/neuroblocks/static .torch site docs/generated

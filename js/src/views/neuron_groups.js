@@ -4,6 +4,7 @@
 // the menu changes what the factorization prioritises (kernel work).
 
 import { BLUE, ORANGE, css, groupMasks } from "../colors.js";
+import { deletionReadout } from "../deletion.js";
 import { clear, fmt, h, name } from "../dom.js";
 import { frame } from "../frame.js";
 import { IconBook } from "../icons.js";
@@ -91,9 +92,17 @@ export function neuronGroups(scope, el) {
       scope.listen(tile, "mouseleave", () => scope.select("group", null));
       tiles.push(tile);
     }
-    f.body.append(h("div", { class: "nb-panel" }, s.picture.el, h("div", { class: "nb-controls" }, menu), logits), h("div", { class: "nb-groups" }, ...tiles));
+    s.readout = h("div", {});
+    f.body.append(h("div", { class: "nb-panel" }, s.picture.el, h("div", { class: "nb-controls" }, menu), logits, s.readout), h("div", { class: "nb-groups" }, ...tiles));
     showGroup();
     showLogits();
+    showReadout();
+  };
+
+  const showReadout = () => {
+    if (!s) return;
+    clear(s.readout);
+    s.readout.append(deletionReadout(model.get("faithfulness"), [ORANGE, BLUE]));
   };
 
   const showLogits = () => {
@@ -107,5 +116,6 @@ export function neuronGroups(scope, el) {
   scope.on("change:position", showGroup);
   scope.on("change:logits", showLogits);
   scope.on("change:ablated", build);
+  scope.on("change:faithfulness", showReadout);
   build();
 }

@@ -12,11 +12,13 @@ from ..ablation import ablate
 from ..errors import NeuroblocksError
 from ..factorization.unit_groups import unit_groups
 from ..factorization import factorize
+from .. import faithfulness
 from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
 from ..units import Units
 from .base import Part, View
+from .deletion_readout import readout
 from .inputs import class_names, default_layer, legend_length, present_classes, read_with_classes, units_layer
 from .payload import array, top_entries
 from .traits import Array, TopEntries
@@ -43,6 +45,7 @@ class NeuronGroups(View):
     ablated = traitlets.List(traitlets.Int()).tag(sync=True)  # groups switched off (docs/guides/faithfulness.md)
     logits = Array("float32", 1, help="(classes,): the logits with the switched-off groups removed from the layer")
     base_logits = Array("float32", 1, help="(classes,): the logits without")
+    faithfulness = traitlets.Dict().tag(sync=True)  # deletion of the groups, per chosen class (`deletion_readout`), once computed
     inputs = ("image", "layer", "k", "prioritize", "method", "classes")
 
     def __init__(
@@ -89,10 +92,14 @@ class NeuronGroups(View):
             "ablated": [],
             "logits": logits,
             "base_logits": logits,
+            "faithfulness": {},
         }
         # A latent's icon shows what detects it (its encoder row) or, on request, what it writes; a factor's, its direction.
         wanted = [(f"{self.layer}:g{n}", objectives.unit(groups, n)) for n in range(groups.count)]
         yield values, wanted
+        yield "faithfulness: deletion of the groups by their attribution"
+        found = [faithfulness.unit_deletion(s, self.photo, c, groups.to_classes[:, c], self.layer, units=groups) for c in classes]
+        yield {"faithfulness": readout(found, [s.class_name(c) for c in classes])}, []
 
     def _ablate(self) -> None:
         """Logits with the switched-off groups' parts removed from the layer's activations."""
