@@ -169,8 +169,8 @@ def test_linked_views_follow_a_clicked_pair_and_positions_cross_grids(shapes_ses
     b = nb.SemanticDictionary(shapes_seed1, image, "conv2", icon_steps=0)
     view.link_views(a, b)
     assert (view.grid_a, view.grid_b) == ([16, 16], [32, 32])
-    view.channel, view.channel_b = 5, 9
-    assert (a.channel, b.channel) == (5, 9)
+    view.unit, view.unit_b = 5, 9
+    assert (a.unit, b.unit) == (5, 9)
     a.position = [3, 5]
     assert b.position == [7, 11] == rescale([3, 5], [16, 16], [32, 32])
     b.position = [30, 1]

@@ -212,7 +212,7 @@ def test_channel_attribution_over_latents_lists_them_traces_them_and_switches_th
     d = small
     view = nb.ChannelAttribution(shapes_session, image, units=d, top=4, icon_steps=8)
     assert view.wait(120, icons=True) and not view.error, view.error
-    assert view.layer == LAYER and view.unit == "latent" and view.unit_key == d.icon_key and view.found_by == d.description
+    assert view.layer == LAYER and view.noun == "latent" and view.unit_key == d.icon_key and view.found_by == d.description
     target = int(shapes_session.trace(image).logits.argmax())
     values = nb.attribution.unit(shapes_session, image, d, target)
     assert torch.allclose(torch.tensor(unpack(view.values)), values, rtol=1e-4, atol=1e-6)
@@ -237,9 +237,9 @@ def test_channel_attribution_over_latents_lists_them_traces_them_and_switches_th
     assert float(unpack(view.values)[m]) == pytest.approx(0, abs=1e-6), "a switched-off latent has no part left"
     view.set_state({"layer": "conv3"})
     view.wait()
-    assert view.unit == "channel" and view.unit_key == "conv3" and len(unpack(view.values)) == 64, "another layer: its channels"
+    assert view.noun == "channel" and view.unit_key == "conv3" and len(unpack(view.values)) == 64, "another layer: its channels"
     pair = nb.ClassComparison(shapes_session, image, classes=[target, 0], units=d, icon_steps=0).wait()
-    assert pair.unit == "latent" and torch.allclose(torch.tensor(unpack(pair.values)), nb.attribution.unit(shapes_session, image, d, (target, 0)), rtol=1e-4, atol=1e-6)
+    assert pair.noun == "latent" and torch.allclose(torch.tensor(unpack(pair.values)), nb.attribution.unit(shapes_session, image, d, (target, 0)), rtol=1e-4, atol=1e-6)
 
 
 def test_spatial_attribution_lists_each_positions_latents_by_their_attribution_to_both_classes(shapes_session, small):
@@ -250,7 +250,7 @@ def test_spatial_attribution_lists_each_positions_latents_by_their_attribution_t
     a, b = (shapes_session.class_index(c) for c in view.classes)
     maps = torch.stack([nb.attribution.unit(shapes_session, image, d, c, spatial=True) for c in (a, b)]).flatten(2)  # (2, M, P)
     index, value = unpack(view.listed["index"]), unpack(view.listed["value"])
-    assert view.unit_layer == LAYER and view.unit == "latent" and index.shape == (64, 3) and value.shape == (2, 64, 3)
+    assert view.unit_layer == LAYER and view.noun == "latent" and index.shape == (64, 3) and value.shape == (2, 64, 3)
     vocabulary = maps.abs().sum((0, 2)).topk(32).indices  # the image's 32 most important latents
     p = int(maps.abs().sum(0).sum(0).argmax())  # the position where latents matter most
     assert index[p].tolist() == vocabulary[maps[:, vocabulary, p].abs().sum(0).topk(3).indices].tolist()
@@ -271,7 +271,7 @@ def test_the_unit_browser_lists_latents_with_examples_labels_and_class_support(s
     images = [data[i][0] for i in range(3)]
     browser = nb.UnitBrowser(shapes_session, examples, dissection=dissection, images=images, icon_steps=0)
     assert browser.wait(120) and not browser.error, browser.error
-    assert browser.noun == "latent" and browser.selects == "channel" and len(browser.rows) == d.latents
+    assert browser.noun == "latent" and browser.selects == "unit" and len(browser.rows) == d.latents
     # A latent's top example is where its code map (upsampled to the image, as examples are scored) peaks over the dataset.
     codes = torch.stack([
         upsampled(d.codes(shapes_session.trace(image, LAYER, logits=False)[LAYER])[None], tuple(image.shape[1:]))[0].flatten(1).amax(1)
@@ -299,7 +299,7 @@ def test_views_take_latents_as_their_atoms(shapes_session, small):
     by_atoms = d.drawn_by("decoder")
     assert torch.equal(by_atoms.icon_directions, d.atoms) and torch.equal(d.icon_directions, d.encoder_directions)
     assert by_atoms.icon_key != d.icon_key and nb.SemanticDictionary(shapes_session, image, units=by_atoms, icon_steps=0).wait().unit_key == by_atoms.icon_key
-    assert dictionary.layer == LAYER and dictionary.unit == "latent" and dictionary.acts["shape"] == [d.latents, 8, 8]
+    assert dictionary.layer == LAYER and dictionary.noun == "latent" and dictionary.acts["shape"] == [d.latents, 8, 8]
     assert dictionary.found_by == d.description and dictionary.unit_key == d.icon_key
     assert groups.method == "units" and groups.masks["shape"][0] == 4 and groups.found_by.startswith("the strongest latents")
     with pytest.raises(NeuroblocksError, match="these are a dictionary of .*, not units of 'conv3': pass their layer, or leave layer out"):

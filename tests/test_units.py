@@ -75,13 +75,13 @@ def test_three_views_show_the_units_made_here(shapes_session, scene, pca):
     codes = pca.codes(a)
 
     channel = nb.ChannelAttribution(s, scene.image, LAYER, c, top=3, units=pca, icon_steps=0).wait()
-    assert not channel.error and (channel.unit, channel.unit_key) == ("component", pca.icon_key)
+    assert not channel.error and (channel.noun, channel.unit_key) == ("component", pca.icon_key)
     np.testing.assert_allclose(unpack(channel.values), nb.attribution.unit(s, scene.image, pca, c).numpy(), rtol=1e-5, atol=1e-6)
     shown = unpack(channel.shown).tolist()
     np.testing.assert_allclose(unpack(channel.maps), codes[shown].numpy(), rtol=1e-5, atol=1e-5)
 
     dictionary = nb.SemanticDictionary(s, scene.image, LAYER, units=pca, icon_steps=0).wait()
-    assert not dictionary.error and dictionary.unit == "component" and "12 components of conv3" in dictionary.found_by
+    assert not dictionary.error and dictionary.noun == "component" and "12 components of conv3" in dictionary.found_by
     np.testing.assert_allclose(unpack(dictionary.acts), codes.numpy(), rtol=1e-5, atol=1e-5)
 
     groups = nb.NeuronGroups(s, scene.image, LAYER, 3, units=pca, icon_steps=0).wait()

@@ -136,11 +136,11 @@ def test_traitlets_and_jslink_also_connect_views(views):
     import traitlets
 
     d, c = views["dictionary"], views["channels"]
-    link = traitlets.link((d, "channel"), (c, "channel"))
-    c.set_state({"channel": 7})
-    assert d.channel == 7
+    link = traitlets.link((d, "unit"), (c, "unit"))
+    c.set_state({"unit": 7})
+    assert d.unit == 7
     link.unlink()
-    ipywidgets.jslink((d, "channel"), (c, "channel"))  # refuses traits that are not synced to the browser
+    ipywidgets.jslink((d, "unit"), (c, "unit"))  # refuses traits that are not synced to the browser
 
 
 def test_changing_the_image_or_layer_recomputes_in_the_background(shapes_session):

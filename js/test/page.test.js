@@ -29,19 +29,19 @@ test("restore puts base64 buffers back as DataViews at their paths", () => {
 });
 
 test("connect keeps linked traits equal in every direction, and only those", () => {
-  const models = [0, 1, 2].map(() => new LocalModel({ position: null, channel: null }));
+  const models = [0, 1, 2].map(() => new LocalModel({ position: null, unit: null }));
   connect(models, [{ members: [[0, "position"], [1, "position"], [2, "position"]] }]);
   models[2].set("position", [5, 6]);
   assert.deepEqual(models.map((m) => m.get("position")), [[5, 6], [5, 6], [5, 6]]);
-  models[0].set("channel", 3);
-  assert.equal(models[1].get("channel"), null);
+  models[0].set("unit", 3);
+  assert.equal(models[1].get("unit"), null);
 });
 
 test("connect links differently named traits", () => {
-  const models = [new LocalModel({ channel_b: null }), new LocalModel({ channel: null })];
-  connect(models, [{ members: [[0, "channel_b"], [1, "channel"]] }]);
-  models[0].set("channel_b", 7);
-  assert.equal(models[1].get("channel"), 7);
-  models[1].set("channel", 2);
-  assert.equal(models[0].get("channel_b"), 2);
+  const models = [new LocalModel({ unit_b: null }), new LocalModel({ unit: null })];
+  connect(models, [{ members: [[0, "unit_b"], [1, "unit"]] }]);
+  models[0].set("unit_b", 7);
+  assert.equal(models[1].get("unit"), 7);
+  models[1].set("unit", 2);
+  assert.equal(models[0].get("unit_b"), 2);
 });

@@ -88,7 +88,7 @@ def test_unit_browser_searches_sorts_and_selects_a_channel_for_linked_views(page
     scene = nb.shapes.scene(3, classes=2).image
     units = nb.UnitBrowser(shapes_session, examples, dissection=result, images=[scene], icon_size=32, icon_steps=4)
     dictionary = nb.SemanticDictionary(shapes_session, scene, "conv2", icon_steps=0)
-    nb.link(units, dictionary, traits=["channel"])
+    nb.link(units, dictionary, traits=["unit"])
     units.wait(icons=True)
     errors = watch_console(page)
     page.goto(nb.to_html(tmp_path / "units.html", nb.row(units, dictionary)).as_uri())

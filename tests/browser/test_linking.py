@@ -21,7 +21,7 @@ pytestmark = pytest.mark.browser
 #: trait → the views (by title) that show it: a cell marked, a list, a mask, a heatmap.
 SHOWN_BY = {
     "position": ["Activation grid", "Semantic dictionary", "Spatial attribution", "Neuron groups", "Channel attribution"],
-    "channel": ["Semantic dictionary", "Channel attribution"],
+    "unit": ["Semantic dictionary", "Channel attribution"],
     "group": ["Neuron groups", "Group flow"],
 }
 #: (trait, view, what to hover there, x, y): the ways a person sets each trait.
@@ -30,7 +30,7 @@ HOVERS = [
     ("position", "Semantic dictionary", ".nb-picture-grid", 0.4, 0.6),
     ("position", "Spatial attribution", ".nb-picture-grid >> nth=0", 0.4, 0.6),
     ("position", "Neuron groups", ".nb-picture-grid", 0.4, 0.6),
-    ("channel", "Channel attribution", ".nb-entry >> nth=0", 0.5, 0.5),
+    ("unit", "Channel attribution", ".nb-entry >> nth=0", 0.5, 0.5),
     ("group", "Neuron groups", ".nb-group >> nth=0", 0.5, 0.1),
     ("group", "Group flow", "rect.nb-node[data-node^='1,'] >> nth=0", 0.5, 0.5),
 ]
@@ -50,7 +50,7 @@ def test_every_linked_view_follows_every_other_for_every_trait(page, shapes_sess
         nb.GroupFlow(shapes_session, image, ["conv2", "conv3"], k=4, **quiet),
     ]
     links = nb.link(*views)
-    assert {members[0][1] for members in links.groups} == {"position", "channel", "group", "target"}
+    assert {members[0][1] for members in links.groups} == {"position", "unit", "group", "target"}
     for v in views:
         v.wait()
     errors = watch_console(page)

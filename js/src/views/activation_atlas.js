@@ -137,14 +137,14 @@ export function activationAtlas(scope, el) {
     const ranked = lv.top.index.shape[1] > 0; // an aligned atlas's cells have no class attribution
     const k = lv.leading ? lv.leading.values[hovered] : -1;
     const latent = k < 0 ? null : h("div", { class: "nb-entry nb-atlas-latent", "data-latent": String(k) },
-      icons.tile(`${model.get("unit_key")}:${k}`, `${model.get("unit")} ${k}`),
+      icons.tile(`${model.get("unit_key")}:${k}`, `${model.get("noun")} ${k}`),
       h("div", { class: "nb-entry-text" },
-        h("div", { style: { color: unitColor(k) }, text: `${model.get("unit")} ${k}` }),
+        h("div", { style: { color: unitColor(k) }, text: `${model.get("noun")} ${k}` }),
         h("div", { class: "nb-value", text: `mean code ${fmt(lv.leadingCode.values[hovered])}` })));
     details.append(
       icons.tile(key(hovered), `cell [${row}, ${col}]`, 128),
       h("div", { class: "nb-atlas-count", text: `cell [${row}, ${col}] of ${lv.size}×${lv.size} · ${lv.counts.values[hovered]} vectors` }),
-      latent ? h("div", { class: "nb-caption", text: `leading ${model.get("unit")} (${model.get("found_by")})` }) : null, latent,
+      latent ? h("div", { class: "nb-caption", text: `leading ${model.get("noun")} (${model.get("found_by")})` }) : null, latent,
       ranked ? h("div", { class: "nb-caption", text: "top classes (attribution)" }) : null, ranked ? list : null, strip,
     );
   };

@@ -91,7 +91,7 @@ export function activationGrid(scope, el) {
     mags = read(model, "magnitudes");
     colours = read(model, "overview");
     if (!mags) return;
-    f.setTitle(`Activation grid · ${model.get("layer")}${model.get("found_by") ? ` · strongest ${model.get("unit")} of ${model.get("found_by")}` : ""}`);
+    f.setTitle(`Activation grid · ${model.get("layer")}${model.get("found_by") ? ` · strongest ${model.get("noun")} of ${model.get("found_by")}` : ""}`);
     maxMag = mags.values.reduce((m, v) => Math.max(m, v), 0) || 1;
     picture = new Picture(scope, model.get("picture"), { width: SIDE });
     picture.img.onload = redraw;

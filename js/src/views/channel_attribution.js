@@ -27,7 +27,7 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
 
   // The noun of the view's own entries ("channel", "latent", …) and their icons' key; the drill
   // lists channels of other layers, keyed by their layer.
-  const unit = () => model.get("unit") || "channel";
+  const unit = () => model.get("noun") || "channel";
   const unitKey = () => model.get("unit_key") || model.get("layer");
 
   const entry = (layer, c, value, peak, onClick, toggle = null, noun = "channel", key = layer) => {
@@ -56,7 +56,7 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
   const showChannel = () => {
     if (!s) return;
     clear(classes);
-    const c = model.get("channel");
+    const c = model.get("unit");
     const i = c == null ? -1 : s.shown.indexOf(c);
     for (const item of f.body.querySelectorAll(".nb-entry")) item.classList.toggle("nb-selected", item.dataset.channel === String(c) && item.dataset.layer === model.get("layer"));
     if (i < 0) {
@@ -106,7 +106,7 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
     const column = (title, channels) => {
       const items = channels.map((c) => entry(layer, c, values.values[c], peak, teaser ? null : () => scope.recompute("focus", c, f.note), teaser ? null : toggle(c), unit(), unitKey()));
       for (const item of items) {
-        scope.listen(item, "mouseenter", () => scope.select("channel", Number(item.dataset.channel)));
+        scope.listen(item, "mouseenter", () => scope.select("unit", Number(item.dataset.channel)));
       }
       return h("div", { class: "nb-column" }, h("div", { class: "nb-caption", text: title }), h("div", { class: "nb-list" }, ...items));
     };
@@ -136,7 +136,7 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
   };
 
   scope.on("change:values", build);
-  scope.on("change:channel", showChannel);
+  scope.on("change:unit", showChannel);
   scope.on("change:position", () => s && s.picture.mark(model.get("position"))); // a cell chosen in a linked view
   scope.on("change:channel_classes", () => {
     if (!s) return;

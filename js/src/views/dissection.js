@@ -17,7 +17,7 @@ export function dissection(scope, el) {
 
   const show = () => {
     if (!s) return;
-    const channel = model.get("channel");
+    const channel = model.get("unit");
     s.rows.forEach((row, i) => {
       const on = row.unit === channel;
       s.elements[i].classList.toggle("nb-selected", on);
@@ -56,8 +56,8 @@ export function dissection(scope, el) {
           h("div", { class: "nb-caption", text: row.label || `(${row.concept}?)` }),
           h("div", { class: "nb-value", text: `IoU ${fmt(row.iou)}` })),
         ...examples);
-      scope.listen(element, "mouseenter", () => scope.select("channel", row.unit));
-      scope.listen(element, "mouseleave", () => scope.select("channel", null));
+      scope.listen(element, "mouseenter", () => scope.select("unit", row.unit));
+      scope.listen(element, "mouseleave", () => scope.select("unit", null));
       s.elements.push(element);
       s.overlays.push(overlays);
       list.append(element);
@@ -67,6 +67,6 @@ export function dissection(scope, el) {
   };
 
   scope.on("change:maps", build);
-  scope.on("change:channel", show);
+  scope.on("change:unit", show);
   build();
 }

@@ -36,7 +36,7 @@ export function modelComparison(scope, el) {
     for (let p = 0; p < k; p++) {
       const at = (i * nb + j) * k + p;
       const [a, b] = [s.pairs.values[at * 2], s.pairs.values[at * 2 + 1]];
-      const selected = model.get("channel") === a && model.get("channel_b") === b;
+      const selected = model.get("unit") === a && model.get("unit_b") === b;
       const entry = h("div", { class: `nb-entry nb-clickable nb-pair${selected ? " nb-selected" : ""}`, "data-pair": `${a},${b}` },
         icons.tile(`A:${la}:${a}`, `${nameA} ${la} unit ${a}`, 48),
         icons.tile(`B:${lb}:${b}`, `${nameB} ${lb} unit ${b}`, 48),
@@ -48,8 +48,8 @@ export function modelComparison(scope, el) {
           return;
         }
         f.note(model.get("summary"));
-        scope.select("channel", a);
-        scope.select("channel_b", b);
+        scope.select("unit", a);
+        scope.select("unit_b", b);
       });
       pairsBox.append(entry);
     }
@@ -103,6 +103,6 @@ export function modelComparison(scope, el) {
   });
 
   scope.on("change:cka", build);
-  for (const name of ["cell", "channel", "channel_b"]) scope.on(`change:${name}`, showPairs);
+  for (const name of ["cell", "unit", "unit_b"]) scope.on(`change:${name}`, showPairs);
   build();
 }

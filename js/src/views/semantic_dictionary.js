@@ -24,10 +24,10 @@ export function semanticDictionary(scope, el) {
 
   const showChannel = () => {
     if (!picture) return;
-    const c = model.get("channel");
+    const c = model.get("unit");
     const shown = c != null && c < acts.shape[0];
     picture.setHeat(shown ? heat(slice(acts, c), ORANGE) : null);
-    channelNote.textContent = shown ? `${model.get("unit")} ${c}: where it fires` : "";
+    channelNote.textContent = shown ? `${model.get("noun")} ${c}: where it fires` : "";
     channelNote.dataset.channel = shown ? String(c) : "";
     for (const entry of list.querySelectorAll(".nb-entry")) entry.classList.toggle("nb-selected", entry.dataset.channel === String(c));
   };
@@ -52,8 +52,8 @@ export function semanticDictionary(scope, el) {
       const bar = h("div", { class: "nb-bar", style: { width: `${Math.max(0, (100 * vector[c]) / peak)}%` } });
       list.append(
         h("div", { class: "nb-entry", "data-channel": String(c) },
-          icons.tile(`${model.get("unit_key")}:${c}`, `${model.get("unit")} ${c}`),
-          h("div", { class: "nb-entry-text" }, h("div", { text: `${model.get("unit")} ${c}` }), h("div", { class: "nb-bar-track" }, bar), h("div", { class: "nb-value", text: fmt(vector[c]) })),
+          icons.tile(`${model.get("unit_key")}:${c}`, `${model.get("noun")} ${c}`),
+          h("div", { class: "nb-entry-text" }, h("div", { text: `${model.get("noun")} ${c}` }), h("div", { class: "nb-bar-track" }, bar), h("div", { class: "nb-value", text: fmt(vector[c]) })),
         ),
       );
     }
@@ -66,7 +66,7 @@ export function semanticDictionary(scope, el) {
     acts = read(model, "acts");
     if (!acts) return;
     prefix = read(model, "prefix_acts");
-    f.setTitle(`Semantic dictionary · ${model.get("layer")}${model.get("found_by") ? ` · ${model.get("unit")}s of ${model.get("found_by")}` : ""}`);
+    f.setTitle(`Semantic dictionary · ${model.get("layer")}${model.get("found_by") ? ` · ${model.get("noun")}s of ${model.get("found_by")}` : ""}`);
     peak = Math.max(acts.values.reduce((m, v) => Math.max(m, v), 0), prefix ? prefix.values.reduce((m, v) => Math.max(m, v), 0) : 0) || 1;
     picture = new Picture(scope, model.get("picture"));
     list.style.minHeight = `${model.get("top") * ENTRY_HEIGHT}px`; // room for a hovered cell's list: nothing below moves
@@ -80,7 +80,7 @@ export function semanticDictionary(scope, el) {
 
   scope.on("change:acts", build);
   scope.on("change:position", showList);
-  scope.on("change:channel", showChannel);
+  scope.on("change:unit", showChannel);
   scope.on("change:top", showList);
   build();
 }

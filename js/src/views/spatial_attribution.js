@@ -94,14 +94,14 @@ export function spatialAttribution(scope, el) {
     if (!s.listed || model.get("unit_layer") !== layer || i >= maps.shape[1] * maps.shape[2]) return;
     const [, cells, n] = s.listed.value.shape;
     const [a, b] = model.get("classes");
-    legend.append(h("div", { class: "nb-legend-title", text: `${model.get("unit")}s here, for ${classLabel(a)} / ${classLabel(b)}` }));
+    legend.append(h("div", { class: "nb-legend-title", text: `${model.get("noun")}s here, for ${classLabel(a)} / ${classLabel(b)}` }));
     for (let j = 0; j < n; j++) {
       const m = s.listed.index.values[i * n + j];
       const [va, vb] = [s.listed.value.values[i * n + j], s.listed.value.values[(cells + i) * n + j]];
       legend.append(
         h("div", { class: "nb-entry nb-latent", "data-latent": String(m) },
-          icons.tile(`${model.get("unit_key")}:${m}`, `${model.get("unit")} ${m}`),
-          h("div", { class: "nb-entry-text" }, h("div", { text: `${model.get("unit")} ${m}` }),
+          icons.tile(`${model.get("unit_key")}:${m}`, `${model.get("noun")} ${m}`),
+          h("div", { class: "nb-entry-text" }, h("div", { text: `${model.get("noun")} ${m}` }),
             h("div", {}, h("span", { class: "nb-value", style: { color: css(ORANGE) }, text: fmt(va) }), " ", h("span", { class: "nb-value", style: { color: css(BLUE) }, text: fmt(vb) })))));
     }
   };

@@ -66,7 +66,7 @@ class ActivationAtlas(View):
     class_filter = traitlets.Int(None, allow_none=True).tag(sync=True)
     summary = traitlets.Unicode("").tag(sync=True)
     name = traitlets.Unicode("").tag(sync=True)  # which model, when two atlases stand side by side
-    unit = traitlets.Unicode("").tag(sync=True)  # with units: their noun ("latent", …)
+    noun = traitlets.Unicode("").tag(sync=True)  # with units: their noun ("latent", …)
     unit_key = traitlets.Unicode("").tag(sync=True)  # with units: icons of unit u are keyed f"{unit_key}:{u}"
     found_by = traitlets.Unicode("").tag(sync=True)  # with units: their description
     inputs = ("image", "resolution")
@@ -90,7 +90,7 @@ class ActivationAtlas(View):
         self._leading = _leading_units(atlas, units) if units is not None else {}
         self._static = self._static_values(atlas, examples, top, self._leading)
         if units is not None:
-            options.update(unit=units.noun, unit_key=units.icon_key, found_by=units.description)
+            options.update(noun=units.noun, unit_key=units.icon_key, found_by=units.description)
         options.setdefault("icon_size", default_size(session, [atlas.layer], base=featurevis_settings(session).size // 2))
         super().__init__(session, image=image, layer=atlas.layer, resolution=resolution, name=name, **options)
 

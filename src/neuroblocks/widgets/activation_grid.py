@@ -35,7 +35,7 @@ class ActivationGrid(View):
     mode = traitlets.Enum(["icons", "overview"], "icons").tag(sync=True)
     scale = traitlets.Bool(True).tag(sync=True)
     found_by = traitlets.Unicode("").tag(sync=True)  # with units: what they are
-    unit = traitlets.Unicode("").tag(sync=True)  # with units: their noun ("latent", …)
+    noun = traitlets.Unicode("").tag(sync=True)  # with units: their noun ("latent", …)
 
     def __init__(
         self, session: Session, image: ImageLike, layer: str | None = None, *, mode: str = "icons", scale: bool = True, cosine_power: float | None = None,
@@ -46,7 +46,7 @@ class ActivationGrid(View):
         self.cosine_power, self.units = cosine_power, units
         layer = default_layer(session, units_layer(layer, units))
         if units is not None:
-            options.update(found_by=units.description, unit=units.noun)
+            options.update(found_by=units.description, noun=units.noun)
         # A grid cell is a fraction of the image: half-size icons are plenty, and 4× cheaper.
         options.setdefault("icon_size", default_size(session, [layer], base=featurevis_settings(session).size // 2))
         super().__init__(session, image=image, layer=layer, mode=mode, scale=scale, **options)

@@ -65,7 +65,7 @@ class View(anywidget.AnyWidget):
     kind = traitlets.Unicode("").tag(sync=True)  # which view the browser draws
     layer = traitlets.Unicode("").tag(sync=True)
     position = traitlets.Any(None, allow_none=True).tag(sync=True)  # [y, x] in the layer's grid
-    channel = traitlets.Int(None, allow_none=True).tag(sync=True)
+    unit = traitlets.Int(None, allow_none=True).tag(sync=True)
     group = traitlets.Int(None, allow_none=True).tag(sync=True)
     target = traitlets.Any(None, allow_none=True).tag(sync=True)  # class name, index, or [a, b]
     picture = traitlets.Dict().tag(sync=True)  # the input image: {png, height, width}

@@ -57,7 +57,7 @@ class ChannelAttribution(View):
     logits = Array("float32", 1, help="(classes,): the logits with the ablation in force")
     base_logits = Array("float32", 1, help="(classes,): the logits without it")
     target_classes = traitlets.List().tag(sync=True)  # [class] or [a, b] of the resolved target
-    unit = traitlets.Unicode("channel").tag(sync=True)  # what an entry is: the units' noun ("channel", "latent", …)
+    noun = traitlets.Unicode("channel").tag(sync=True)  # what an entry is: the units' noun ("channel", "latent", …)
     unit_key = traitlets.Unicode("").tag(sync=True)  # icons of entry u are keyed f"{unit_key}:{u}"
     found_by = traitlets.Unicode("").tag(sync=True)  # the given units' description ("" for the layer's channels)
     integration = traitlets.Unicode("").tag(sync=True)  # with steps=: how closely the values sum to the target's change
@@ -128,8 +128,8 @@ class ChannelAttribution(View):
             "logits": array(logits),
             "target_classes": list(target) if isinstance(target, tuple) else [target],
             "base_logits": array(base),
-            "channel": None,
-            "unit": units.noun,
+            "unit": None,
+            "noun": units.noun,
             "unit_key": units.icon_key,
             "found_by": units.description if units is self.units else "",
             "integration": self._integration(target),

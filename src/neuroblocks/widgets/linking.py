@@ -15,7 +15,7 @@ from ..keywords import checked
 from .base import View
 from .host import marimo
 
-SELECTION = ("position", "channel", "group", "target")
+SELECTION = ("position", "unit", "group", "target")
 
 
 Member = tuple[View, str]
@@ -97,7 +97,7 @@ def link(*views: View, traits: Sequence[str] = SELECTION) -> Links:
 @checked
 def link_traits(*groups: Sequence[Member]) -> Links:
     """Keep differently named traits equal, each group a list of (view, trait) members:
-    `link_traits([(comparison, "channel_b"), (view, "channel")])`."""
+    `link_traits([(comparison, "unit_b"), (view, "unit")])`."""
     for members in groups:
         _check([view for view, _ in members])
         if len(members) < 2:

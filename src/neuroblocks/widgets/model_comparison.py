@@ -43,7 +43,7 @@ class ModelComparison(View):
     null_means = Array("float32", 2, help="(La, Lb): the mean correlation of the shuffled-input matching")
     summary = traitlets.Unicode("").tag(sync=True)
     cell = traitlets.Any(None, allow_none=True).tag(sync=True)  # [i, j]: the pair of layers shown
-    channel_b = traitlets.Int(None, allow_none=True).tag(sync=True)  # B's unit of the clicked pair (A's is `channel`)
+    unit_b = traitlets.Int(None, allow_none=True).tag(sync=True)  # B's unit of the clicked pair (A's is `unit`)
     position_b = traitlets.Any(None, allow_none=True).tag(sync=True)  # `position` in B's grid
     grid_a = traitlets.List().tag(sync=True)  # [h, w] of the linked views' grids
     grid_b = traitlets.List().tag(sync=True)
@@ -109,7 +109,7 @@ class ModelComparison(View):
             if self.cka:  # already computed; otherwise the computation starts there
                 self.cell = self._linked_cell
         links = link_traits(
-            [(self, "channel"), (view_a, "channel")], [(self, "channel_b"), (view_b, "channel")],
+            [(self, "unit"), (view_a, "unit")], [(self, "unit_b"), (view_b, "unit")],
             [(self, "position"), (view_a, "position")], [(self, "position_b"), (view_b, "position")],
         )
         # The browser maps positions between the grids itself; this does it for changes made in Python.

@@ -27,7 +27,7 @@ class SemanticDictionary(View):
     prefix_acts = Array("float32", 2, help="(P, K): a token layer's prefix tokens' codes, hovered as [-1, p]")
     prefix_labels = traitlets.List().tag(sync=True)
     top = traitlets.Int(6).tag(sync=True)
-    unit = traitlets.Unicode("channel").tag(sync=True)  # what an entry is: the units' noun ("channel", "latent", …)
+    noun = traitlets.Unicode("channel").tag(sync=True)  # what an entry is: the units' noun ("channel", "latent", …)
     unit_key = traitlets.Unicode("").tag(sync=True)  # entry u's icon is keyed f"{unit_key}:{u}"
     found_by = traitlets.Unicode("").tag(sync=True)  # the given units' description ("" for the layer's channels)
     inputs = ("image", "layer", "top")
@@ -51,7 +51,7 @@ class SemanticDictionary(View):
         order = tops[every[tops].amax(1).argsort(descending=True)]
         wanted = unit_icons(units, order.tolist())
         values = {
-            "unit": units.noun, "unit_key": units.icon_key, "found_by": units.description if units is self.units else "",
+            "noun": units.noun, "unit_key": units.icon_key, "found_by": units.description if units is self.units else "",
             "acts": array(a), "prefix_acts": array(prefix) if len(prefix) else {}, "prefix_labels": prefix_labels(self.session, self.layer),
             "picture": self.picture_of(self.photo), "position": None,
         }

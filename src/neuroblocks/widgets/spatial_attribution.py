@@ -51,7 +51,7 @@ class SpatialAttribution(View):
     integration = traitlets.Unicode("").tag(sync=True)  # with steps=: how closely the maps sum to their logits' change
     faithfulness = traitlets.Dict().tag(sync=True)  # the lower maps' deletion curves (`deletion_readout`), once computed
     unit_layer = traitlets.Unicode("").tag(sync=True)  # the layer whose cells list units ("": none)
-    unit = traitlets.Unicode("").tag(sync=True)  # what a listed unit is: the units' noun ("latent", …)
+    noun = traitlets.Unicode("").tag(sync=True)  # what a listed unit is: the units' noun ("latent", …)
     unit_key = traitlets.Unicode("").tag(sync=True)  # icons of unit u are keyed f"{unit_key}:{u}"
     listed = TopEntries((2, 3), help="per position of the units' layer: its top units (P, n) and their attribution to each class (2, P, n)")
     inputs = ("image", "layer", "upper", "classes")
@@ -151,7 +151,7 @@ class SpatialAttribution(View):
         per_position = maps[:, vocabulary].flatten(2).permute(0, 2, 1)  # (2, P, V)
         rank = per_position.abs().sum(0).topk(min(self.LISTED, len(vocabulary)), dim=1).indices  # (P, n) into the vocabulary
         found = {"index": array(vocabulary[rank], "int32"), "value": array(per_position.gather(2, rank[None].expand(2, -1, -1)))}
-        return {"listed": found, "unit_layer": units.layer, "unit": units.noun, "unit_key": units.icon_key}, unit_icons(units, vocabulary.tolist())
+        return {"listed": found, "unit_layer": units.layer, "noun": units.noun, "unit_key": units.icon_key}, unit_icons(units, vocabulary.tolist())
 
     def _legend(self, among: list[int] | None, note: str) -> dict:
         """Each position's top classes among `among` (None: all classes)."""

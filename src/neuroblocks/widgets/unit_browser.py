@@ -3,7 +3,7 @@ model its own: its icon, its top dataset examples with where it fires on them, i
 label and IoU when a dissection is given, and the classes it supports most. The units are the
 layer's channels or any other units of it (`neuroblocks.units`: directions such as a
 factorization's neuron groups, a dictionary's latents). Search and sort run in the browser;
-clicking a unit sets the linked `channel` (or the trait named by `selects`, e.g. "group" for
+clicking a unit sets the linked `unit` (or the trait named by `selects`, e.g. "group" for
 groups' directions), so single-image views follow."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class UnitBrowser(View):
     kind = traitlets.Unicode("unit_browser").tag(sync=True)
     noun = traitlets.Unicode("channel").tag(sync=True)  # what a unit is: the units' noun ("channel", "direction", "latent", …)
     unit_key = traitlets.Unicode("").tag(sync=True)  # icons of unit u are keyed f"{unit_key}:{u}"
-    selects = traitlets.Unicode("channel").tag(sync=True)  # the linked trait a click sets
+    selects = traitlets.Unicode("unit").tag(sync=True)  # the linked trait a click sets
     rows = traitlets.List().tag(sync=True)  # [{unit, label, iou, peak}], in unit order
     strips = traitlets.List().tag(sync=True)  # per unit: PNG of its examples side by side
     maps = Array("uint8", 4, help="(units, k, 64, 64): the unit over each example")
