@@ -95,19 +95,20 @@ def test_partial_results_merge_in_any_order_to_the_whole(shapes_session):
 
     items = [D.ShapesConcepts(40)[i] for i in range(40)]
     cuts = [(0, 8), (8, 24), (24, 40)]  # whole batches of 8, as the Ray engine cuts them
+    channels = nb.units.Channels("conv3", 64)
 
     def parts(job):
         found = [job.map(shapes_session, items[a:b], a, lambda n: None) for a, b in cuts]
         return job.map(shapes_session, items, 0, lambda n: None), found[0].merge(found[1]).merge(found[2]), found[2].merge(found[0].merge(found[1]))
 
-    whole, forward, shuffled = parts(_FindTails("conv3", None, 0.005, 16384, 8))
+    whole, forward, shuffled = parts(_FindTails(channels, 0.005, 16384, 8))
     for merged in (forward, shuffled):
         assert merged.images == 40 and merged.pixels == whole.pixels
         assert torch.equal(merged.quantile.threshold(), whole.quantile.threshold())
-    counts, *merged = parts(_CountOverlaps("conv3", None, whole.quantile.threshold(), tuple(sorted(whole.pixels)), 8))
+    counts, *merged = parts(_CountOverlaps(channels, whole.quantile.threshold(), tuple(sorted(whole.pixels)), 8))
     for m in merged:
         assert torch.equal(m.inter, counts.inter) and torch.equal(m.fired, counts.fired)
-    whole, *merged = parts(_FindExamples("conv3", None, 3, 0.5, 8))
+    whole, *merged = parts(_FindExamples(channels, 3, 0.5, 8))
     for m in merged:
         assert torch.equal(m.images, whole.images) and torch.equal(m.crops, whole.crops)
     whole, *merged = parts(_Sample("conv3", 2, None, 0, 8, 3.0, None))
