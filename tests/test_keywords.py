@@ -57,7 +57,7 @@ def test_the_users_mistake_fails_at_once_instead_of_building_the_default(shapes_
             nb.SpatialAttribution(shapes_session, image, "conv3", "conv4", clases=["striped triangle"])
     message = str(info.value)
     assert message.startswith("SpatialAttribution() got an unexpected keyword argument 'clases'; did you mean 'classes'?"), message
-    assert "takes classes, icon_size, icon_steps, image, layer, units, upper, or any of its traits" in message
+    assert "takes baseline, classes, icon_size, icon_steps, image, layer, steps, units, upper, or any of its traits" in message
     view = nb.SpatialAttribution(shapes_session, image, "conv3", "conv4", classes=["striped triangle", "solid circle"], icon_steps=0, busy="")
     view.close()  # the right keywords, and a trait, still pass
 
