@@ -102,3 +102,16 @@ def test_token_and_latent_attribution_work_inside_no_grad_and_inference_mode(sha
     _same_inside(lambda: attr.unit(shapes_session, scene.image, d, scene.labels[0]))
     _same_inside(lambda: attr.unit(shapes_session, scene.image, d, scene.labels[0], spatial=True))
     assert np.isfinite(attr.unit(shapes_session, scene.image, d, scene.labels[0]).numpy()).all()
+
+
+def test_a_view_that_passes_on_a_trait_it_does_not_have_fails_at_once(shapes_session):
+    """What caught FeatureVis handing `channel=` to a trait renamed `unit`: traitlets only warns."""
+    from neuroblocks.widgets.base import View
+
+    class Careless(View):
+        def __init__(self, session, **options) -> None:
+            super().__init__(session, chanel=3, **options)
+
+    with pytest.raises(TypeError, match="Careless has no trait 'chanel' to set"):
+        Careless(shapes_session)
+    assert nb.FeatureVis(shapes_session, layer="conv3", channel=5, steps=0, start=False).unit == 5

@@ -120,6 +120,9 @@ class View(anywidget.AnyWidget):
         self._jobs: list[Job] = []
         self._streams: list[IconStream] = []
         self.links: list[list[tuple[View, str]]] = []  # (view, trait) groups kept equal: filled by linking, read by to_html
+        unknown = sorted(set(traits) - self.traits_taken())
+        if unknown:  # a view's own constructor passed on what it has no trait for; traitlets would only warn
+            raise TypeError(f"{type(self).__name__} has no trait {unknown[0]!r} to set")
         super().__init__(**traits)
         self._check()
         work.queue(session).touch(self)

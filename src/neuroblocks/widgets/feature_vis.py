@@ -53,7 +53,7 @@ class FeatureVis(View):
         self._cancel = threading.Event()
         self._render: threading.Thread | None = None
         size, steps = size or default_size(session, objective.layers), steps or featurevis_settings(session).steps
-        super().__init__(session, layer=layer or "", channel=channel, size=size, steps=steps, **options)
+        super().__init__(session, layer=layer or "", unit=channel, size=size, steps=steps, **options)
         if start:
             self.start()
 
