@@ -64,7 +64,7 @@ def test_unit_deletion_is_the_probability_with_the_top_units_ablated(shapes_sess
         if k == 0:
             logits = s.trace(scene.image).logits
         else:
-            with nb.ablate(s, "conv3", order[:k].tolist()):
+            with nb.ablate(s, "conv3", order[:k].tolist()), torch.no_grad():
                 logits = s.forward(s.image(scene.image)[None]).logits[0]
         assert float(found.curve[step]) == pytest.approx(float(torch.sigmoid(logits[c])), abs=1e-5), step
     assert found.beats_random, found.note
