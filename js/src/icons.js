@@ -1,5 +1,6 @@
 // Feature-visualization icons as they stream in: a placeholder until the kernel sends a
-// preview, then the preview, then the final render. Batches arrive as messages with binary
+// preview, then the preview, then the final render at the view's quick budget, then (for icons
+// on screen, which the book reports to the kernel) the render at the full budget. Batches arrive as messages with binary
 // buffers while they render; the finished set arrives in the `icons` trait (which is also what
 // a view displayed again, or an exported page, starts from).
 
@@ -14,6 +15,16 @@ export function barelyResponds(response) {
   return last - first <= 1e-6 * Math.max(1, Math.abs(first));
 }
 
+// `fn` run once `ms` after the last call; `scope` clears a pending run when the view goes.
+function debounce(scope, fn, ms) {
+  let timer = 0;
+  scope.undo.push(() => clearTimeout(timer));
+  return () => {
+    clearTimeout(timer);
+    timer = setTimeout(fn, ms);
+  };
+}
+
 export class IconBook {
   constructor(scope, onChange = () => {}) {
     this.scope = scope;
@@ -21,6 +32,25 @@ export class IconBook {
     this.live = new Map(); // key → {png, stage}, from messages
     this.tiles = new Map(); // key → [img element]
     this.urls = new Map(); // key → [signature, url]
+    this.seen = new Set(); // keys on screen, not yet reported
+    this.reported = new Set(); // keys reported since the view's content last changed
+    this.onScreen = new Set(); // watched elements now in view
+    this.report = debounce(scope, () => {
+      const keys = [...this.seen].filter((k) => !this.reported.has(k));
+      this.seen.clear();
+      if (!keys.length) return;
+      for (const k of keys) this.reported.add(k);
+      scope.model.send({ action: "visible", keys });
+    }, 400);
+    this.drawn = new Map(); // element drawing many icons (a canvas) → the keys it draws
+    this.watch = typeof IntersectionObserver === "undefined" || scope.model.offline ? null : new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        if (e.isIntersecting) this.onScreen.add(e.target);
+        else this.onScreen.delete(e.target);
+      }
+      this.look();
+    });
+    if (this.watch) scope.undo.push(() => this.watch.disconnect());
     // Hosts differ: JupyterLab hands buffers over as DataViews, Colab as Uint8Arrays, and some
     // paths drop them. An icon whose bytes did not come is skipped; the `icons` trait brings it.
     scope.on("msg:custom", (content, buffers) => {
@@ -33,10 +63,32 @@ export class IconBook {
     });
     scope.on("change:icons", () => {
       const stored = this.scope.model.get("icons") || {};
-      if (!Object.keys(stored).length) this.live.clear(); // the view recomputed: start over
+      if (!Object.keys(stored).length) {
+        this.live.clear(); // the view recomputed: start over
+        this.reported.clear();
+      }
       for (const key of Object.keys(stored)) this.live.delete(key);
       this.refresh();
     });
+  }
+
+  // Queue the keys of what is on screen for the kernel, which refines them to the full budget.
+  look() {
+    for (const el of this.onScreen) {
+      if (!el.isConnected) {
+        this.onScreen.delete(el);
+        continue;
+      }
+      const keys = this.drawn.has(el) ? this.drawn.get(el)() : [el.dataset.key];
+      for (const key of keys) if (this.get(key) && this.get(key).stage !== "full") this.seen.add(key);
+    }
+    if (this.seen.size) this.report();
+  }
+
+  // Report `keys()` as on screen whenever `element` (a canvas drawing many icons) comes into view.
+  watchDrawn(element, keys) {
+    this.drawn.set(element, keys);
+    if (this.watch) this.watch.observe(element);
   }
 
   get(key) {
@@ -54,6 +106,7 @@ export class IconBook {
     if (!this.tiles.has(key)) this.tiles.set(key, []);
     this.tiles.get(key).push(img);
     this.paint(key, img);
+    if (this.watch) this.watch.observe(img);
     return img;
   }
 
@@ -88,6 +141,7 @@ export class IconBook {
       this.tiles.set(key, live);
       for (const img of live) this.paint(key, img);
     }
+    this.look(); // icons that arrived on screen
     this.onChange();
   }
 

@@ -74,7 +74,7 @@ def _shapes(name: str, weights: str | Path | None) -> Built:
             raise WeightsUnavailableError(f"no {name} weights at {path}; retrain them with `python -m neuroblocks.shapes.train{option} --out {path}`")
         model = loader(path)
     options = dict(labels=world.CLASSES, input_size=world.SIZE, multilabel=True)
-    return Built(model, name, weights, options, icon_defaults={"size": 48, "steps": 128})  # 64 px scenes: 48 px icons converge in 128 steps
+    return Built(model, name, weights, options, icon_defaults={"size": 48, "steps": 128, "full_size": 64, "full_steps": 256})  # 64 px scenes: 48 px icons converge in 128 steps
 
 
 def _from_local_file(name: str, enum: tvm.WeightsEnum, path: Path) -> torch.nn.Module:

@@ -16,6 +16,7 @@ export function activationGrid(scope, el) {
   const f = frame(scope, el, "");
   const icons = new IconBook(scope, () => loadIcons());
   const canvas = h("canvas", { class: "nb-grid-canvas", width: String(SIDE), height: String(SIDE) });
+  icons.watchDrawn(canvas, () => [...icons.keys()]);
   const modeButton = h("button", { class: "nb-button" });
   const scaleBox = h("input", { type: "checkbox" });
   const controls = h("div", { class: "nb-controls" }, modeButton, h("label", {}, scaleBox, " scale by magnitude"));

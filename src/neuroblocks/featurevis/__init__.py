@@ -7,9 +7,10 @@ from .icon_cache import direction_icons, icon_service, icons
 from .objectives import FeatureVisError, Objective, channel, class_logit, direction, diversity, l1, l2, neuron, total_variation
 from .param import estimate_decorrelation
 from .render import RenderStep, render
-from .settings import FeatureVisSettings, configure, settings
+from .settings import Budget, FeatureVisSettings, configure, full_budget, settings
 
 __all__ = [
+    "Budget",
     "FeatureVisError",
     "FeatureVisSettings",
     "Objective",
@@ -21,6 +22,7 @@ __all__ = [
     "direction_icons",
     "diversity",
     "estimate_decorrelation",
+    "full_budget",
     "icon_service",
     "icons",
     "l1",

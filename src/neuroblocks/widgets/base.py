@@ -27,7 +27,7 @@ from ..errors import NeuroblocksError
 from ..precision import dtype_note
 from ..featurevis.objectives import Objective
 from ..featurevis.sizes import default_size
-from ..featurevis.settings import settings as featurevis_settings
+from ..featurevis.settings import full_budget, settings as featurevis_settings
 from ..session import Session
 from .. import work
 from ..work import Job
@@ -35,6 +35,7 @@ from .host import marimo
 from .icon_stream import IconStream
 from .inputs import check_positions, layer_note
 from .payload import picture
+from .refinement import Refiner
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 BUNDLE = STATIC / "neuroblocks.js"
@@ -69,9 +70,11 @@ class View(anywidget.AnyWidget):
     group = traitlets.Int(None, allow_none=True).tag(sync=True)
     target = traitlets.Any(None, allow_none=True).tag(sync=True)  # class name, index, or [a, b]
     picture = traitlets.Dict().tag(sync=True)  # the input image: {png, height, width}
-    icons = traitlets.Dict().tag(sync=True)  # {key: {png, stage: "final", response}}, once a stream has finished
+    icons = traitlets.Dict().tag(sync=True)  # {key: {png, stage: "final" or "full", response}}: once a stream has finished, and each full icon
     busy = traitlets.Unicode("").tag(sync=True)
-    icon_count = traitlets.List([0, 0]).tag(sync=True)  # [final icons in, icons being rendered]: the status line counts them
+    icon_count = traitlets.List([0, 0, 0]).tag(sync=True)  # [icons in, icons wanted, icons at the full budget]: the status line counts them
+    icon_budget = traitlets.Dict().tag(sync=True)  # {quick, full}: the two budgets, as the status line states them
+    refining = traitlets.Unicode("").tag(sync=True)  # "on" while full-budget renders run, "stopped" after a stop, else ""
     error = traitlets.Unicode("").tag(sync=True)
     image = traitlets.Any(None)  # what the user passed (a path, URL, PIL image, array or tensor), or its `Decoded` reading
 
@@ -119,6 +122,8 @@ class View(anywidget.AnyWidget):
         self._photo: tuple[object, Decoded] | None = None  # `image` and its reading (see `photo`)
         self._jobs: list[Job] = []
         self._streams: list[IconStream] = []
+        self._arrived: dict[str, dict] = {}  # this generation's icons as sent, by key
+        self._refiner = Refiner(self._deliver, self._refining, lambda e, generation: self._fail(generation, e))
         self.links: list[list[tuple[View, str]]] = []  # (view, trait) groups kept equal: filled by linking, read by to_html
         unknown = sorted(set(traits) - self.traits_taken())
         if unknown:  # a view's own constructor passed on what it has no trait for; traitlets would only warn
@@ -185,45 +190,94 @@ class View(anywidget.AnyWidget):
                     setattr(self, name, value)
                 if fresh:
                     self.icons = {}
-                    self.icon_count = [0, 0]
+                    self.icon_count = [0, 0, 0]
+                    self.refining = ""
                     self.error = ""
             if fresh:
                 self._shown = generation
                 self._streams = []
+                self._arrived = {}
+                self._refiner.reset(generation)
         self.stream_icons(wanted, generation)
 
     def stream_icons(self, wanted: Wanted, generation: int, session: Session | None = None) -> None:
-        """Render icons behind the view, unless it recomputes meanwhile. Each batch goes to the
-        browser as one message with binary buffers; the finished set is then stored in `icons`
-        in one update, so a view displayed again (or exported) has them without the stream.
-        `session`: the model the icons are of, when not the view's own (a comparison's other model)."""
-        arrived: dict = {}
+        """Render icons behind the view, unless it recomputes meanwhile, and offer them for
+        refinement to the full budget (`refinement`). `session`: the model the icons are of,
+        when not the view's own (a comparison's other model)."""
+        session = session or self.session
         if wanted and self.icon_steps > 0:  # what the stream will render, for the status line's count
             with self._guard:
                 if generation == self._generation:
-                    self.icon_count = [self.icon_count[0], self.icon_count[1] + len(dict(wanted))]
-
-        def deliver(icons: dict) -> None:
-            with self._guard:
-                if generation != self._generation:
-                    return
-                final = sum(icon["stage"] == "final" and arrived.get(key, {}).get("stage") != "final" for key, icon in icons.items())
-                arrived.update(icons)
-                if final:
-                    self.icon_count = [self.icon_count[0] + final, self.icon_count[1]]
-                keys = list(icons)
-                sent = {k: {"stage": icons[k]["stage"], "response": icons[k].get("response"), "buffer": i} for i, k in enumerate(keys)}
-                self.send({"icons": sent}, [icons[k]["png"] for k in keys])
+                    self.icon_count = [self.icon_count[0], self.icon_count[1] + len(dict(wanted)), self.icon_count[2]]
+                    self.icon_budget = {"quick": f"{self.icon_size} px · {self.icon_steps} steps", "full": str(full_budget(session))}
+            self._refiner.offer(wanted, session, generation)
 
         def finish() -> None:
             with self._guard:
                 if generation == self._generation:
-                    self.icons = {**self.icons, **arrived}
+                    self.icons = {**self.icons, **{k: v for k, v in self._arrived.items() if v["stage"] != "preview"}}
 
         stream = IconStream(
-            session or self.session, wanted, deliver, finish, size=self.icon_size, steps=self.icon_steps, on_error=lambda e: self._fail(generation, e)
+            session, wanted, lambda icons: self._deliver(icons, generation), finish, size=self.icon_size, steps=self.icon_steps,
+            full=full_budget(session), on_error=lambda e: self._fail(generation, e),
         )
         self._streams.append(stream.start())
+
+    def _deliver(self, icons: dict, generation: int) -> None:
+        """Send icons to the browser as one message with binary buffers, and count them. An icon
+        never steps back from the full budget. Full icons are also stored in `icons` at once (the
+        others when their stream ends, in one update), so a view displayed again or exported has them."""
+        with self._guard:
+            if generation != self._generation:
+                return
+            before = self._arrived
+            icons = {k: v for k, v in icons.items() if v["stage"] == "full" or before.get(k, {}).get("stage") != "full"}
+            came = sum(v["stage"] != "preview" and before.get(k, {}).get("stage", "preview") == "preview" for k, v in icons.items())
+            full = {k: v for k, v in icons.items() if v["stage"] == "full" and before.get(k, {}).get("stage") != "full"}
+            before.update(icons)
+            if came or full:
+                ready, wanted, refined = self.icon_count
+                self.icon_count = [ready + came, wanted, refined + len(full)]
+            if full:
+                self._refiner.mark(full)
+                self.icons = {**self.icons, **full}
+            keys = list(icons)
+            sent = {k: {"stage": icons[k]["stage"], "response": icons[k].get("response"), "buffer": i} for i, k in enumerate(keys)}
+            if keys:
+                self.send({"icons": sent}, [icons[k]["png"] for k in keys])
+
+    def icons_in(self) -> dict:
+        """Every icon rendered so far (not previews), at its best budget: what an export shows."""
+        with self._guard:
+            return {**self.icons, **{k: v for k, v in self._arrived.items() if v["stage"] != "preview"}}
+
+    def icons_pending(self) -> bool:
+        """Whether icons are still rendering at the quick budget."""
+        return not all(stream.join(0) for stream in list(self._streams))
+
+    def _refining(self, state: str) -> None:
+        with self._guard:
+            self.refining = state
+
+    def refine(self, keys: list[str] | None = None) -> View:
+        """Render `keys` (default: every icon the view shows) at the full budget now, in the
+        background (`wait(icons="full")` waits for them). Views do this themselves for the icons
+        on screen; a script or an export asks for all."""
+        self._refiner.ask(self._refiner.pending() if keys is None else keys)
+        return self
+
+    def stop_refining(self) -> None:
+        """Stop the full-budget renders; the icons already refined stay."""
+        self._refiner.stop()
+
+    def on_visible(self, content: dict) -> None:
+        """The browser shows these icons: refine them first."""
+        keys = content.get("keys")
+        if isinstance(keys, list):
+            self._refiner.ask(str(k) for k in keys)
+
+    def on_stop_refining(self, content: dict) -> None:
+        self.stop_refining()
 
     def _fail(self, generation: int, error: BaseException) -> None:
         with self._guard:
@@ -269,22 +323,28 @@ class View(anywidget.AnyWidget):
                 stream.cancel()
             for job in self._jobs:
                 job.cancel()
+            self._refiner.reset(self._generation)
         self._launch(self._compute, "computing…")
 
-    def wait(self, timeout: float = 120, icons: bool = False) -> View:
-        """Block until background work (and, with `icons=True`, the icons) is done, including
-        work that finishing work starts (a recompute that brings a drill-down)."""
+    def wait(self, timeout: float = 120, icons: bool | str = False) -> View:
+        """Block until background work (and, with `icons=True`, the icons; with `icons="full"`,
+        the full-budget renders asked for) is done, including work that finishing work starts
+        (a recompute that brings a drill-down)."""
         deadline = time.monotonic() + timeout
         while unfinished := [j for j in list(self._jobs) if not j.finished.is_set()]:
             if not unfinished[0].wait(max(0.0, deadline - time.monotonic())):
                 raise TimeoutError(f"{type(self).__name__} still computing after {timeout} s")
         if icons and not all(stream.join(max(0.0, deadline - time.monotonic())) for stream in list(self._streams)):
             raise TimeoutError(f"{type(self).__name__} icons still rendering after {timeout} s")
+        if icons == "full" and not self._refiner.join(max(0.0, deadline - time.monotonic())):
+            raise TimeoutError(f"{type(self).__name__} icons still refining after {timeout} s")
         return self
 
     def close(self) -> None:
         for stream in getattr(self, "_streams", []):  # a view whose construction failed has none
             stream.cancel()
+        if hasattr(self, "_refiner"):
+            self._refiner.reset(-1)
         if hasattr(self, "session"):
             work.queue(self.session).forget(self)
         super().close()

@@ -2,8 +2,9 @@
 
 A stream renders the icons a view asked for in a background thread, a batch at a time, most
 important first. Each icon goes through three stages in the view: a placeholder (nothing sent),
-a preview (the batch's image a few steps in), and the final render. Icons any cache holds arrive
-final at once. A final icon carries its render's `response` (the objective at the first and the
+a preview (the batch's image a few steps in), and the final render at the view's budget; the
+view may then refine it to the full budget (`refinement`). Icons any cache holds arrive at once,
+at the full budget where a cache holds that. A final icon carries its render's `response` (the objective at the first and the
 last step), so the view can mark a unit that barely responds. A stream stops when the view
 recomputes or closes.
 """
@@ -17,9 +18,11 @@ from .. import threads
 from ..featurevis.icon_cache import icon_service
 from ..featurevis.objectives import Objective
 from ..featurevis.render import RenderStep
+from ..featurevis.settings import Budget
 from ..session import Session
 from ..work import Cancelled
 from .payload import png
+from .refinement import full_icon
 
 
 class IconStream:
@@ -37,11 +40,12 @@ class IconStream:
         steps: int,
         batch: int = 16,
         preview_step: int = 32,
+        full: Budget | None = None,
         on_error: Callable[[Exception], None] | None = None,
     ) -> None:
         self.session, self.wanted, self.deliver, self.finish = session, list(wanted), deliver, finish
         self.size, self.steps, self.batch = size, steps, batch
-        self.preview_step = preview_step
+        self.preview_step, self.full = preview_step, full
         self.on_error = on_error
         self.cancelled = threading.Event()
         self._thread: threading.Thread | None = None
@@ -69,8 +73,11 @@ class IconStream:
                 chunk = self.wanted[start : start + self.batch]
                 ready, missing = {}, []
                 for key, obj in chunk:
-                    icon = service.cached(obj, self.size, self.steps)
-                    if icon is None:
+                    full = None if self.full is None else service.cached(obj, self.full.size, self.full.steps)
+                    icon = service.cached(obj, self.size, self.steps) if full is None else None
+                    if full is not None:
+                        ready[key] = full_icon(self.session, obj, full, self.full)
+                    elif icon is None:
                         missing.append((key, obj))
                     else:
                         ready[key] = self._final(service, obj, icon)
