@@ -1,5 +1,7 @@
-"""The unit browser on the shapes world: every unit of conv2 with the dissection label it was
-given, its examples, and class support equal to channel attribution summed image by image."""
+"""The unit browser on the shapes world: every unit of conv2 with its label by the one rule
+(`unit_labels`: the dissection's where it has one, else what the model sees in the unit's top
+crops, else its class support where strong, else "no clear label"), its examples, and class
+support equal to channel attribution summed image by image."""
 
 from __future__ import annotations
 
@@ -33,8 +35,24 @@ def test_every_unit_with_its_dissection_label_examples_and_class_support(shapes_
     browser = nb.UnitBrowser(shapes_session, examples, dissection=result, images=images, icon_steps=0).wait()
     assert [row["unit"] for row in browser.rows] == list(range(32))
     labels = result.labels
-    assert [row["label"] or None for row in browser.rows] == labels  # the labels agree with the dissection given
     assert sum(1 for label in labels if label) > 0
+    for row, label in zip(browser.rows, labels):
+        if label:
+            assert (row["label"], row["source"]) == (label, "dissection"), "a dissection label is the label"
+        else:
+            assert row["source"] != "dissection" and "a label needs 0.04" in row["evidence"]
+    by_crops = [row for row in browser.rows if row["source"] == "exemplars"]
+    assert by_crops, "some units are named by what their top crops show"
+    for row in by_crops:  # checked through another path: each crop read as a photo by the session
+        named = [shapes_session.predict(crop.numpy(), 1)[0][0] for crop in examples.crops[row["unit"], :4]]
+        assert named.count(row["label"]) >= 3, (row, named)
+    total = sum(nb.attribution.to_classes(shapes_session, image, "conv2", "channels") for image in images).float()
+    z = (total - total.mean(1, keepdim=True)) / total.std(1, keepdim=True)
+    needed = 0.75 * (total.shape[1] - 1) / total.shape[1] ** 0.5  # few classes: three quarters of the most z can be
+    for row in browser.rows:
+        strong = [c for c in total[row["unit"]].argsort(descending=True)[:3].tolist() if z[row["unit"], c] >= needed and total[row["unit"], c] > 0]
+        assert [c for c, _ in row["supports"]] == strong, "a unit's listed classes are exactly those it supports strongly"
+    assert any(row["supports"] for row in browser.rows) and not all(row["supports"] for row in browser.rows)
     best = result.best[0]
     assert [row["iou"] for row in browser.rows] == [round(float(v), 4) for v in best]
     assert unpack(browser.maps).shape == (32, 4, 64, 64) and len(browser.strips) == 32
@@ -43,12 +61,12 @@ def test_every_unit_with_its_dissection_label_examples_and_class_support(shapes_
         k = int(index[unit, 0])
         summed = sum(channel_attribution(shapes_session, image, k)[unit] for image in images)
         assert value[unit, 0] == pytest.approx(float(summed), rel=1e-4, abs=1e-6)
-    assert "labelled by dissection" in browser.summary and "4 images" in browser.summary
+    assert f"dissection {sum(1 for label in labels if label)}" in browser.summary and "4 images" in browser.summary
 
 
 def test_without_a_dissection_or_images_the_browser_still_shows_every_unit(shapes_session, conv2):
     browser = nb.UnitBrowser(shapes_session, conv2[1], icon_steps=0).wait()
-    assert all(row["label"] == "" and row["iou"] is None for row in browser.rows) and browser.support == {}
+    assert all(row["source"] in ("", "exemplars") and row["iou"] is None and row["supports"] == [] for row in browser.rows) and browser.support == {}
     assert browser.error == "", "the channels' icons are asked for once, with nothing after them"
 
 
@@ -75,7 +93,7 @@ def test_neuron_group_directions_are_browsed_as_units_that_select_the_group(shap
     images = [scene for scene, _ in scenes[:3]]
     browser = nb.UnitBrowser(shapes_session, examples, dissection=result, images=images, selects="group", icon_steps=0).wait()
     assert (browser.noun, browser.selects) == ("direction", "group") and "4 directions of conv3" in browser.summary
-    assert [row["label"] or None for row in browser.rows] == result.labels
+    assert [row["label"] for row in browser.rows if row["source"] == "dissection"] == [label for label in result.labels if label]
     index, value = unpack(browser.support["index"]), unpack(browser.support["value"])
     summed = sum(nb.attribution.to_classes(shapes_session, image, "conv3", units=directions) for image in images)
     for unit in range(4):

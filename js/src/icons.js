@@ -42,6 +42,16 @@ export class IconBook {
       for (const k of keys) this.reported.add(k);
       scope.model.send({ action: "visible", keys });
     }, 400);
+    this.strips = []; // exemplar strips drawn, repainted when the kernel sends them
+    this.labels = []; // unit label lines drawn
+    scope.on("change:exemplars", () => {
+      this.strips = this.strips.filter((img) => img.isConnected);
+      for (const img of this.strips) this.paintStrip(img);
+    });
+    scope.on("change:unit_labels", () => {
+      this.labels = this.labels.filter((line) => line.isConnected);
+      for (const line of this.labels) this.paintLabel(line);
+    });
     this.drawn = new Map(); // element drawing many icons (a canvas) → the keys it draws
     this.watch = typeof IntersectionObserver === "undefined" || scope.model.offline ? null : new IntersectionObserver((entries) => {
       for (const e of entries) {
@@ -70,6 +80,42 @@ export class IconBook {
       for (const key of Object.keys(stored)) this.live.delete(key);
       this.refresh();
     });
+  }
+
+  // The unit's top dataset crops (the `exemplars` trait), kept current; hidden until the kernel has them.
+  exemplars(key) {
+    const img = h("img", { class: "nb-exemplars", alt: "", "data-key": key });
+    this.strips.push(img);
+    this.paintStrip(img);
+    return img;
+  }
+
+  paintStrip(img) {
+    const found = (this.scope.model.get("exemplars") || {})[img.dataset.key];
+    img.style.display = found && isBinary(found.png) ? "" : "none";
+    if (!found || !isBinary(found.png)) return;
+    const signature = `${img.dataset.key}:${found.png.byteLength}`;
+    if (img.dataset.signature !== signature) {
+      img.dataset.signature = signature;
+      img.src = this.scope.url(found.png);
+    }
+    img.title = found.title;
+  }
+
+  // A line with the unit's label by the library's one rule (the `unit_labels` trait), its
+  // evidence in the tooltip; empty until the kernel has it.
+  label(key, prefix = "") {
+    const line = h("span", { class: "nb-unit-label", "data-key": key, "data-prefix": prefix });
+    this.labels.push(line);
+    this.paintLabel(line);
+    return line;
+  }
+
+  paintLabel(line) {
+    const found = (this.scope.model.get("unit_labels") || {})[line.dataset.key];
+    line.textContent = found ? `${line.dataset.prefix}${found.text}` : "";
+    line.title = found ? `${found.source ? `labelled by ${found.source}` : "no evidence strong enough for a label"} — ${found.evidence}` : "";
+    line.dataset.source = found ? found.source : "";
   }
 
   // Queue the keys of what is on screen for the kernel, which refines them to the full budget.
@@ -147,5 +193,7 @@ export class IconBook {
 
   forget() {
     this.tiles.clear();
+    this.strips = [];
+    this.labels = [];
   }
 }

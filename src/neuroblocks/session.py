@@ -277,6 +277,12 @@ class Session(ReadsInputs):
         with self._lock:
             self._state[key] = value
 
+    def examples(self, data: Iterable | None) -> Session:
+        """Show each unit's top crops from `data` (images, or a Dataset of them) beside its icon in
+        every view built from now on (`dissection.exemplars`; None: stop); returns the session."""
+        self.set_state("exemplar data", data)
+        return self
+
     # -- passes -----------------------------------------------------------------------------
 
     def forward(

@@ -58,6 +58,11 @@ class Units:
         """What titles and status lines say the units are, e.g. "64 channels of conv3"."""
         return f"{self.count} {self.noun}s of {self.layer}"
 
+    def for_any_image(self) -> Units:
+        """These units as codes that hold on any image: what a dataset job reads. Most units are;
+        neuron groups, parts of one image, are read by the directions their icons draw."""
+        return self
+
     def icon_direction(self, u: int) -> torch.Tensor | None:
         """The channel-space direction unit u's icon maximises, or None for a channel of its own."""
         return self.atoms[u]

@@ -33,10 +33,11 @@ export function channelAttribution(scope, el, { teaser = false } = {}) {
   const entry = (layer, c, value, peak, onClick, toggle = null, noun = "channel", key = layer) => {
     const item = h("div", { class: "nb-entry nb-clickable", "data-channel": String(c), "data-layer": layer },
       icons.tile(`${key}:${c}`, `${noun} ${c}`),
+      icons.exemplars(`${key}:${c}`),
       h("div", { class: "nb-entry-text" },
         h("div", {}, `${noun} ${c} `, toggle),
         h("div", { class: "nb-bar-track" }, h("div", { class: `nb-bar ${value < 0 ? "nb-bar-negative" : ""}`, style: { width: `${(100 * Math.abs(value)) / peak}%` } })),
-        h("div", { class: "nb-value", text: fmt(value) })));
+        h("div", { class: "nb-value", text: fmt(value), title: "its attribution to the target" })));
     if (onClick) scope.listen(item, "click", onClick);
     return item;
   };

@@ -8,7 +8,7 @@ import { clear, h } from "../dom.js";
 import { unpackArray } from "../arrays.js";
 import { frame } from "../frame.js";
 import { IconBook } from "../icons.js";
-import { Picture, className } from "../picture.js";
+import { Picture } from "../picture.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const WIDTH = 420;
@@ -28,8 +28,6 @@ export function groupFlow(scope, el) {
   const iconBox = h("div", { class: "nb-flow-icon" });
   let s = null;
 
-  const classLabel = (i) => className(model, i);
-
   // The hovered node; else the highest layer's group chosen in a linked view (`group`).
   const shownNode = () => {
     const group = model.get("group");
@@ -48,13 +46,14 @@ export function groupFlow(scope, el) {
     const column = s.columns[node[0]];
     const [k, rows, cols] = column.masks.shape;
     s.picture.setHeat(groupMasks(column.masks.values, k, column.colors.values, node[1]), rows, cols);
-    iconBox.append(icons.tile(`${column.layer}:g${node[1]}`, `${column.layer} group ${node[1]}`, 72), h("div", { class: "nb-caption", text: `${column.layer} · group ${node[1]} · most: ${classLabel(column.top.values[node[1]])}` }));
+    const key = `${column.layer}:g${node[1]}`;
+    iconBox.append(icons.tile(key, `${column.layer} group ${node[1]}`, 72), icons.exemplars(key), h("div", { class: "nb-caption" }, `${column.layer} · group ${node[1]} · `, icons.label(key)));
   };
 
   const build = () => {
     clear(f.body);
     icons.forget();
-    const columns = (model.get("columns") || []).map((c) => ({ layer: c.layer, masks: unpackArray(c.masks), colors: unpackArray(c.colors), top: unpackArray(c.top) }));
+    const columns = (model.get("columns") || []).map((c) => ({ layer: c.layer, masks: unpackArray(c.masks), colors: unpackArray(c.colors) }));
     if (!columns.length) return;
     const flows = model.get("flows").map(unpackArray);
     f.setTitle(`Group flow · ${columns.map((c) => c.layer).join(" → ")}`);

@@ -9,8 +9,8 @@ import { clear, fmt, h, name } from "../dom.js";
 import { frame } from "../frame.js";
 import { IconBook } from "../icons.js";
 import { logitRows } from "../logits.js";
-import { Picture, read, readTop, className } from "../picture.js";
-import { entries, onGrid } from "../ranking.js";
+import { Picture, read, className } from "../picture.js";
+import { onGrid } from "../ranking.js";
 
 const PRIORITIES = ["activations", "gradients", "attributions"];
 
@@ -55,7 +55,7 @@ export function neuronGroups(scope, el) {
     const masks = read(model, "masks");
     if (!masks) return;
     const [k, rows, cols] = masks.shape;
-    s = { k, masks, colors: read(model, "colors"), attributions: read(model, "attributions"), top: readTop(model, "group_classes") };
+    s = { k, masks, colors: read(model, "colors"), attributions: read(model, "attributions") };
     f.setTitle(`Neuron groups · ${model.get("layer")} · ${k} groups by ${model.get("found_by")} (${(100 * model.get("error_fraction")).toFixed(0)}% unexplained)`);
     menu.value = model.get("prioritize");
     menu.hidden = model.get("method") === "units"; // given units (a dictionary's latents) prioritise nothing
@@ -78,7 +78,6 @@ export function neuronGroups(scope, el) {
           h("span", { class: "nb-bar-track" }, h("span", { class: "nb-bar", style: { width: `${(100 * Math.abs(v)) / peak}%`, background: css(j === 0 ? ORANGE : BLUE, v < 0 ? 0.4 : 1) } })),
           h("span", { class: "nb-value", text: fmt(v) }));
       });
-      const best = entries(s.top, g)[0];
       const off = (model.get("ablated") || []).includes(g);
       const button = h("button", { class: `nb-toggle ${off ? "nb-off" : ""}`, "data-ablate": String(g), text: off ? "off" : "on", title: off ? "switch back on" : "switch off (ablate)" });
       scope.listen(button, "click", () => {
@@ -87,7 +86,9 @@ export function neuronGroups(scope, el) {
       });
       const tile = h("div", { class: `nb-group ${off ? "nb-group-off" : ""}`, "data-group": String(g), style: { borderColor: colour } },
         icons.tile(`${model.get("layer")}:g${g}`, `group ${g}`, 72),
-        h("div", { class: "nb-caption" }, best.value > 0 ? `most: ${classLabel(best.index)} ` : "most: none of the image's classes ", button), ...bars);
+        icons.exemplars(`${model.get("layer")}:g${g}`),
+        h("div", { class: "nb-caption" }, icons.label(`${model.get("layer")}:g${g}`), " ", button),
+        h("div", { class: "nb-caption", text: "attribution to the logit of:" }), ...bars);
       scope.listen(tile, "mouseenter", () => scope.select("group", g));
       scope.listen(tile, "mouseleave", () => scope.select("group", null));
       tiles.push(tile);

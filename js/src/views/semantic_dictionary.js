@@ -53,7 +53,8 @@ export function semanticDictionary(scope, el) {
       list.append(
         h("div", { class: "nb-entry", "data-channel": String(c) },
           icons.tile(`${model.get("unit_key")}:${c}`, `${model.get("noun")} ${c}`),
-          h("div", { class: "nb-entry-text" }, h("div", { text: `${model.get("noun")} ${c}` }), h("div", { class: "nb-bar-track" }, bar), h("div", { class: "nb-value", text: fmt(vector[c]) })),
+          icons.exemplars(`${model.get("unit_key")}:${c}`),
+          h("div", { class: "nb-entry-text" }, h("div", { text: `${model.get("noun")} ${c}` }), h("div", { class: "nb-bar-track" }, bar), h("div", { class: "nb-value", text: fmt(vector[c]), title: "its activation here" })),
         ),
       );
     }

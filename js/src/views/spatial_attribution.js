@@ -101,6 +101,7 @@ export function spatialAttribution(scope, el) {
       legend.append(
         h("div", { class: "nb-entry nb-latent", "data-latent": String(m) },
           icons.tile(`${model.get("unit_key")}:${m}`, `${model.get("noun")} ${m}`),
+          icons.exemplars(`${model.get("unit_key")}:${m}`),
           h("div", { class: "nb-entry-text" }, h("div", { text: `${model.get("noun")} ${m}` }),
             h("div", {}, h("span", { class: "nb-value", style: { color: css(ORANGE) }, text: fmt(va) }), " ", h("span", { class: "nb-value", style: { color: css(BLUE) }, text: fmt(vb) })))));
     }

@@ -72,14 +72,16 @@ export function unitBrowser(scope, el) {
         overlays.push(canvas);
         examples.push(h("div", { class: "nb-example" }, img, canvas));
       }
-      const classes = support ? entries(support, row.unit).map((e) => `${labels[e.index] ?? `class ${e.index}`} ${fmt(e.value)}`).join(" · ") : "";
+      const raw = support ? entries(support, row.unit).map((e) => `${labels[e.index] ?? `class ${e.index}`} ${fmt(e.value)}`).join(", ") : "";
+      const supported = (row.supports || []).map(([c, v]) => `${labels[c] ?? `class ${c}`} ${fmt(v)}`).join(" · ");
+      const classes = support ? (supported ? `supports ${supported}` : "supports no class strongly") : "";
       const element = h("div", { class: "nb-dissection-row nb-unit", "data-unit": String(row.unit) },
         icons.tile(`${model.get("unit_key")}:${row.unit}`, `${noun} ${row.unit}`, 56),
         h("div", { class: "nb-dissection-label" },
           h("div", { text: `${noun} ${row.unit}` }),
-          h("div", { class: "nb-caption nb-unit-label", text: row.label || (row.iou == null ? "" : "unlabelled") }),
-          h("div", { class: "nb-value", text: `${row.iou == null ? "" : `IoU ${fmt(row.iou)} · `}peak ${fmt(row.peak)}` }),
-          h("div", { class: "nb-caption nb-unit-classes", text: classes })),
+          h("div", { class: "nb-caption nb-unit-label", "data-source": row.source || "", text: row.label || "no clear label", title: row.evidence || "" }),
+          h("div", { class: "nb-value", text: `${row.iou == null ? "" : `dissection IoU ${fmt(row.iou)} · `}peak activation ${fmt(row.peak)}`, title: "its best IoU with a concept's masks; its highest activation over the dataset" }),
+          h("div", { class: "nb-caption nb-unit-classes", text: classes, title: raw ? `its summed attribution to its top classes: ${raw}` : "" })),
         ...examples);
       scope.listen(element, "mouseenter", () => overlay(row.unit, true));
       scope.listen(element, "mouseleave", () => overlay(row.unit, false));

@@ -20,7 +20,7 @@ from .. import precision
 from ..attribution.jacobian import attribution_matrix
 from ..attribution.settings import settings as attribution_settings
 from ..session import Session
-from ..units import Parts, Units, UnitsError
+from ..units import Directions, Parts, Units, UnitsError
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,9 @@ class Groups(Units):
 
     def icon_direction(self, u: int) -> torch.Tensor:
         return (self.channels if self.drawn_by is None else self.drawn_by)[u]
+
+    def for_any_image(self) -> Directions:
+        return Directions(self.layer, (self.channels if self.drawn_by is None else self.drawn_by).float().cpu(), noun="group")
 
     @property
     def description(self) -> str:

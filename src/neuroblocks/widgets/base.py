@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anywidget
+import torch
 import traitlets
 
 from .. import keywords
@@ -29,6 +30,7 @@ from ..featurevis.objectives import Objective
 from ..featurevis.sizes import default_size
 from ..featurevis.settings import full_budget, settings as featurevis_settings
 from ..session import Session
+from ..units import Units
 from .. import work
 from ..work import Job
 from .host import marimo
@@ -36,6 +38,7 @@ from .icon_stream import IconStream
 from .inputs import check_positions, layer_note
 from .payload import picture
 from .refinement import Refiner
+from .unit_meaning import meaning
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 BUNDLE = STATIC / "neuroblocks.js"
@@ -76,6 +79,8 @@ class View(anywidget.AnyWidget):
     icon_budget = traitlets.Dict().tag(sync=True)  # {quick, full}: the two budgets, as the status line states them
     refining = traitlets.Unicode("").tag(sync=True)  # "on" while full-budget renders run, "stopped" after a stop, else ""
     error = traitlets.Unicode("").tag(sync=True)
+    exemplars = traitlets.Dict().tag(sync=True)  # {icon key: {png, title}}: a unit's top dataset crops, once the session knows a dataset
+    unit_labels = traitlets.Dict().tag(sync=True)  # {icon key: {text, source, evidence, classes}}: `unit_labels`' rule, in views that label units
     image = traitlets.Any(None)  # what the user passed (a path, URL, PIL image, array or tensor), or its `Decoded` reading
 
     #: traits whose change recomputes the view
@@ -157,6 +162,11 @@ class View(anywidget.AnyWidget):
                 self._photo = (image, self.session.read(image))
             return self._photo[1]
 
+    def meaning(self, units: Units, indices: list[int], keys: list[str], *, support: torch.Tensor | None = None, labels: bool = False) -> Iterator[Part]:
+        """Parts that add the listed units' exemplars (and labels) to the content (`unit_meaning`)."""
+        for step in meaning(self.session, units, indices, keys, support=support, labels=labels):
+            yield step if isinstance(step, str) else (step, [])
+
     def _check(self) -> None:
         """Raise now for what can be checked without the heavy pass: the image, the layer."""
         self.photo  # reads the image now (a bad one raises here) and keeps the reading for the computation
@@ -190,6 +200,8 @@ class View(anywidget.AnyWidget):
                     setattr(self, name, value)
                 if fresh:
                     self.icons = {}
+                    self.exemplars = {}
+                    self.unit_labels = {}
                     self.icon_count = [0, 0, 0]
                     self.refining = ""
                     self.error = ""

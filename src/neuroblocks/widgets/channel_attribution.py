@@ -137,6 +137,7 @@ class ChannelAttribution(View):
         }
         self._refocus = None
         yield result, unit_icons(units, shown)
+        yield from self.meaning(units, shown, [f"{units.icon_key}:{u}" for u in shown])
         probed = target[0] if isinstance(target, tuple) else target
         yield f"faithfulness: deletion of {units.noun}s by their values"
         found = faithfulness.unit_deletion(s, image, probed, values, layer, units=units)

@@ -13,7 +13,7 @@ from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
 from .base import Part, View
-from .inputs import check_positions, class_names
+from .inputs import check_positions
 from .payload import array
 
 
@@ -25,9 +25,8 @@ class GroupFlow(View):
     layers = traitlets.List().tag(sync=True)
     k = traitlets.Int(4).tag(sync=True)
     compatible = traitlets.Bool(True).tag(sync=True)
-    columns = traitlets.List().tag(sync=True)  # per layer: {layer, masks (k, H, W), colors, top}
+    columns = traitlets.List().tag(sync=True)  # per layer: {layer, masks (k, H, W), colors}; groups' labels in `unit_labels`
     flows = traitlets.List().tag(sync=True)  # per pair of layers: (higher groups, lower groups)
-    class_names = traitlets.Dict().tag(sync=True)
     node = traitlets.Any(None, allow_none=True).tag(sync=True)
     inputs = ("image", "layers", "k", "compatible")
 
@@ -45,19 +44,25 @@ class GroupFlow(View):
         s = self.session
         yield f"{self.k} groups in each of {len(self.layers)} layers and the flow between them"
         flow = factorize_layers(s, self.photo, self.layers, self.k, compatible=self.compatible)
-        columns, wanted, referenced = [], [], []
+        columns, wanted = [], []
         for groups in flow.groups:
-            best = groups.to_classes.argmax(1)
-            referenced += best.tolist()
-            columns.append({"layer": groups.layer, "masks": array(groups.masks), "colors": array(groups.colors, "uint8"), "top": array(best, "int32")})
+            columns.append({"layer": groups.layer, "masks": array(groups.masks), "colors": array(groups.colors, "uint8")})
             wanted += [(f"{groups.layer}:g{n}", objectives.direction(groups.layer, v)) for n, v in enumerate(groups.channels)]
         values = {
             "picture": self.picture_of(self.photo),
             "columns": columns,
             "flows": [array(m) for m in flow.flow],
-            "class_names": class_names(s, referenced),
             "layer": self.layers[-1],
             "group": None,
             "node": None,
         }
         yield values, wanted
+        merged: dict = {}
+        for groups in flow.groups:
+            ks = list(range(groups.count))
+            for part in self.meaning(groups, ks, [f"{groups.layer}:g{n}" for n in ks], support=groups.to_classes, labels=True):
+                if isinstance(part, str):
+                    yield part
+                else:  # each layer's labels and exemplars join the others'
+                    merged = {trait: {**merged.get(trait, {}), **value} for trait, value in part[0].items()}
+                    yield merged, []

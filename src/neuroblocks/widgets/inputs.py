@@ -72,16 +72,6 @@ def legend_first(session: Session, image: ImageLike, given: list[int]) -> list[i
     return (given + ranked)[: max(20, len(given))]
 
 
-def present_classes(session: Session, image: ImageLike | Decoded, given: list[int]) -> list[int]:
-    """The classes a view may name what it shows after: those `given` and those the model finds in
-    the image (a multilabel model's above probability 0.5, else its five most probable), so a
-    group is never labelled with a class the image does not hold."""
-    logits = session.trace(image).logits.float()
-    found = (torch.sigmoid(logits) > 0.5).nonzero().flatten().tolist() if session.multilabel else []
-    ranked = found or logits.topk(min(5, logits.numel())).indices.tolist()
-    return list(dict.fromkeys(given + ranked))
-
-
 def prefix_labels(session: Session, layer: str) -> list[str]:
     """Labels of a token layer's prefix-token cells: the class token, then the others (distillation,
     register: models do not say which) by number; [] for other layers."""

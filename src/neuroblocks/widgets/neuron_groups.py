@@ -19,9 +19,9 @@ from ..session import Session
 from ..units import Units
 from .base import Part, View
 from .deletion_readout import readout
-from .inputs import class_names, default_layer, legend_length, present_classes, read_with_classes, units_layer
-from .payload import array, top_entries
-from .traits import Array, TopEntries
+from .inputs import class_names, default_layer, read_with_classes, units_layer
+from .payload import array
+from .traits import Array
 
 
 
@@ -38,7 +38,6 @@ class NeuronGroups(View):
     masks = Array("float32", 3, help="(k, H, W) in [0, 1]: each group's spatial factor")
     colors = Array("uint8", 2, help="(k, 3): each group's colour")
     attributions = Array("float32", 2, help="(k, len(classes)): each group's attribution to each chosen class")
-    group_classes = TopEntries(help="per group, the classes found in the image it supports most")
     class_names = traitlets.Dict().tag(sync=True)
     error_fraction = traitlets.Float(0.0).tag(sync=True)  # relative reconstruction error
     found_by = traitlets.Unicode("").tag(sync=True)  # e.g. "NMF of activations' ± parts" (signed layers, docs/guides/transformers.md)
@@ -76,15 +75,12 @@ class NeuronGroups(View):
             groups = factorize(s, self.photo, self.layer, self.k, method=self.method, prioritize=self.prioritize, target=target)
         self.groups = groups
         logits = array(s.trace(self.photo).logits)
-        legend = legend_length(s)
-        named = present_classes(s, self.photo, classes)  # a group is labelled only with these
-        referenced = classes + named + groups.to_classes.topk(legend, dim=1).indices.flatten().tolist()
+        referenced = classes
         values = {
             "picture": self.picture_of(self.photo),
             "masks": array(groups.masks),
             "colors": array(groups.colors, "uint8"),
             "attributions": array(groups.to_classes[:, classes]),
-            "group_classes": top_entries(groups.to_classes[:, named], min(legend, len(named)), named),
             "class_names": class_names(s, referenced),
             "error_fraction": float(groups.error),
             "found_by": groups.description,
@@ -95,8 +91,9 @@ class NeuronGroups(View):
             "faithfulness": {},
         }
         # A latent's icon shows what detects it (its encoder row) or, on request, what it writes; a factor's, its direction.
-        wanted = [(f"{self.layer}:g{n}", objectives.unit(groups, n)) for n in range(groups.count)]
-        yield values, wanted
+        keys = [f"{self.layer}:g{n}" for n in range(groups.count)]
+        yield values, list(zip(keys, (objectives.unit(groups, n) for n in range(groups.count))))
+        yield from self.meaning(groups, list(range(groups.count)), keys, support=groups.to_classes, labels=True)
         yield "faithfulness: deletion of the groups by their attribution"
         found = [faithfulness.unit_deletion(s, self.photo, c, groups.to_classes[:, c], self.layer, units=groups) for c in classes]
         yield {"faithfulness": readout(found, [s.class_name(c) for c in classes])}, []

@@ -56,3 +56,5 @@ class SemanticDictionary(View):
             "picture": self.picture_of(self.photo), "position": None,
         }
         yield values, wanted
+        shown = order.tolist()
+        yield from self.meaning(units, shown, [f"{units.icon_key}:{u}" for u in shown])

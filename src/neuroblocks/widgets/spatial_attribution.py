@@ -116,7 +116,10 @@ class SpatialAttribution(View):
         units = self.units
         if units is not None and units.layer in (lower, upper):
             yield f"{units.noun}s of {units.layer} at each position"
-            yield self._listed(units, classes)
+            listed = self._listed(units, classes)
+            yield listed
+            vocabulary = sorted(set(unpack(listed[0]["listed"]["index"]).flatten().tolist()))
+            yield from self.meaning(units, vocabulary, [f"{units.icon_key}:{u}" for u in vocabulary])
         yield f"layer-to-layer flow {lower} → {upper}"
         yield {"flow": array(attribution.layer_to_layer(s, image, lower, upper))}, []
         yield f"faithfulness: deletion curves of {lower}'s maps"

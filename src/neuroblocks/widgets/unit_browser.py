@@ -8,6 +8,7 @@ groups' directions), so single-image views follow."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -16,9 +17,11 @@ import traitlets
 from ..attribution import to_classes
 from ..dissection import Dissection
 from ..dissection import Examples
+from ..dissection.exemplars import exemplar_labels
 from ..errors import NeuroblocksError
 from ..images import ImageLike
 from ..session import Session
+from ..unit_labels import MIN_IOU, UnitLabel, label_unit
 from .base import Part, View
 from .dissection_view import example_strips
 from .inputs import unit_icons
@@ -37,7 +40,7 @@ class UnitBrowser(View):
     noun = traitlets.Unicode("channel").tag(sync=True)  # what a unit is: the units' noun ("channel", "direction", "latent", …)
     unit_key = traitlets.Unicode("").tag(sync=True)  # icons of unit u are keyed f"{unit_key}:{u}"
     selects = traitlets.Unicode("unit").tag(sync=True)  # the linked trait a click sets
-    rows = traitlets.List().tag(sync=True)  # [{unit, label, iou, peak}], in unit order
+    rows = traitlets.List().tag(sync=True)  # [{unit, label, source, evidence, supports, iou, peak}] in unit order (`unit_labels`' rule)
     strips = traitlets.List().tag(sync=True)  # per unit: PNG of its examples side by side
     maps = Array("uint8", 4, help="(units, k, 64, 64): the unit over each example")
     support = TopEntries(help="per unit, its summed attribution to the classes it supports most")
@@ -62,17 +65,37 @@ class UnitBrowser(View):
     def _compute(self) -> Iterator[Part]:
         ex, r = self.examples, self.dissection
         units = list(range(ex.scores.shape[0]))
-        best = r.best[0] if r is not None else None
-        labels = r.labels if r is not None else [None] * len(units)
-        rows = [{"unit": u, "label": labels[u] or "", "iou": None if best is None else round(float(best[u]), 4), "peak": float(ex.scores[u, 0])} for u in units]
+        best, concept = r.best if r is not None else (None, None)
+        concepts = None if r is None else [(r.concepts[int(concept[u])], float(best[u])) for u in units]
         strips, maps = example_strips(ex, units)
-        support = {}
+        support, total = {}, None
         if self.support_images:
-            total = sum(to_classes(self.session, image, self.layer, ex.units) for image in self.support_images)
-            support = top_entries(total.float(), min(self.top, total.shape[1]))
-        counted = f" · class support from {len(self.support_images)} images" if self.support_images else ""
-        labelled = f" · {sum(1 for label in labels if label)} labelled by dissection" if r is not None else ""
-        values = {"rows": rows, "strips": strips, "maps": maps, "support": support, "labels": list(self.session.labels),
-                  "summary": f"{len(units)} {self.noun}s of {self.layer}{labelled}{counted}"}
-        order = torch.as_tensor([row["peak"] for row in rows]).argsort(descending=True).tolist()
-        yield values, unit_icons(ex.units, order)
+            total = sum(to_classes(self.session, image, self.layer, ex.units) for image in self.support_images).float()
+            support = top_entries(total, min(self.top, total.shape[1]))
+        named = {u: label_unit(self.session.labels, None if total is None else total[u], concept=None if r is None else concepts[u][0],
+                               iou=None if r is None else concepts[u][1], min_iou=MIN_IOU if r is None else r.min_iou) for u in units}
+        counted = f" · class support summed over {len(self.support_images)} images" if self.support_images else ""
+        values = {"rows": self._rows(named, best, total), "strips": strips, "maps": maps, "support": support, "labels": list(self.session.labels), "summary": ""}
+        order = torch.as_tensor([float(ex.scores[u, 0]) for u in units]).argsort(descending=True).tolist()
+        yield {**values, "summary": self._summary(named, counted)}, unit_icons(ex.units, order)
+        yield f"labels from what the model sees in each {self.noun}'s top crops"
+        found = exemplar_labels(self.session, ex, units, total, concepts, None if r is None else r.min_iou)
+        named = dict(zip(units, found))
+        yield {"rows": self._rows(named, best, total), "summary": self._summary(named, counted)}, []
+
+    def _rows(self, named: dict[int, UnitLabel], best: torch.Tensor | None, total: torch.Tensor | None) -> list[dict]:
+        """[{unit, label ("" without one), source, evidence, supports: [[class, value]] only the
+        classes it supports strongly, iou, peak}] in unit order."""
+        ex = self.examples
+        return [
+            {"unit": u, "label": label.text if label.source else "", "source": label.source, "evidence": label.evidence,
+             "supports": [[c, round(float(total[u, c]), 4)] for c in label.classes] if total is not None else [],
+             "iou": None if best is None else round(float(best[u]), 4), "peak": float(ex.scores[u, 0])}
+            for u, label in named.items()
+        ]
+
+    def _summary(self, named: dict[int, UnitLabel], counted: str) -> str:
+        """e.g. "32 channels of conv2 · 14 labelled (dissection 10, class support 4)"."""
+        by = Counter(label.source for label in named.values() if label.source)
+        how = f" ({', '.join(f'{source} {n}' for source, n in sorted(by.items()))})" if by else ""
+        return f"{len(named)} {self.noun}s of {self.layer} · {sum(by.values())} labelled{how}{counted}"
