@@ -44,7 +44,8 @@ def test_exemplars_name_a_unit_only_above_their_base_rate_and_dissection_comes_f
     common = base_rates([[3, 3, 3, 3], [3, 3, 5, 5], [3, 1, 2, 3]])  # class 3 is 8 of 12 crops overall
     assert round(common[3], 3) == 0.667
     crowded = label_unit(NAMES, support, exemplar_classes=crops, base_rate=common)
-    assert crowded.text == NO_LABEL and "a label needs 133%" in crowded.evidence, "a class that fills the dataset names nothing"
+    assert crowded.text == NO_LABEL and "class 3 is 67% of all crops looked at, so it names nothing" in crowded.evidence, "a class that fills the dataset names nothing"
+    assert "a label needs 100%" in label_unit(NAMES, support, exemplar_classes=crops, base_rate={3: 0.5}).evidence
     dissected = label_unit(NAMES, support, exemplar_classes=crops, concept="texture:dots", iou=0.05)
     assert (dissected.text, dissected.source) == ("texture:dots", "dissection")
     assert dissected.evidence.startswith("dissection: texture:dots, IoU 0.050 (a label needs 0.04); exemplars: 3 of 4")

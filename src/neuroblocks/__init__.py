@@ -1,6 +1,6 @@
 """neuroblocks: linked widgets for the building blocks of interpretability, on any PyTorch model."""
 
-from . import atlas, attribution, compare, datasets, dictionary, dissection, examples, factorization, faithfulness, featurevis, precision, scale, shapes, units, widgets, work
+from . import atlas, attribution, compare, datasets, dictionary, dissection, examples, factorization, faithfulness, featurevis, microscopy, precision, scale, shapes, units, widgets, work
 from .ablation import ablate
 from .decoded import Decoded
 from .dictionary import train_dictionary
@@ -8,6 +8,7 @@ from .errors import AttributionError, ImageError, NeuroblocksError, UnknownClass
 from .factorization import factorize, factorize_layers
 from .featurevis import direction_icons, icons
 from .images import load_image
+from .microscopy import MicroscopeStore, microscope
 from .above import Above
 from .scale import Recipe
 from .session import Session, Trace
@@ -39,6 +40,9 @@ __all__ = [
     "ablate",
     "direction_icons",
     "icons",
+    "microscope",
+    "MicroscopeStore",
+    "microscopy",
     "ActivationAtlas",
     "ActivationGrid",
     "ChannelAttribution",

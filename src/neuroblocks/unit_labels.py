@@ -92,7 +92,8 @@ def label_unit(
         c, n = counts.most_common(1)[0]
         share = n / len(exemplar_classes)
         floor = max(MIN_AGREEMENT, 2 * (base_rate or {}).get(c, 0.0))
-        said.insert(0, f"exemplars: {n} of {len(exemplar_classes)} top crops are {names[c]} to the model (a label needs {floor:.0%})")
+        bar = f"a label needs {floor:.0%}" if floor <= 1 else f"{names[c]} is {(base_rate or {})[c]:.0%} of all crops looked at, so it names nothing"
+        said.insert(0, f"exemplars: {n} of {len(exemplar_classes)} top crops are {names[c]} to the model ({bar})")
         if share >= floor:
             best = UnitLabel(names[c], "exemplars", "", strong)
     if concept is not None and iou is not None:

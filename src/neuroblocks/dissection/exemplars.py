@@ -72,10 +72,11 @@ def exemplars(session: Session, units: Units, k: int = K) -> Examples | None:
     return cache[key]
 
 
-def shaded(examples: Examples, u: int) -> np.ndarray:
-    """Unit u's crops side by side (THUMB, k·THUMB, 3) uint8, darkened where it does not fire."""
-    crops = examples.crops[u].float()  # (k, t, t, 3)
-    light = SHADE + (1 - SHADE) * examples.maps[u][..., None].float()
+def shaded(crops: torch.Tensor, maps: torch.Tensor) -> np.ndarray:
+    """A unit's crops (k, t, t, 3) side by side, (t, k·t, 3) uint8, darkened where its map (k, t,
+    t), on the scale of its best crop, says it does not fire."""
+    crops = crops.float()
+    light = SHADE + (1 - SHADE) * maps[..., None].float()
     return torch.cat(list((crops * light).round().clamp(0, 255).to(torch.uint8)), dim=1).numpy()
 
 

@@ -162,20 +162,28 @@ def direction(layer: str, vector, cosine_power: float | None = None, prefix: int
 
 
 @checked
-def diversity(layer: str) -> Objective:
-    """Minus the mean cosine similarity of each image's Gram matrix with the others' in the batch."""
+def diversity(layer: str, group: int | None = None) -> Objective:
+    """Minus the mean cosine similarity of each image's Gram matrix with the others' in the batch;
+    with `group` n, only with the others of its run of n consecutive images (many units' diversity
+    sets rendered in one batch). Computed once per step however many objectives use it."""
+    key = f"{layer}#diversity/{group}"
 
     def fn(a: Acts) -> torch.Tensor:
+        if key in a:
+            return a[key]
         x = a[layer].flatten(2)
         gram = torch.einsum("ncp,ndp->ncd", x, x).flatten(1)
         gram = gram / gram.norm(dim=1, keepdim=True).clamp(min=1e-8)
-        sims = gram @ gram.T
         n = x.shape[0]
-        if n < 2:
-            return torch.zeros(n, device=x.device, dtype=x.dtype)
-        return -(sims.sum(1) - sims.diagonal()) / (n - 1)
+        size = n if group is None else group
+        block = torch.arange(n, device=x.device) // size
+        others = (block[:, None] == block[None, :]) & ~torch.eye(n, dtype=torch.bool, device=x.device)
+        count = others.sum(1)
+        sims = (gram @ gram.T) * others
+        a[key] = torch.where(count > 0, -sims.sum(1) / count.clamp(min=1), torch.zeros((), device=x.device, dtype=x.dtype))
+        return a[key]
 
-    return Objective(fn, {layer}, f"diversity({layer})", (_layer_check(layer),))
+    return Objective(fn, {layer}, f"diversity({layer}{'' if group is None else f', groups of {group}'})", (_layer_check(layer),))
 
 
 @checked

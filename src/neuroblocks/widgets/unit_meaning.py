@@ -23,7 +23,7 @@ def exemplar_values(session: Session, units: Units, indices: Sequence[int], keys
     for u, key in zip(indices, keys):
         scores = ", ".join(f"{float(v):.2f}" for v in found.scores[u])
         strips[key] = {
-            "png": png(shaded(found, u)),
+            "png": png(shaded(found.crops[u], found.maps[u])),
             "title": f"{units.noun} {u}: its top {found.scores.shape[1]} dataset crops, cut to its receptive field, darker where it fires less (peak activations {scores})",
         }
     return {"exemplars": strips}
