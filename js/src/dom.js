@@ -8,7 +8,7 @@ export function h(tag, attrs = {}, ...children) {
     if (k === "class") el.className = v;
     else if (k === "style") Object.assign(el.style, v);
     else if (k === "text") el.textContent = v;
-    else el.setAttribute(k, v);
+    else if (v != null) el.setAttribute(k, v); // null or undefined: no attribute
   }
   for (const child of children) if (child != null) el.append(child);
   return el;

@@ -8,6 +8,7 @@ import { channelAttribution } from "./views/channel_attribution.js";
 import { dissection } from "./views/dissection.js";
 import { featureVis } from "./views/feature_vis.js";
 import { groupFlow } from "./views/group_flow.js";
+import { microscope } from "./views/microscope.js";
 import { modelComparison } from "./views/model_comparison.js";
 import { neuronGroups } from "./views/neuron_groups.js";
 import { semanticDictionary } from "./views/semantic_dictionary.js";
@@ -27,6 +28,7 @@ export const VIEWS = {
   model_comparison: modelComparison,
   activation_atlas: activationAtlas,
   unit_browser: unitBrowser,
+  microscope,
 };
 
 function render({ model, el }) {

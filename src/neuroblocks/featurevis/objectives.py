@@ -94,9 +94,21 @@ def _layer_check(layer: str):
 
 
 @checked
+def mean_vectors(a: Acts, layer: str) -> torch.Tensor:
+    """(N, C): each image's activation vector averaged over positions, computed once per step
+    and shared by every objective that reads it. A batch of N channel objectives then costs one
+    pass over the activations, forward and backward, instead of N (each slice's gradient is a
+    tensor the size of the whole batch's activations)."""
+    key = f"{layer}#mean"
+    if key not in a:
+        x = a[layer]
+        a[key] = x.flatten(2).mean(2) if x.dim() > 2 else x
+    return a[key]
+
+
 def channel(layer: str, c: int) -> Objective:
     """Mean of channel `c` over positions."""
-    return Objective(lambda a: a[layer][:, c].flatten(1).mean(1), {layer}, f"{layer}:{c}", (_layer_check(layer), _channel_check(layer, c)))
+    return Objective(lambda a: mean_vectors(a, layer)[:, c], {layer}, f"{layer}:{c}", (_layer_check(layer), _channel_check(layer, c)))
 
 
 def unit(units: Units, u: int) -> Objective:
@@ -146,6 +158,9 @@ def direction(layer: str, vector, cosine_power: float | None = None, prefix: int
     v = torch.as_tensor(vector, dtype=torch.float32).flatten()
 
     def fn(a: Acts) -> torch.Tensor:
+        if prefix is None and cosine_power is None:  # the mean of dot products is the dot product of the mean
+            means = mean_vectors(a, layer)
+            return means @ v.to(means)
         x = a[layer] if prefix is None else a[prefix_key(layer)][:, prefix, :, None, None]
         d = v.to(x)
         flat = x.flatten(2) if x.dim() == 4 else x[:, :, None]  # (N, C, positions)

@@ -192,9 +192,12 @@ class _Pages:
         names = store.manifest["labels"]
         rates = base_rates(data["crop_classes"][:, :4].tolist())
         below, above = self._feeds(store, layer)
-        n = max(1, self.diversity)
-        apart = DIVERSITY_WEIGHT * objectives.diversity(layer, group=n)  # each unit's set pushed apart, in one batch for all
-        varied = render(session, [obj + apart for obj in objs for _ in range(n)], size=quick["size"], steps=quick["steps"]).reshape(len(picked), n, quick["size"], quick["size"], 3)
+        n = self.diversity
+        if n > 1:
+            apart = DIVERSITY_WEIGHT * objectives.diversity(layer, group=n)  # each unit's set pushed apart, in one batch for all
+            varied = render(session, [obj + apart for obj in objs for _ in range(n)], size=quick["size"], steps=quick["steps"]).reshape(len(picked), n, quick["size"], quick["size"], 3)
+        else:  # no set: the icon alone
+            varied = native[:, None]
         for i, u in enumerate(picked):
             folder = store.unit_dir(layer, u)
             write_png(folder / "icon.png", native[i])

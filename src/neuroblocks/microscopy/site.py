@@ -36,9 +36,10 @@ box.addEventListener("input", () => {
   out.replaceChildren();
   if (!q) return;
   for (const [u, label] of units) {
-    if (!(label.toLowerCase().includes(q) || String(u) === q)) continue;
+    const shown = label || "no clear label";
+    if (!(shown.toLowerCase().includes(q) || String(u) === q)) continue;
     const a = document.createElement("a");
-    a.href = `${u}.html`; a.textContent = `${u}: ${label || "no clear label"}`;
+    a.href = `${u}.html`; a.textContent = `${u}: ${shown}`;
     out.append(a, document.createElement("br"));
   }
 });

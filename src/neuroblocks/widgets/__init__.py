@@ -12,6 +12,7 @@ from .group_flow import GroupFlow
 from .arrange import column, row
 from .model_comparison import ModelComparison
 from .linking import Links, link, link_traits
+from .microscope_view import Microscope
 from .neuron_groups import NeuronGroups
 from .semantic_dictionary import SemanticDictionary
 from .spatial_attribution import SpatialAttribution
@@ -26,6 +27,7 @@ __all__ = [
     "FeatureVis",
     "GroupFlow",
     "Links",
+    "Microscope",
     "ModelComparison",
     "NeuronGroups",
     "SemanticDictionary",
