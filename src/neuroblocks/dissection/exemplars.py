@@ -25,7 +25,7 @@ from .dataset_examples import Examples, dataset_examples
 from .receptive_field import receptive_fraction
 
 K = 4  # exemplars shown per unit
-SHADE = 0.3  # a crop's brightness where the unit does not fire (1 where it fires hardest)
+SHADE = 0.5  # a crop's brightness where the unit does not fire (1 where it fires hardest)
 MIN_CROP = 0.1  # of the input side: crops never smaller
 
 

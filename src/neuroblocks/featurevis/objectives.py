@@ -93,7 +93,6 @@ def _layer_check(layer: str):
     return check
 
 
-@checked
 def mean_vectors(a: Acts, layer: str) -> torch.Tensor:
     """(N, C): each image's activation vector averaged over positions, computed once per step
     and shared by every objective that reads it. A batch of N channel objectives then costs one
@@ -106,6 +105,7 @@ def mean_vectors(a: Acts, layer: str) -> torch.Tensor:
     return a[key]
 
 
+@checked
 def channel(layer: str, c: int) -> Objective:
     """Mean of channel `c` over positions."""
     return Objective(lambda a: mean_vectors(a, layer)[:, c], {layer}, f"{layer}:{c}", (_layer_check(layer), _channel_check(layer, c)))
