@@ -126,22 +126,18 @@ class Refiner:
         try:
             while not stopped.is_set():
                 generation, batch = self._next()
-                if not batch:
-                    break
+                if not batch:  # all asked for is in
+                    self.changed("")
+                    return
                 session = batch[0][1]
                 budget = full_budget(session)
-                objectives = [obj for _, _, obj in batch]
-                icons = icon_service(session).get(objectives, budget.size, budget.steps, cancel=stopped)
+                icons = icon_service(session).get([obj for _, _, obj in batch], budget.size, budget.steps, cancel=stopped)
                 with self._lock:
                     if generation != self._generation:
                         continue
                     self._done.update(k for k, _, _ in batch)
                 self.deliver({k: full_icon(session, obj, icon, budget) for (k, _, obj), icon in zip(batch, icons)}, generation)
-            else:
-                return
         except Cancelled:
             return
         except Exception as e:  # a failed render must not take the view down; it says why instead
             self.on_error(e, generation)
-            return
-        self.changed("")
