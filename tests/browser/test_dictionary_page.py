@@ -44,7 +44,8 @@ def test_latents_are_listed_drawn_and_grouped(page, shapes_session, tmp_path):
     strongest = sorted(range(codes.shape[0]), key=lambda m: -codes[m, y, x])[: entries.count()]
     assert [e.get_attribute("data-channel") for e in entries.all()][:2] == [str(m) for m in strongest[:2]], "the cell's strongest latents, strongest first"
     assert entries.first.inner_text().startswith(f"latent {strongest[0]}")
-    assert entries.first.locator("img, canvas").count() == 1, "each latent has its icon"
+    assert entries.first.locator("img.nb-icon, canvas").count() == 1, "each latent has its icon"
+    assert entries.first.locator("img.nb-exemplars").is_hidden(), "no crops where the session has seen no dataset"
 
     grouped = view(page, "Neuron groups")
     assert "the strongest latents of a dictionary" in grouped.locator(".nb-title").inner_text()
@@ -56,7 +57,7 @@ def test_latents_are_listed_drawn_and_grouped(page, shapes_session, tmp_path):
     top = int(unpack(attributed.shown)[0])
     first = listed.locator(".nb-entry").first
     assert first.get_attribute("data-channel") == str(top) and first.inner_text().startswith(f"latent {top}")
-    assert first.locator("img, canvas").count() == 1, "the latent's icon"
+    assert first.locator("img.nb-icon, canvas").count() == 1, "the latent's icon"
     first.hover()
     assert f"latent {top} supports" in listed.locator(".nb-legend").inner_text()
 
@@ -67,5 +68,5 @@ def test_latents_are_listed_drawn_and_grouped(page, shapes_session, tmp_path):
     hover_cell(page, flow.locator(".nb-picture-grid").first, (x + 0.5) / cols, (y + 0.5) / rows)
     here = flow.locator(".nb-latent")
     assert [e.get_attribute("data-latent") for e in here.all()] == [str(m) for m in found[y * cols + x]], "the cell's latents, in order"
-    assert here.first.locator("img, canvas").count() == 1
+    assert here.first.locator("img.nb-icon, canvas").count() == 1
     assert not errors, errors
