@@ -19,6 +19,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+#: What anywidget gives a view (get/set/on/off/send/save_changes), for pages that host views
+#: without a Jupyter server; what a view sends the kernel is queued in `window.outbox`.
+HOST_MODEL = """class HostModel {
+  constructor(state) { this.state = state; this.handlers = {}; }
+  get(name) { return this.state[name]; }
+  set(name, value) { this.state[name] = value; this.emit(`change:${name}`); }
+  on(event, fn) { (this.handlers[event] ||= []).push(fn); }
+  off(event, fn) { const list = this.handlers[event] || []; const i = list.indexOf(fn); if (i >= 0) list.splice(i, 1); }
+  emit(event, ...args) { for (const fn of [...(this.handlers[event] || [])]) fn(...args); }
+  save_changes() {}
+  send(content) { (window.outbox ||= []).push(content); }
+}"""
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
 

@@ -15,7 +15,7 @@ from neuroblocks import shapes
 from neuroblocks.widgets import base
 from neuroblocks.widgets.export import encode, view_state
 
-from .conftest import watch_console
+from .conftest import HOST_MODEL, watch_console
 
 pytestmark = pytest.mark.browser
 
@@ -24,16 +24,7 @@ HOST = """<!DOCTYPE html><html><head><meta charset="utf-8"><link rel="stylesheet
 <body><div id="root"></div><script type="module">
 import widget from "/neuroblocks.js";
 
-class HostModel {  // what anywidget gives a view; `send` queues what the view tells the kernel
-  constructor(state) { this.state = state; this.handlers = {}; }
-  get(name) { return this.state[name]; }
-  set(name, value) { this.state[name] = value; this.emit(`change:${name}`); }
-  on(event, fn) { (this.handlers[event] ||= []).push(fn); }
-  off(event, fn) { const list = this.handlers[event] || []; const i = list.indexOf(fn); if (i >= 0) list.splice(i, 1); }
-  emit(event, ...args) { for (const fn of [...(this.handlers[event] || [])]) fn(...args); }
-  save_changes() {}
-  send(content) { window.outbox.push(content); }
-}
+""" + HOST_MODEL + """
 const bytes = (b64) => new DataView(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)).buffer);
 window.outbox = [];
 window.host = {
