@@ -70,6 +70,14 @@ def test_views_carry_each_listed_units_top_crops(seen):
 
     channels = nb.ChannelAttribution(session, SCENE.image, "conv3", SCENE.labels[0], icon_steps=0).wait()
     assert set(channels.exemplars) == {f"{channels.unit_key}:{int(u)}" for u in unpack(channels.shown)}
+    grid = nb.ActivationGrid(session, SCENE.image, "conv3", icon_steps=0).wait()
+    a = session.trace(SCENE.image, "conv3", logits=False)["conv3"]
+    on = {f"{y},{x}" for y, x in (a.norm(dim=0) > 0).nonzero().tolist()}
+    assert set(grid.exemplars) == on, "every drawn cell of the grid has the crops its activation vector picks"
+    y, x = map(int, next(iter(grid.exemplars)).split(","))
+    direction = D.dataset_examples(session, "conv3", data, K, units=a[:, y, x][None].float(), crop=receptive_fraction(session, "conv3"))
+    assert f"peak activations {float(direction.scores[0, 0]):.2f}" in grid.exemplars[f"{y},{x}"]["title"]
+    assert grid.exemplars[f"{y},{x}"]["title"].startswith(f"the activation vector at [{y}, {x}]")
     unlabelled = nb.Session.load("shapes")
     plain = nb.SemanticDictionary(unlabelled, SCENE.image, "conv3", icon_steps=0).wait()
     assert plain.exemplars == {}, "a session that has seen no dataset shows none"

@@ -22,8 +22,9 @@ def test_listed_units_show_their_crops_and_groups_their_labels(page, tmp_path):
     scene = shapes.scene(8, classes=2)
     dictionary = nb.SemanticDictionary(session, scene.image, "conv3", icon_steps=0).wait()
     groups = nb.NeuronGroups(session, scene.image, "conv4", 3, icon_steps=0).wait()
+    grid = nb.ActivationGrid(session, scene.image, "conv3", icon_steps=0).wait()
     errors = watch_console(page)
-    page.goto(nb.to_html(tmp_path / "exemplars.html", dictionary, groups).as_uri())
+    page.goto(nb.to_html(tmp_path / "exemplars.html", dictionary, groups, grid).as_uri())
 
     shown = view(page, "Semantic dictionary")
     hover_cell(page, shown.locator(".nb-picture-grid"), 0.5, 0.5)
@@ -40,4 +41,8 @@ def test_listed_units_show_their_crops_and_groups_their_labels(page, tmp_path):
         expected = groups.unit_labels[f"conv4:g{g}"]
         assert line.inner_text() == expected["text"] and expected["evidence"] in line.get_attribute("title")
     assert view(page, "Neuron groups").locator(".nb-group img.nb-exemplars").count() == 3
+    cells = view(page, "Activation grid")
+    hover_cell(page, cells.locator(".nb-picture-grid"), 0.5, 0.5)
+    crops = cells.locator(".nb-grid-exemplars img.nb-exemplars")
+    assert crops.is_visible() and crops.evaluate(f"i => i.naturalWidth === {K * THUMB}") and "the activation vector at [" in crops.get_attribute("title")
     assert not errors, errors

@@ -20,6 +20,7 @@ export function activationGrid(scope, el) {
   const modeButton = h("button", { class: "nb-button" });
   const scaleBox = h("input", { type: "checkbox" });
   const controls = h("div", { class: "nb-controls" }, modeButton, h("label", {}, scaleBox, " scale by magnitude"));
+  const hovered = h("div", { class: "nb-grid-exemplars" }); // the hovered cell's dataset crops, once the kernel has them
   let picture = null;
   let mags = null;
   let colours = null;
@@ -60,6 +61,11 @@ export function activationGrid(scope, el) {
     }
     const pos = model.get("position");
     picture.mark(prefixToken(pos, picture.prefixCells.length) != null ? pos : null);
+    const key = pos ? pos.join(",") : "";
+    if (hovered.dataset.key !== key) {
+      hovered.dataset.key = key;
+      hovered.replaceChildren(...(pos ? [icons.exemplars(key)] : []));
+    }
     if (pos && pos[0] >= 0 && pos[0] < rows && pos[1] < cols) {
       ctx.strokeStyle = "#fff";
       ctx.lineWidth = 2;
@@ -101,7 +107,7 @@ export function activationGrid(scope, el) {
     picture.setPrefix(model.get("prefix_labels"));
     picture.onHover((cell) => scope.select("position", cell));
     const stack = h("div", { class: "nb-picture", style: { width: `${SIDE}px`, height: `${SIDE}px` } }, canvas, picture.grid);
-    f.body.append(h("div", {}, picture.strip, stack, picture.note, controls));
+    f.body.append(h("div", {}, picture.strip, stack, picture.note, controls, hovered));
     loadIcons();
   };
 

@@ -17,7 +17,7 @@ from ..featurevis.sizes import default_size
 from ..images import ImageLike
 from ..featurevis.settings import settings as featurevis_settings
 from ..session import Session
-from ..units import Units
+from ..units import Directions, Units
 from .base import Part, View
 from .inputs import default_layer, prefix_labels, spatial_cube, units_layer
 from .payload import array
@@ -72,3 +72,12 @@ class ActivationGrid(View):
             "picture": self.picture_of(self.photo), "position": None,
         }
         yield values, wanted
+        cells = [p for p in order if float(norms.flatten()[p]) > 0]
+        places = [f"[{p // w}, {p % w}]" for p in cells]
+        if self.units is None:  # a cell's exemplars: the dataset crops whose activation vectors align most with its own
+            shown, picks = Directions(self.layer, vectors[cells].float().cpu(), noun="position"), list(range(len(cells)))
+            names = [f"the activation vector at {place}" for place in places]
+        else:
+            shown, picks = self.units, [int(strongest.indices[p]) for p in cells]
+            names = [f"{self.units.noun} {u}, the strongest at {place}" for u, place in zip(picks, places)]
+        yield from self.meaning(shown, picks, [f"{p // w},{p % w}" for p in cells], names=names)

@@ -162,9 +162,11 @@ class View(anywidget.AnyWidget):
                 self._photo = (image, self.session.read(image))
             return self._photo[1]
 
-    def meaning(self, units: Units, indices: list[int], keys: list[str], *, support: torch.Tensor | None = None, labels: bool = False) -> Iterator[Part]:
+    def meaning(
+        self, units: Units, indices: list[int], keys: list[str], *, support: torch.Tensor | None = None, labels: bool = False, names: list[str] | None = None
+    ) -> Iterator[Part]:
         """Parts that add the listed units' exemplars (and labels) to the content (`unit_meaning`)."""
-        for step in meaning(self.session, units, indices, keys, support=support, labels=labels):
+        for step in meaning(self.session, units, indices, keys, support=support, labels=labels, names=names):
             yield step if isinstance(step, str) else (step, [])
 
     def _check(self) -> None:

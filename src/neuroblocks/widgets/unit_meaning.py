@@ -14,30 +14,34 @@ from ..units import Units
 from .payload import png
 
 
-def exemplar_values(session: Session, units: Units, indices: Sequence[int], keys: Sequence[str]) -> dict:
-    """{"exemplars": {key: {png, title}}} for the listed units, or {} when the session knows no dataset."""
+def exemplar_values(session: Session, units: Units, indices: Sequence[int], keys: Sequence[str], names: Sequence[str] | None = None) -> dict:
+    """{"exemplars": {key: {png, title}}} for the listed units (`names`: what each title calls
+    them, default "<noun> <u>"), or {} when the session knows no dataset."""
     found = exemplars(session, units)
     if found is None:
         return {}
     strips = {}
-    for u, key in zip(indices, keys):
+    for i, (u, key) in enumerate(zip(indices, keys)):
         scores = ", ".join(f"{float(v):.2f}" for v in found.scores[u])
+        name = names[i] if names is not None else f"{units.noun} {u}"
         strips[key] = {
             "png": png(shaded(found.crops[u], found.maps[u])),
-            "title": f"{units.noun} {u}: its top {found.scores.shape[1]} dataset crops, cut to its receptive field, darker where it fires less (peak activations {scores})",
+            "title": f"{name}: its top {found.scores.shape[1]} dataset crops, cut to its receptive field, darker where it fires less (peak activations {scores})",
         }
     return {"exemplars": strips}
 
 
 def meaning(
-    session: Session, units: Units, indices: Sequence[int], keys: Sequence[str], *, support: torch.Tensor | None = None, labels: bool = False
+    session: Session, units: Units, indices: Sequence[int], keys: Sequence[str], *, support: torch.Tensor | None = None, labels: bool = False,
+    names: Sequence[str] | None = None,
 ) -> Iterator[dict | str]:
     """The listed units' exemplars and, with `labels`, their labels (`support`: (len(indices),
-    classes) their attribution to every class): step labels and trait values for `_compute`."""
+    classes) their attribution to every class; `names`: what titles call them): step labels and
+    trait values for `_compute`."""
     values: dict = {}
     if known(session):
         yield f"dataset exemplars of {len(indices)} {units.noun}s of {units.layer}"
-        values = exemplar_values(session, units, indices, keys)
+        values = exemplar_values(session, units, indices, keys, names)
     if labels:
         found = exemplars(session, units) if values else None
         if found is not None:
