@@ -100,7 +100,7 @@ def page_state(path) -> dict:
 
 
 def test_an_export_written_while_icons_render_is_written_again_once_they_are_in(session, tmp_path):
-    nb.featurevis.configure(session, steps=160)
+    nb.featurevis.configure(session, steps=64)
     view = nb.SemanticDictionary(session, SCENE.image, "conv3").wait()
     page = nb.to_html(tmp_path / "page.html", view)
     first = page_state(page)

@@ -135,12 +135,12 @@ def test_a_grid_drawn_on_a_canvas_reports_its_cells_once_its_quick_icons_are_in(
     monkeypatch.setenv("NEUROBLOCKS_CACHE", str(tmp_path))
     session = nb.Session.load("shapes")
     nb.featurevis.configure(session, full_size=32, full_steps=16)
-    view = nb.ActivationGrid(session, shapes.scene(2, classes=2).image, "conv2", icon_steps=8).wait()
-    context, page, errors = show(browser, view, height=900)
+    view = nb.ActivationGrid(session, shapes.scene(2, classes=2).image, "conv2", icon_steps=8).wait(icons=True)
+    context, page, errors = show(browser, view, height=900)  # its quick icons all in the state it is drawn from
     wire = Wire(page, view)
-    view.wait(icons=True)
-    asked = wire.until("() => document.querySelector('.nb-icon, .nb-status') && document.querySelector('.nb-status').textContent.includes('refining')")
-    reported = [k for a in asked if a.get("action") == "visible" for k in a["keys"]]
+    page.wait_for_function("() => window.outbox.length > 0")
+    page.wait_for_timeout(600)  # (a second report would come within the page's 400 ms debounce)
+    reported = [k for a in wire.pump() if a.get("action") == "visible" for k in a["keys"]]
     assert sorted(reported) == sorted(view.icons), "every cell of the canvas, each reported once"
     view.stop_refining()
     assert view._refiner.join(20)

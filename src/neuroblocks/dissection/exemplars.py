@@ -27,6 +27,7 @@ from .receptive_field import receptive_fraction
 K = 4  # exemplars shown per unit
 SHADE = 0.5  # a crop's brightness where the unit does not fire (1 where it fires hardest)
 MIN_CROP = 0.1  # of the input side: crops never smaller
+MAP_BYTES = 2**29  # memory for one batch's unit maps (576 channels at 224 px: 2 images a batch)
 
 
 class Provider(Protocol):
@@ -68,7 +69,9 @@ def exemplars(session: Session, units: Units, k: int = K) -> Examples | None:
     key = (units.icon_key, k, id(data))
     if key not in cache:
         crop = max(MIN_CROP, receptive_fraction(session, units.layer))
-        cache[key] = dataset_examples(session, units.layer, data, k, units=units.for_any_image(), crop=crop)
+        h, w = session.probe_side()
+        batch = max(1, min(32, MAP_BYTES // (4 * units.count * h * w)))  # every unit's upsampled map of a batch is held at once
+        cache[key] = dataset_examples(session, units.layer, data, k, units=units.for_any_image(), crop=crop, batch=batch)
     return cache[key]
 
 

@@ -5,7 +5,9 @@ recently first, each batch swapped in as it finishes.
 The quick icons a view streams first (`icon_stream`) read at once but are often mush on a
 trained network; the full budget draws what the unit detects, at about six times the cost. So
 the full renders go only where someone looks: the browser reports the icons on screen, a script
-or an export asks for all. They land in the icon cache like every icon, so a second look, another
+or an export asks for all; and they give way to foreground work: a render stops within a step
+when the session's work queue has a job (a view computing what the user asked for), and starts
+again once it is idle. They land in the icon cache like every icon, so a second look, another
 view or an exported page gets them without rendering. `stop()` ends the refinement; a new request
 starts it again.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 
-from .. import threads
+from .. import threads, work
 from ..featurevis.icon_cache import icon_service
 from ..featurevis.objectives import Objective
 from ..featurevis.settings import Budget, full_budget, settings
@@ -130,8 +132,17 @@ class Refiner:
                     self.changed("")
                     return
                 session = batch[0][1]
+                queue = work.queue(session)
+                if queue.pending():  # what the user asked for goes first: wait until the session's queue is idle
+                    stopped.wait(0.2)
+                    continue
                 budget = full_budget(session)
-                icons = icon_service(session).get([obj for _, _, obj in batch], budget.size, budget.steps, cancel=stopped)
+                try:
+                    icons = icon_service(session).get([obj for _, _, obj in batch], budget.size, budget.steps, cancel=lambda: stopped.is_set() or queue.pending() > 0)
+                except Cancelled:
+                    if stopped.is_set():
+                        return
+                    continue  # interrupted by foreground work: render the batch again once it is done
                 with self._lock:
                     if generation != self._generation:
                         continue
