@@ -42,7 +42,10 @@ def test_listed_units_show_their_crops_and_groups_their_labels(page, tmp_path):
         assert line.inner_text() == expected["text"] and expected["evidence"] in line.get_attribute("title")
     assert view(page, "Neuron groups").locator(".nb-group img.nb-exemplars").count() == 3
     cells = view(page, "Activation grid")
+    page.mouse.move(0, 0)
+    below = cells.bounding_box()["height"]
     hover_cell(page, cells.locator(".nb-picture-grid"), 0.5, 0.5)
+    assert cells.bounding_box()["height"] == below, "the hovered cell's crops take room kept for them: nothing below moves"
     crops = cells.locator(".nb-grid-exemplars img.nb-exemplars")
     assert crops.is_visible() and crops.evaluate(f"i => i.naturalWidth === {K * THUMB}") and "the activation vector at [" in crops.get_attribute("title")
     assert not errors, errors

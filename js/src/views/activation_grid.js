@@ -62,6 +62,8 @@ export function activationGrid(scope, el) {
     const pos = model.get("position");
     picture.mark(prefixToken(pos, picture.prefixCells.length) != null ? pos : null);
     const key = pos ? pos.join(",") : "";
+    // Room for the strip whenever the view has crops, so nothing below moves as the pointer does.
+    hovered.classList.toggle("nb-grid-exemplars-on", Object.keys(model.get("exemplars") || {}).length > 0);
     if (hovered.dataset.key !== key) {
       hovered.dataset.key = key;
       hovered.replaceChildren(...(pos ? [icons.exemplars(key)] : []));
@@ -114,6 +116,6 @@ export function activationGrid(scope, el) {
   scope.listen(modeButton, "click", () => scope.select("mode", model.get("mode") === "overview" ? "icons" : "overview"));
   scope.listen(scaleBox, "change", () => scope.select("scale", scaleBox.checked));
   scope.on("change:magnitudes", build);
-  for (const name of ["position", "mode", "scale"]) scope.on(`change:${name}`, draw);
+  for (const name of ["position", "mode", "scale", "exemplars"]) scope.on(`change:${name}`, draw);
   build();
 }
