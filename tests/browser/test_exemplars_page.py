@@ -27,7 +27,11 @@ def test_listed_units_show_their_crops_and_groups_their_labels(page, tmp_path):
     page.goto(nb.to_html(tmp_path / "exemplars.html", dictionary, groups, grid).as_uri())
 
     shown = view(page, "Semantic dictionary")
+    page.set_viewport_size({"width": 700, "height": 900})  # a notebook's width: entries with crops must not push the list onto a new line
+    page.mouse.move(0, 0)
+    height = shown.bounding_box()["height"]
     hover_cell(page, shown.locator(".nb-picture-grid"), 0.5, 0.5)
+    assert shown.bounding_box()["height"] == height, "hovering does not move what is below the view"
     entries = shown.locator(".nb-dictionary .nb-entry")
     entries.first.wait_for(timeout=5_000)
     strips = shown.locator(".nb-dictionary .nb-entry img.nb-exemplars")
