@@ -147,6 +147,12 @@ def test_ablation_edits_the_layer_and_keeps_caches_apart(shapes_session):
     with nb.ablate(s, "conv4", [0], units=groups):
         ablated = s.trace(SCENE.image, ["conv4"])["conv4"]
     torch.testing.assert_close(ablated, s.trace(SCENE.image, ["conv4"])["conv4"] - groups.reconstruction()[0], rtol=1e-4, atol=1e-5)
+    with nb.ablate(s, "conv3", [3, 7], scale=2.0):
+        torch.testing.assert_close(s.trace(SCENE.image, ["conv3"])["conv3"][[3, 7]], 2 * before["conv3"][[3, 7]])
+    with nb.ablate(s, "conv3", [3, 7], to=[0.25, 1.5]):
+        held = s.trace(SCENE.image, ["conv3"])["conv3"]
+        torch.testing.assert_close(held[[3, 7]], torch.tensor([0.25, 1.5])[:, None, None].expand(2, *held.shape[1:]))
+        torch.testing.assert_close(held[1], before["conv3"][1])
 
 
 def test_ablation_errors_say_what_to_do(shapes_session):
@@ -158,6 +164,10 @@ def test_ablation_errors_say_what_to_do(shapes_session):
         nb.ablate(shapes_session, "conv3")
     with pytest.raises(NeuroblocksError, match="'zero' or 'mean'"):
         nb.ablate(shapes_session, "conv3", [1], mode="half")
+    with pytest.raises(NeuroblocksError, match="one code per listed unit"):
+        nb.ablate(shapes_session, "conv3", [1, 2], to=[0.5])
+    with pytest.raises(NeuroblocksError, match="scale= multiplies units' parts"):
+        nb.ablate(shapes_session, "conv3", [1], mode="mean", scale=2.0)
     with pytest.raises(nb.UnknownLayerError):
         nb.ablate(shapes_session, "conv9", [1])
 

@@ -4,6 +4,7 @@
 import { Scope } from "./dom.js";
 import { activationAtlas } from "./views/activation_atlas.js";
 import { activationGrid } from "./views/activation_grid.js";
+import { attributionGraph } from "./views/attribution_graph.js";
 import { channelAttribution } from "./views/channel_attribution.js";
 import { dissection } from "./views/dissection.js";
 import { featureVis } from "./views/feature_vis.js";
@@ -29,6 +30,7 @@ export const VIEWS = {
   activation_atlas: activationAtlas,
   unit_browser: unitBrowser,
   microscope,
+  attribution_graph: attributionGraph,
 };
 
 function render({ model, el }) {

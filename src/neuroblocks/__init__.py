@@ -1,7 +1,8 @@
 """neuroblocks: linked widgets for the building blocks of interpretability, on any PyTorch model."""
 
-from . import atlas, attribution, compare, datasets, dictionary, dissection, examples, factorization, faithfulness, featurevis, microscopy, precision, scale, shapes, units, widgets, work
+from . import atlas, attribution, circuits, compare, datasets, dictionary, dissection, examples, factorization, faithfulness, featurevis, microscopy, precision, scale, shapes, units, widgets, work
 from .ablation import ablate
+from .circuits import graph
 from .decoded import Decoded
 from .dictionary import train_dictionary
 from .errors import AttributionError, ImageError, NeuroblocksError, UnknownClassError, UnknownLayerError, WeightsUnavailableError
@@ -15,6 +16,7 @@ from .session import Session, Trace
 from .widgets import (
     ActivationAtlas,
     ActivationGrid,
+    AttributionGraph,
     ChannelAttribution,
     ClassComparison,
     DissectionView,
@@ -39,6 +41,8 @@ __all__ = [
     "train_dictionary",
     "Recipe",
     "ablate",
+    "circuits",
+    "graph",
     "direction_icons",
     "icons",
     "microscope",
@@ -46,6 +50,7 @@ __all__ = [
     "microscopy",
     "ActivationAtlas",
     "ActivationGrid",
+    "AttributionGraph",
     "ChannelAttribution",
     "ClassComparison",
     "DissectionView",

@@ -34,7 +34,10 @@ class Ablation:
     """A context manager that switches units of `layer` off: `off` [u, …] of `units` (default:
     the layer's channels; or a dictionary, groups, directions), or `positions` [[y, x], …] (a
     token layer's prefix token p is [-1, p]); mode "zero" or "mean" (the unit's mean over
-    positions). `.change(image)` gives the logit change it causes:
+    positions); `scale` multiplies the listed units' parts instead of removing them (0: off, 2:
+    doubled: steering); `to` sets each listed unit's code to a constant at every position instead
+    (its mean over a dataset: the unit keeps its average level and loses what tells images apart).
+    `.change(image)` gives the logit change it causes:
     `with nb.ablate(session, "mixed4d", [3]) as off: …`, `nb.ablate(session, layer, [m], units=dictionary)`."""
 
     @checked
@@ -47,6 +50,8 @@ class Ablation:
         units: Units | torch.Tensor | None = None,
         positions: Sequence[Sequence[int]] | None = None,
         mode: str = "zero",
+        scale: float = 0.0,
+        to: Sequence[float] | None = None,
     ) -> None:
         self.session, self.layer, self.mode = session, session.check_layer(layer), mode
         self.layout = session.layout(self.layer)
@@ -57,11 +62,18 @@ class Ablation:
             raise NeuroblocksError("ablate exactly one of: units [u, …] (with units= for other than channels), positions=[[y, x], …]")
         if mode == "mean" and len(shape) != 3:
             raise NeuroblocksError(f"mode='mean' sets a unit to its mean over positions, and {self.layer!r} has none (shape {shape}); use mode='zero'")
+        if scale != 0.0 and (mode != "zero" or positions is not None):
+            raise NeuroblocksError("scale= multiplies units' parts; give units [u, …] with mode='zero' (the default)")
+        self.scale = float(scale)
+        if to is not None and (positions is not None or mode != "zero" or scale != 0.0 or len(to) != len(off or [])):
+            raise NeuroblocksError("to= gives one code per listed unit, [c, …] as long as the units [u, …], with mode='zero' and no scale=")
         self.positions = self._checked_positions(positions, shape) if positions is not None else None
         self.units = units_of(self.layer, shape, units) if positions is None else None
         self.off = self.units.checked_picks(off) if positions is None else None
+        self.to = None if to is None else torch.tensor([float(v) for v in to])
         what = f"positions {self.positions}" if positions is not None else f"{self.units.noun}s {self.off} of {self.units.icon_key}"
-        self.description = f"ablate {self.layer} {mode} {what}"
+        what += "" if to is None else f" to {[round(float(v), 6) for v in to]}"
+        self.description = f"ablate {self.layer} {mode} {what}" + (f" scaled {self.scale:g}" if self.scale else "")
         self._edit = session.edit(self.layer, self._edited, self.description)
 
     def _checked_positions(self, positions, shape) -> list[list[int]]:
@@ -79,7 +91,10 @@ class Ablation:
         """The layer's batched output (N, C, …) with the ablated part removed."""
         if self.positions is None:
             part = self.units.part(out, self.off)
-            return out - part if self.mode == "zero" else out - part + part.flatten(2).mean(2)[:, :, None, None]
+            if self.to is not None:
+                fixed = self.to.to(out) @ self.units.atoms[self.off].to(out)
+                return out - part + (fixed[:, None, None] if out.dim() == 4 else fixed)
+            return out - (1.0 - self.scale) * part if self.mode == "zero" else out - part + part.flatten(2).mean(2)[:, :, None, None]
         keep = torch.ones_like(out)
         for y, x in self.positions:
             if y >= 0:
@@ -95,7 +110,9 @@ class Ablation:
         mean = out.flatten(2).mean(2)[:, None, :].expand_as(prefix)
         if self.positions is None:
             part = self.units.prefix_part(prefix, self.off)
-            return prefix - part if self.mode == "zero" else prefix - part + self.units.prefix_part(mean, self.off)
+            if self.to is not None:
+                return prefix - part + self.to.to(prefix) @ self.units.atoms[self.off].to(prefix)
+            return prefix - (1.0 - self.scale) * part if self.mode == "zero" else prefix - part + self.units.prefix_part(mean, self.off)
         keep = torch.ones_like(prefix)
         keep[:, [x for y, x in self.positions if y == -1]] = 0
         return prefix * keep if self.mode == "zero" else prefix * keep + mean * (1 - keep)

@@ -26,7 +26,7 @@ NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
 GENERATED = ROOT / "docs" / "generated"
 
 #: Where a view answers the pointer, most telling first: hovering there changes what it shows.
-HOVER_TARGETS = [".nb-picture-grid", ".nb-grid-canvas", ".nb-atlas-canvas", ".nb-node", ".nb-unit", ".nb-dissection-row", ".nb-group", ".nb-entry"]
+HOVER_TARGETS = [".nb-picture-grid", ".nb-grid-canvas", ".nb-atlas-canvas", ".nb-node", ".nb-graph-node", ".nb-unit", ".nb-dissection-row", ".nb-group", ".nb-entry"]
 #: Points of a target tried in turn (an atlas leaves cells empty; a grid's corner may be quiet).
 POINTS = [(0.5, 0.5), (0.3, 0.6), *((x / 6, y / 6) for y in range(1, 6) for x in range(1, 6))]
 #: What a view shows, read to see whether a hover changed it: its markup and its canvases' pixels.

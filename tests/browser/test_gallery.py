@@ -1,4 +1,4 @@
-"""The gallery notebook in a real JupyterLab 4 and a real Notebook 7, driven in Chromium: every
+"""The gallery notebook in a real JupyterLab 4, driven in Chromium: every
 view draws, hovering the activation grid moves the linked views, clicking a channel drills
 down, feature visualization can be cancelled, and the exported page works with the server
 stopped. The browser console must stay free of errors throughout."""
@@ -61,7 +61,8 @@ def screenshot_each_view(page, folder: Path) -> None:
         element.screenshot(path=str(folder / f"{name}.png"))
 
 
-@pytest.mark.parametrize("app", ["lab", "notebook"])
+# In JupyterLab; Notebook 7 opens the shortcut notebook (test_graph_page.py).
+@pytest.mark.parametrize("app", ["lab"])
 def test_gallery_views_draw_link_drill_cancel_and_export(app, open_notebook, page, pytestconfig):
     server, root, errors = open_notebook("gallery.ipynb", "exported gallery.html", app)
     first = page.locator(".jp-OutputArea-output").first.text_content()  # (it may be scrolled out of view)

@@ -72,3 +72,17 @@ def resolve(session: Session, target: TargetLike, layer: str) -> Target:
         return Target((), lambda p: target(p.logits), getattr(target, "__name__", "function of the logits"))
     c = session.class_index(target)
     return Target((), lambda p: p.logits[:, c], repr(session.class_name(c)))
+
+
+def class_or_pair(session: Session, image, value) -> int | tuple[int, int]:
+    """A class name or index, or a pair [a, b] (logit a minus logit b), as indices; None means the
+    image's top predicted class. What views and graphs take as a target."""
+    if value is None:
+        return int(session.trace(image).logits.argmax())
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise AttributionError(f"a pair target is (class a, class b) or [a, b], meaning logit a minus logit b; got {list(value)!r}")
+        return session.class_index(value[0]), session.class_index(value[1])
+    if callable(value):
+        raise AttributionError("this target is a class or a pair of classes (a, b), not a function of the logits")
+    return session.class_index(value)

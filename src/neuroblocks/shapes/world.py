@@ -22,6 +22,8 @@ COLORS = {
     "blue": (0.16, 0.32, 0.86),
     "yellow": (0.90, 0.78, 0.16),
 }
+#: Tints a background can take instead of grey (the planted shortcut's cue, `shapes.shortcut`).
+BACKGROUNDS = {"warm": (0.80, 0.52, 0.30), "cool": (0.30, 0.58, 0.78)}
 _ADJECTIVE = {"solid": "solid", "stripes": "striped", "dots": "dotted", "checker": "checkered"}
 
 #: Class names, in the model's output order: texture-major, then shape.
@@ -102,9 +104,14 @@ def _pattern(texture: str, yy: np.ndarray, xx: np.ndarray, period: float, angle:
     raise ValueError(f"unknown texture {texture!r}; the textures are {', '.join(TEXTURES)}")
 
 
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A smooth gradient between two greyish tones, never saturated enough to read as an object."""
+def _background(rng: np.random.Generator, size: int, tint: str | None = None) -> np.ndarray:
+    """A smooth gradient between two greyish tones, never saturated enough to read as an object;
+    with a `tint` (one of `BACKGROUNDS`), between two shades of that colour."""
     tones = rng.uniform(0.3, 0.75, size=(2, 1, 1, 1)) + rng.uniform(-0.06, 0.06, size=(2, 1, 1, 3))
+    if tint is not None:
+        if tint not in BACKGROUNDS:
+            raise ValueError(f"unknown background {tint!r}; the backgrounds are grey (None) or {', '.join(BACKGROUNDS)}")
+        tones = np.asarray(BACKGROUNDS[tint]) * rng.uniform(0.75, 1.1, size=(2, 1, 1, 1)) + rng.uniform(-0.04, 0.04, size=(2, 1, 1, 3))
     angle = rng.uniform(0, 2 * np.pi)
     yy, xx = np.mgrid[0:size, 0:size] / max(size - 1, 1)
     t = (np.cos(angle) * (yy - 0.5) + np.sin(angle) * (xx - 0.5) + 0.71) / 1.42
@@ -128,17 +135,18 @@ def _resolve_classes(rng: np.random.Generator, classes: int | str | tuple[str, .
 
 
 @checked
-def scene(seed: int = 0, classes: int | str | tuple[str, ...] | None = None, size: int = SIZE) -> Scene:
+def scene(seed: int = 0, classes: int | str | tuple[str, ...] | None = None, size: int = SIZE, background: str | None = None, contrast: float = 1.0) -> Scene:
     """Render a scene, deterministic by `seed`.
 
     `classes`: None for one object of a random class, an int n for n objects of distinct random
     classes (0: background only), or class names. Several objects stand side by side, each in its own vertical strip,
-    so `labels` read left to right.
+    so `labels` read left to right. `background`: None for grey, or one of `BACKGROUNDS`.
+    `contrast` scales how much lighter a texture's light tone is (1: the world's; near 0: faint).
     """
     rng = np.random.default_rng(seed)
     names = _resolve_classes(rng, classes)
     n = len(names)
-    image = _background(rng, size)
+    image = _background(rng, size, background)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
     period = max(4.0, size / 16)
     strip = size / max(n, 1)
@@ -156,7 +164,7 @@ def scene(seed: int = 0, classes: int | str | tuple[str, ...] | None = None, siz
         stripe_angle = rng.choice([0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4])
         light = _pattern(texture, yy - cy, xx - cx, period, stripe_angle)
         rgb = np.asarray(COLORS[color]) * rng.uniform(0.9, 1.05)
-        tone = np.where(light[..., None], 0.45 * rgb + 0.55, rgb)
+        tone = np.where(light[..., None], rgb + contrast * 0.55 * (1 - rgb), rgb)
         image = np.where(inside[..., None], tone, image)
         obj = ShapeObject(texture, shape, color, (cy, cx), radius, angle)
         objects.append(obj)

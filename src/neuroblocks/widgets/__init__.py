@@ -2,6 +2,7 @@
 
 from .activation_atlas import ActivationAtlas
 from .activation_grid import ActivationGrid
+from .attribution_graph import AttributionGraph
 from .base import View
 from .channel_attribution import ChannelAttribution
 from .class_comparison import ClassComparison
@@ -21,6 +22,7 @@ from .unit_browser import UnitBrowser
 __all__ = [
     "ActivationAtlas",
     "ActivationGrid",
+    "AttributionGraph",
     "ChannelAttribution",
     "ClassComparison",
     "DissectionView",

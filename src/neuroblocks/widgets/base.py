@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import anywidget
@@ -169,13 +169,27 @@ class View(anywidget.AnyWidget):
         for step in meaning(self.session, units, indices, keys, support=support, labels=labels, names=names):
             yield step if isinstance(step, str) else (step, [])
 
+    def meanings(self, parts: Iterable[tuple[Units, list[int], list[str], torch.Tensor | None]], *, labels: bool = False) -> Iterator[Part]:
+        """`meaning` of several sets of units (one per layer: a group flow's, a graph's), each
+        (units, indices, keys, support or None), each set's exemplars and labels added to those of
+        the sets before it."""
+        merged: dict = {}
+        for units, indices, keys, support in parts:
+            for step in self.meaning(units, indices, keys, support=support, labels=labels):
+                if isinstance(step, str):
+                    yield step
+                else:
+                    merged = {trait: {**merged.get(trait, {}), **value} for trait, value in step[0].items()}
+                    yield merged, []
+
     def _check(self) -> None:
         """Raise now for what can be checked without the heavy pass: the image, the layer."""
         self.photo  # reads the image now (a bad one raises here) and keeps the reading for the computation
         if self.layer:
             self.session.check_layer(self.layer)
-        if self.needs_grid:
-            check_positions(self.session, self.layer)
+        if self.needs_grid:  # every layer of a view over several
+            for layer in getattr(self, "layers", None) or [self.layer]:
+                check_positions(self.session, layer)
 
     def _compute(self) -> Iterator[Part]:
         """The content in parts, most used first: each (trait values to set, icons wanted as

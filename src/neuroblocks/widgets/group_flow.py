@@ -13,7 +13,6 @@ from ..featurevis import objectives
 from ..images import ImageLike
 from ..session import Session
 from .base import Part, View
-from .inputs import check_positions
 from .payload import array
 
 
@@ -22,6 +21,7 @@ class GroupFlow(View):
     `node` = [layer index, group] is whichever node is hovered."""
 
     kind = traitlets.Unicode("group_flow").tag(sync=True)
+    needs_grid = True
     layers = traitlets.List().tag(sync=True)
     k = traitlets.Int(4).tag(sync=True)
     compatible = traitlets.Bool(True).tag(sync=True)
@@ -34,11 +34,6 @@ class GroupFlow(View):
         if len(layers) < 2:
             raise NeuroblocksError(f"a group flow needs at least two layers, lowest first; got {list(layers)!r}")
         super().__init__(session, image=image, layers=list(layers), layer=layers[-1], k=k, compatible=compatible, **options)
-
-    def _check(self) -> None:
-        super()._check()
-        for layer in self.layers:
-            check_positions(self.session, layer)
 
     def _compute(self) -> Iterator[Part]:
         s = self.session
@@ -57,12 +52,4 @@ class GroupFlow(View):
             "node": None,
         }
         yield values, wanted
-        merged: dict = {}
-        for groups in flow.groups:
-            ks = list(range(groups.count))
-            for part in self.meaning(groups, ks, [f"{groups.layer}:g{n}" for n in ks], support=groups.to_classes, labels=True):
-                if isinstance(part, str):
-                    yield part
-                else:  # each layer's labels and exemplars join the others'
-                    merged = {trait: {**merged.get(trait, {}), **value} for trait, value in part[0].items()}
-                    yield merged, []
+        yield from self.meanings(((g, list(range(g.count)), [f"{g.layer}:g{n}" for n in range(g.count)], g.to_classes) for g in flow.groups), labels=True)

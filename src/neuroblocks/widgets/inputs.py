@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
+from ..attribution.targets import class_or_pair
 from ..decoded import Decoded
 from ..errors import NeuroblocksError
 from ..featurevis import objectives
@@ -102,13 +103,7 @@ def neighbours(session: Session, layer: str) -> tuple[str | None, str | None]:
 
 def target_of(session: Session, image: ImageLike, value) -> int | tuple[int, int]:
     """A class name or index, or a pair [a, b] (a minus b); None means the top predicted class."""
-    if value is None:
-        return int(session.trace(image).logits.argmax())
-    if isinstance(value, (list, tuple)):
-        if len(value) != 2:
-            raise NeuroblocksError(f"a class difference is [class a, class b]; got {list(value)!r}")
-        return session.class_index(value[0]), session.class_index(value[1])
-    return session.class_index(value)
+    return class_or_pair(session, image, value)
 
 
 def top_classes(session: Session, image: ImageLike | Decoded, n: int) -> list[int]:
