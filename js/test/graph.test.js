@@ -13,8 +13,8 @@ test("the paths through a node reach every node above and below it, and no side 
 
 test("the status line says what a graph explains, what leaks, whether it predicts, and when it explains little", () => {
   const faithfulness = { verdict: "the graph predicts what switching its top 8 units off does (rank correlation 0.95)" };
-  const good = summaryText({ explained: { a: 0.9, b: 0.75 }, error_share: 0.05, faithfulness });
-  assert.equal(good, `kept units carry ≥ 75% of the target's attribution at every layer · 5% of influence through error and other units · ${faithfulness.verdict}`);
-  assert.match(summaryText({ explained: { a: 0.3 }, error_share: 0.6, faithfulness: {} }), /this graph explains little of the decision$/);
+  const good = summaryText({ explained: { a: 0.9, b: 0.75 }, error_share: 0.05, other_share: 0.1, faithfulness });
+  assert.equal(good, `kept units carry ≥ 75% of the target's attribution at every layer · influence through error nodes 5%, through units left out 10% · ${faithfulness.verdict}`);
+  assert.match(summaryText({ explained: { a: 0.3 }, error_share: 0.6, other_share: 0, faithfulness: {} }), /this graph explains little of the decision$/);
   assert.equal(summaryText({}), "", "nothing before the graph is computed");
 });

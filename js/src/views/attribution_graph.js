@@ -1,5 +1,5 @@
 // Attribution graph: the image, then one column per layer (lowest first) of the units that carry
-// the decision, then the target. An edge's width is its weight, its colour its sign. Hovering a
+// the decision (icon and label; hovered, the icon large with its dataset exemplars), then the target. An edge's width is its weight, its colour its sign. Hovering a
 // node shows its code over the image and brings forward every path through it; "off" and "×2"
 // ask the kernel to run the model with the unit changed and show the actual change beside the
 // predicted one. A cell hovered in a linked view outlines the nodes active there.
@@ -53,7 +53,7 @@ export function summaryText(summary) {
   const shares = Object.values(summary.explained);
   const parts = [
     `kept units carry ≥ ${pct(Math.min(...shares))} of the target's attribution at every layer`,
-    `${pct(summary.error_share)} of influence through error and other units`,
+    `influence through error nodes ${pct(summary.error_share)}, through units left out ${pct(summary.other_share)}`,
   ];
   if (summary.faithfulness && summary.faithfulness.verdict) parts.push(summary.faithfulness.verdict);
   if (Math.min(...shares) < 0.5) parts.push("this graph explains little of the decision");
@@ -66,6 +66,7 @@ export function attributionGraph(scope, el) {
   const icons = new IconBook(scope);
   const caption = h("div", { class: "nb-caption nb-graph-caption" });
   const result = h("div", { class: "nb-graph-result" });
+  const detail = h("div", { class: "nb-flow-icon nb-graph-detail" }); // the hovered unit: its icon large, its exemplars, its label
   let s = null;
 
   const showNode = () => {
@@ -76,6 +77,8 @@ export function attributionGraph(scope, el) {
     s.chart.classList.toggle("nb-graph-focus", id != null);
     for (const [n, box] of s.boxes) box.classList.toggle("nb-graph-on-path", !!active && active.has(n));
     const found = id == null ? null : s.byId.get(id);
+    clear(detail);
+    if (found && found.node.kind === "unit") detail.append(icons.tile(found.node.key, found.title, 72), icons.exemplars(found.node.key), h("div", { class: "nb-caption" }, icons.label(found.node.key)));
     if (!found || !found.map) {
       s.picture.setHeat(null);
       caption.textContent = found ? found.title : "";
@@ -196,7 +199,7 @@ export function attributionGraph(scope, el) {
     }
     s = { edges, boxes, byId, chart, layerGrid: layerGrid(columns), picture: new Picture(scope, model.get("picture"), { width: 200 }) };
     f.note(summaryText(model.get("summary")));
-    f.body.append(h("div", { class: "nb-panel" }, h("div", {}, s.picture.el, caption, result, checks), h("div", { class: "nb-graph-scroll" }, chart)));
+    f.body.append(h("div", { class: "nb-graph-panel" }, h("div", { class: "nb-graph-side" }, s.picture.el, caption, detail, result, checks), h("div", { class: "nb-graph-scroll" }, chart)));
     showNode();
     showPosition();
     showIntervention();

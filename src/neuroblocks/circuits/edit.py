@@ -12,7 +12,7 @@ import torch
 
 from ..ablation import Ablation, ablate
 from ..session import Session
-from ..units import Units, units_of
+from ..units import Units
 from .consensus import shared_units
 from .graph import Graph, GraphError
 
@@ -54,9 +54,9 @@ def shared_edit(
     scores best, fewest on a tie; without, all of them."""
     found = shared_units(graphs, layer)
     if not found:
-        raise GraphError(f"the graphs share no unit of {layer!r}: lower share= in shared_units, or raise node_share when building them")
-    units = graphs[0].units_of(layer)
-    means = unit_means(session, units_of(layer, session.layer_shape(layer), units), inputs)
+        raise GraphError(f"no unit of {layer!r} is kept in half of the graphs: give more graphs, or build them with a higher node_share")
+    units = graphs[0].layer_units(layer)
+    means = unit_means(session, units, inputs)
     made = lambda n: Edit(layer, units, found[:n], means[found[:n]].tolist())  # noqa: E731
     if score is None:
         return made(len(found))

@@ -88,8 +88,10 @@ class Graph:
     #: per layer: the share of the target's attribution at that layer (in absolute value, summed
     #: over its nodes) that its kept unit nodes carry
     explained: dict[str, float]
-    #: the share of influence on the target that enters through error and other-unit nodes, not the input
+    #: the shares of influence on the target that enter through error nodes (what the units do not
+    #: reconstruct) and through other-unit nodes (active units left out), not the input
     error_share: float
+    other_share: float
     seconds: float
     node_share: float
     edge_share: float
@@ -111,7 +113,7 @@ class Graph:
         picks = [i for i in torch.nonzero(self.kept).flatten().tolist() if kind is None or self.nodes[i].kind == kind]
         return sorted(picks, key=lambda i: -self.nodes[i].influence)
 
-    def units_of(self, layer: str) -> Units:
+    def layer_units(self, layer: str) -> Units:
         return self.units[self.layers.index(layer)]
 
     def predicted(self, node: int, scale: float = 0.0) -> float:
@@ -129,7 +131,7 @@ class Graph:
         if n.kind != "unit":
             raise GraphError(f"node {node} is the {n.name} node; only unit nodes can be switched off or scaled")
         with torch.no_grad():
-            change = ablate(self.session, n.layer, [n.unit], units=self.units_of(n.layer), scale=scale).change(self.image)
+            change = ablate(self.session, n.layer, [n.unit], units=self.layer_units(n.layer), scale=scale).change(self.image)
         return self.predicted(node, scale), float(target_value(change, self.target))
 
     def __repr__(self) -> str:
@@ -137,7 +139,9 @@ class Graph:
         return (
             f"<Graph of {self.description}: {len(kept)} units kept of {sum(n.kind == 'unit' for n in self.nodes)} over {len(self.layers)} layers, "
             f"{int(self.edges.sum())} edges; explains ≥ {min(self.explained.values()):.0%} of the target's attribution at every layer; "
-            f"{self.error_share:.0%} of influence through error and other units>"
+            f"{self.error_share:.0%} of influence through error nodes, {self.other_share:.0%} through units left out"
+            + ("; it explains little of the decision" if min(self.explained.values()) < 0.5 else "")
+            + (f"; {self.faithfulness.verdict}" if self.faithfulness is not None else "") + ">"
         )
 
 
@@ -146,7 +150,7 @@ def target_value(logits: torch.Tensor, target: int | tuple[int, int]) -> torch.T
     return logits[..., target[0]] - logits[..., target[1]] if isinstance(target, tuple) else logits[..., target]
 
 
-def _layer_units(session: Session, layers: Sequence[str], units: Units | Sequence[Units] | None) -> list[Units]:
+def _units_per_layer(session: Session, layers: Sequence[str], units: Units | Sequence[Units] | None) -> list[Units]:
     given = [units] if isinstance(units, Units) else list(units or [])
     by_layer = {}
     for u in given:
@@ -263,7 +267,7 @@ def graph(
     resolved = class_or_pair(session, image, target)
     if per_layer < 1:
         raise GraphError(f"per_layer is how many units of each layer become nodes, at least 1; got {per_layer}")
-    built = [_nodes_of(session, image, layer, u, resolved, per_layer) for layer, u in zip(layers, _layer_units(session, layers, units))]
+    built = [_nodes_of(session, image, layer, u, resolved, per_layer) for layer, u in zip(layers, _units_per_layer(session, layers, units))]
 
     nodes: list[tuple[str, str | None, int | None, float, float]] = [("input", None, None, 0.0, 0.0)]
     starts = []
@@ -291,11 +295,12 @@ def graph(
         total = sum(abs(v) for v in layer.attributions)
         carried = sum(abs(layer.attributions[k]) for k, kind in enumerate(layer.kinds) if kind == "unit" and kept[s + k])
         explained[layer.layer] = carried / total if total > 1e-12 else 0.0
-    leaks = float(scores[sources & torch.tensor([kind != "input" for kind, *_ in nodes])].sum())
-    error_share = leaks / max(1e-30, float(scores[sources].sum()))
+    entering = max(1e-30, float(scores[sources].sum()))
+    error_share, other_share = (float(scores[torch.tensor([k == kind for k, *_ in nodes])].sum()) / entering for kind in ("error", "other"))
     maps = {s + k: layer.maps[k] for layer, s in zip(built, starts) for k in range(len(layer.picks)) if kept[s + k]}
     made_graph = Graph(
-        session, image, resolved, layers, [b.units for b in built], made, adjacency, kept, edges, maps, explained, error_share, 0.0, node_share, edge_share,
+        session, image, resolved, layers, [b.units for b in built], made, adjacency, kept, edges, maps, explained, error_share, other_share, 0.0,
+        node_share, edge_share,
     )
     made_graph.faithfulness = measure(made_graph, checks) if checks else None
     made_graph.seconds = time.perf_counter() - start

@@ -93,13 +93,23 @@ class _FindExamples:
             maps = upsampled(unit_maps(session, self.units, images), tuple(images.shape[2:]))
             n, units, h, w = maps.shape
             peak, where = maps.flatten(2).max(2)  # (n, units)
-            top, row = peak.T.topk(min(self.k, n), dim=1)  # this batch's best per unit: only these are cropped
-            u = torch.arange(units)[:, None].expand_as(row).reshape(-1)
-            flat = where[row.reshape(-1), u]
-            centres = torch.stack([flat // w, flat % w], 1)
-            crops = as_uint8(crop_around(session.display(images[row.reshape(-1)]), centres, self.crop))
-            regions = crop_around(maps[row.reshape(-1), u][:, None], centres, self.crop)[:, 0]
-            found = Best(top.cpu(), row.cpu() + first, crops.reshape(units, -1, THUMB, THUMB, 3).cpu(), regions.reshape(units, -1, THUMB, THUMB).cpu(), self.k)
+            top, row = peak.T.topk(min(self.k, n), dim=1)  # this batch's best per unit
+            # Only what can enter a unit's top k is cropped: once a unit holds k images, one of this
+            # batch must beat its k-th (a later image never wins a tie: merges order ties by index).
+            # The rest stay in the batch's result as empty entries that lose every merge.
+            full = best is not None and best.scores.shape[1] == self.k
+            wins = top.cpu() > best.scores[:, -1:] if full else torch.ones_like(top, dtype=torch.bool, device="cpu")
+            unit, rank = torch.nonzero(wins, as_tuple=True)
+            crops = torch.zeros(units, top.shape[1], THUMB, THUMB, 3, dtype=torch.uint8)
+            regions = torch.zeros(units, top.shape[1], THUMB, THUMB)
+            if len(unit):
+                image = row.cpu()[unit, rank]
+                flat = where.cpu()[image, unit]
+                centres = torch.stack([flat // w, flat % w], 1)
+                crops[unit, rank] = as_uint8(crop_around(session.display(images[image]), centres, self.crop)).cpu()
+                regions[unit, rank] = crop_around(maps[image.to(maps.device), unit.to(maps.device)][:, None], centres, self.crop)[:, 0].cpu()
+            scores = torch.where(wins, top.cpu(), torch.tensor(float("-inf")))
+            found = Best(scores, row.cpu() + first, crops, regions, self.k)
             best = found if best is None else best.merge(found)
             tick(n)
         return best

@@ -37,7 +37,7 @@ class AttributionGraph(View):
     columns = traitlets.List().tag(sync=True)  # per layer: {layer, nodes: [{id, unit, kind, key, value, attribution, influence}], maps (n, H, W), kept}
     edges = traitlets.Dict().tag(sync=True)  # (E, 3) float32 rows [from id, to id, weight]
     target_label = traitlets.Unicode("").tag(sync=True)
-    summary = traitlets.Dict().tag(sync=True)  # {target: its node id, explained: {layer: share}, error_share, seconds, faithfulness: {…}}
+    summary = traitlets.Dict().tag(sync=True)  # {target: its node id, explained: {layer: share}, error_share, other_share, seconds, faithfulness: {…}}
     node = traitlets.Int(None, allow_none=True).tag(sync=True)
     intervention = traitlets.Dict().tag(sync=True)  # {node, scale, predicted, actual} of the last click
     class_names = traitlets.Dict().tag(sync=True)
@@ -86,6 +86,7 @@ class AttributionGraph(View):
                 "target": g.target_index,
                 "explained": g.explained,
                 "error_share": g.error_share,
+                "other_share": g.other_share,
                 "seconds": g.seconds,
                 "faithfulness": {} if faith is None else {
                     "nodes": faith.nodes, "predicted": faith.predicted, "actual": faith.actual, "correlation": faith.correlation, "verdict": faith.verdict,
