@@ -90,29 +90,47 @@ class _FindExamples:
     def map(self, session: Session, items: Iterable, start: int, tick: Callable[[int], None]) -> Best | None:
         best = None
         for first, images, _ in batches(items, session.channels, self.batch, start):
-            maps = upsampled(unit_maps(session, self.units, images), tuple(images.shape[2:]))
-            n, units, h, w = maps.shape
-            peak, where = maps.flatten(2).max(2)  # (n, units)
-            top, row = peak.T.topk(min(self.k, n), dim=1)  # this batch's best per unit
-            # Only what can enter a unit's top k is cropped: once a unit holds k images, one of this
-            # batch must beat its k-th (a later image never wins a tie: merges order ties by index).
-            # The rest stay in the batch's result as empty entries that lose every merge.
-            full = best is not None and best.scores.shape[1] == self.k
-            wins = top.cpu() > best.scores[:, -1:] if full else torch.ones_like(top, dtype=torch.bool, device="cpu")
-            unit, rank = torch.nonzero(wins, as_tuple=True)
-            crops = torch.zeros(units, top.shape[1], THUMB, THUMB, 3, dtype=torch.uint8)
-            regions = torch.zeros(units, top.shape[1], THUMB, THUMB)
-            if len(unit):
-                image = row.cpu()[unit, rank]
-                flat = where.cpu()[image, unit]
-                centres = torch.stack([flat // w, flat % w], 1)
-                crops[unit, rank] = as_uint8(crop_around(session.display(images[image]), centres, self.crop)).cpu()
-                regions[unit, rank] = crop_around(maps[image.to(maps.device), unit.to(maps.device)][:, None], centres, self.crop)[:, 0].cpu()
-            scores = torch.where(wins, top.cpu(), torch.tensor(float("-inf")))
-            found = Best(scores, row.cpu() + first, crops, regions, self.k)
-            best = found if best is None else best.merge(found)
-            tick(n)
+            found = self._batch(session, images, first, best)
+            best = found if best is None else best.merge(found) if found is not None else best
+            tick(len(images))
         return best
+
+    def _batch(self, session: Session, images: torch.Tensor, first: int, best: Best | None) -> Best | None:
+        """This batch's best per unit. Only what can enter a unit's top k is upsampled and cropped:
+        an upsampled map never exceeds its grid's maximum (bilinear values are convex combinations),
+        so once a unit holds k images, an image whose grid maximum does not beat its k-th is
+        passed over (a later image never wins a tie: merges order ties by index). Entries passed
+        over stay in the result empty, at -inf, and lose every merge; None when nothing can enter."""
+        codes = unit_maps(session, self.units, images)  # (n, units, gh, gw)
+        n, units = codes.shape[:2]
+        size = tuple(images.shape[2:])
+        k = min(self.k, n)
+        full = best is not None and best.scores.shape[1] == self.k
+        floor = best.scores[:, -1:] if full else torch.full((units, 1), float("-inf"))
+        unit, image = torch.nonzero(codes.flatten(2).amax(2).cpu().T > floor, as_tuple=True) if full else (
+            torch.arange(units).repeat_interleave(n), torch.arange(n).repeat(units))
+        scores = torch.full((units, n), float("-inf"))
+        where = torch.zeros(units, n, dtype=torch.long)
+        maps = upsampled(codes[image.to(codes.device), unit.to(codes.device)][:, None], size)[:, 0] if len(unit) else codes.new_zeros(0, *size)
+        if len(unit):
+            peak, at = maps.flatten(1).max(1)
+            scores[unit, image], where[unit, image] = peak.cpu(), at.cpu()
+        index = torch.full((units, n), -1, dtype=torch.long)
+        index[unit, image] = torch.arange(len(unit))
+        top, row = scores.topk(k, dim=1)
+        wins = top > floor
+        if not wins.any():
+            return None
+        won_unit, rank = torch.nonzero(wins, as_tuple=True)
+        crops = torch.zeros(units, k, THUMB, THUMB, 3, dtype=torch.uint8)
+        regions = torch.zeros(units, k, THUMB, THUMB)
+        if len(won_unit):
+            picked = row[won_unit, rank]
+            flat = where[won_unit, picked]
+            centres = torch.stack([flat // size[1], flat % size[1]], 1)
+            crops[won_unit, rank] = as_uint8(crop_around(session.display(images[picked]), centres, self.crop)).cpu()
+            regions[won_unit, rank] = crop_around(maps[index[won_unit, picked].to(maps.device)][:, None], centres, self.crop)[:, 0].cpu()
+        return Best(torch.where(wins, top, torch.tensor(float("-inf"))), row + first, crops, regions, self.k)
 
     def enough(self, partial: Best) -> bool:
         return False
