@@ -109,6 +109,8 @@ def test_switching_a_node_off_is_ablation_and_scaling_it_is_the_scaled_forward_p
     assert g.intervene(node, 2.0)[1] == pytest.approx(float(doubled[c] - plain[c]), abs=1e-5)
     with pytest.raises(GraphError, match="only unit nodes"):
         g.intervene(0)
+    with pytest.raises(GraphError, match="there is no node"):
+        g.intervene(len(g.nodes))
 
 
 def test_the_graph_predicts_what_switching_its_top_units_off_does(session):

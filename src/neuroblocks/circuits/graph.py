@@ -127,6 +127,8 @@ class Graph:
     def intervene(self, node: int, scale: float = 0.0) -> tuple[float, float]:
         """(predicted, actual): the target's change when unit node `node` is multiplied by `scale`
         (0: switched off), as the graph predicts it and as the model gives it."""
+        if not 0 <= node < len(self.nodes):
+            raise GraphError(f"there is no node {node}: this graph's nodes are 0..{len(self.nodes) - 1} (kept_nodes() lists the kept ones)")
         n = self.nodes[node]
         if n.kind != "unit":
             raise GraphError(f"node {node} is the {n.name} node; only unit nodes can be switched off or scaled")
