@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from ..ablation import Ablation, ablate
+from ..dissection.units import unit_maps
 from ..session import Session
 from ..units import Units
 from .consensus import shared_units
@@ -35,14 +36,8 @@ class Edit:
 
 def unit_means(session: Session, units: Units, inputs: torch.Tensor, batch: int = 128) -> torch.Tensor:
     """(K,): each unit's code averaged over positions and `inputs` (N, channels, H, W) in [0, 1]."""
-    total, count = None, 0
-    with torch.no_grad():
-        for start in range(0, len(inputs), batch):
-            a = session.forward(inputs[start : start + batch].to(session.device), capture=[units.layer], stop=True).activations[units.layer]
-            codes = units.codes(a.float()).sum((0, 2, 3)).cpu()
-            total = codes if total is None else total + codes
-            count += a.shape[0] * a.shape[2] * a.shape[3]
-    return total / count
+    codes = [unit_maps(session, units, inputs[start : start + batch]).cpu() for start in range(0, len(inputs), batch)]
+    return torch.cat(codes).mean((0, 2, 3))
 
 
 def shared_edit(

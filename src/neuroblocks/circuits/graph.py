@@ -289,8 +289,8 @@ def graph(
     adjacency[n - 1, top_start : top_start + len(top.kinds)] = torch.tensor(top.attributions, dtype=torch.float64)
 
     sources = torch.tensor([kind in ("input", "other", "error") for kind, *_ in nodes])
-    kept, edges = prune(adjacency, n - 1, sources, node_share, edge_share, always=torch.arange(n) == 0)
     scores = influence(adjacency, n - 1)
+    kept, edges = prune(adjacency, n - 1, sources, node_share, edge_share, always=torch.arange(n) == 0, scores=scores)
     made = [Node(kind, layer, unit, v, attr, float(scores[i])) for i, (kind, layer, unit, v, attr) in enumerate(nodes)]
     explained = {}
     for layer, s in zip(built, starts):

@@ -45,15 +45,17 @@ def _threshold(scores: torch.Tensor, share: float) -> float:
 
 
 def prune(
-    adjacency: torch.Tensor, target: int, sources: torch.Tensor, node_share: float, edge_share: float, always: torch.Tensor | None = None
+    adjacency: torch.Tensor, target: int, sources: torch.Tensor, node_share: float, edge_share: float, always: torch.Tensor | None = None,
+    scores: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(kept nodes (bool, nodes), kept edges (bool, nodes × nodes)). `sources` marks nodes that
     have no input by construction (the input, error nodes): they are not dropped for lacking one.
     `always` marks nodes kept whatever their influence (the input, whose influence is all of it):
-    the shares are of the other nodes' influence. The target is always kept."""
+    the shares are of the other nodes' influence. The target is always kept. `scores`: the
+    nodes' `influence`, where the caller has it already."""
     if not (0 < node_share <= 1 and 0 < edge_share <= 1):
         raise ValueError(f"node_share and edge_share are shares in (0, 1]; got {node_share} and {edge_share}")
-    scores = influence(adjacency, target)
+    scores = influence(adjacency, target) if scores is None else scores
     always = torch.zeros(len(scores), dtype=torch.bool) if always is None else always.clone()
     always[target] = True
     nodes = always | (scores >= _threshold(scores[~always & (scores > 0)], node_share))
