@@ -52,21 +52,23 @@ def test_the_shortcut_is_found_with_graphs_and_edited_out_against_oracle_dfr_and
     graphs = [nb.graph(session, labelled.image(i), (int(predicted[i]), int(labelled.classes[i])), layers=["conv3", "conv4"]) for i in wrong]
     assert min(g.faithfulness.correlation for g in graphs) > 0.7, [g.faithfulness.correlation for g in graphs]
 
-    def score(edit):
-        return shortcut.accuracy(shortcut.recalibrated(logits_under(session, edit), labelled), labelled).worst
-
-    edit = circuits.shared_edit(session, graphs, "conv4", unlabelled, score=score)
-    edited = shortcut.accuracy(shortcut.recalibrated(logits_under(session, edit), labelled), test)
+    edit = circuits.shared_edit(session, graphs, "conv4", unlabelled)
+    raised, shared = set(edit.picks), circuits.shared_units(graphs, "conv4")
+    assert raised < set(shared) and set(circuits.shared_units(graphs, "conv4", raised=False)) == set(shared) - raised
+    on_test = lambda e: shortcut.accuracy(shortcut.recalibrated(logits_under(session, e), labelled), test)  # noqa: E731
+    edited = on_test(edit)
     threshold_only = shortcut.accuracy(shortcut.recalibrated(lambda x: session.forward(x).logits, labelled), test)
     means = circuits.unit_means(session, edit.units, unlabelled)
+    signless = on_test(circuits.Edit("conv4", edit.units, shared, means[shared].tolist()))
     random = []
     for seed in range(5):
         picks = torch.randperm(edit.units.count, generator=torch.Generator().manual_seed(seed))[: len(edit.picks)].tolist()
         shuffled = circuits.Edit("conv4", edit.units, picks, means[picks].tolist())
-        random.append(shortcut.accuracy(shortcut.recalibrated(logits_under(session, shuffled), labelled), test).worst)
+        random.append(on_test(shuffled).worst)
     dfr = shortcut.accuracy(shortcut.dfr(lambda x: session.forward(x, capture=["conv4"], stop=True).activations["conv4"].mean((2, 3)), labelled), test)
-    print(f"\nmodel {model}; oracle {oracle}; threshold refit {threshold_only}; graph edit ({len(edit.picks)} units) {edited}; "
+    print(f"\nmodel {model}; oracle {oracle}; threshold refit {threshold_only}; graph edit ({len(edit.picks)} units) {edited}; all {len(shared)} shared units held {signless}; "
           f"random edits worst {[round(r, 3) for r in random]}; DFR {dfr}")
     assert edited.worst > max(random) + 0.1 and edited.worst > threshold_only.worst + 0.1, "the graphs' units matter, not the refit threshold nor any units"
+    assert edited.worst > signless.worst + 0.1, "holding the units that carried the right class's evidence too costs the worst group"
     assert edited.worst > 10 * model.worst
     assert dfr.worst > edited.worst, "DFR, retraining the head on the same 24 scenes, does better: the guide says so"
