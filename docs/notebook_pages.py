@@ -28,8 +28,15 @@ NOTEBOOKS = ROOT / "notebooks"
 VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 
 #: Edits made in fast mode: the gallery's feature visualization renders 1024 steps (three
-#: minutes of a 2-core CPU) for a reader's eyes; the suite needs only its view to end well.
-SHORTER = {"gallery.ipynb": {"steps=1024": "steps=32"}}
+#: minutes of a 2-core CPU) for a reader's eyes, and the datasets of the atlas, the model
+#: comparison and the shortcut are sized for steady numbers on the docs site; the suite needs
+#: only every cell and view to end well, which fewer scenes show as well.
+SHORTER = {
+    "gallery.ipynb": {"steps=1024": "steps=32"},
+    "activation_atlas.ipynb": {"ShapesConcepts(2000)": "ShapesConcepts(800)", "ShapesConcepts(1500)": "ShapesConcepts(600)"},
+    "compare_models.ipynb": {"range(512)": "range(256)"},
+    "shortcut.ipynb": {"scenes(2000,": "scenes(500,"},
+}
 
 #: Run after a notebook's own cells: waits for every view it built, exports what the notebook
 #: shows (the views, rows and columns its cells ended with, kept by IPython in `Out`) to one page,

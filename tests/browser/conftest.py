@@ -7,7 +7,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,6 +16,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from conftest import notebook_pages
 
 ROOT = Path(__file__).resolve().parents[2]
 #: What anywidget gives a view (get/set/on/off/send/save_changes), for pages that host views
@@ -99,13 +100,17 @@ class JupyterServer:
 @pytest.fixture
 def serve(tmp_path):
     """serve(app, notebook) → (server, folder): `jupyter lab` or `jupyter notebook` over a scratch
-    copy of one bundled notebook (autosave never edits the checkout), with its own icon cache."""
+    copy of one bundled notebook (autosave never edits the checkout), with its own icon cache;
+    `shorter`: with the docs build's fast-mode edits (`notebook_pages.SHORTER`: fewer scenes)."""
     servers = []
 
-    def start(app: str, notebook: str, cache: Path | None = None) -> tuple[JupyterServer, Path]:
+    def start(app: str, notebook: str, cache: Path | None = None, shorter: bool = False) -> tuple[JupyterServer, Path]:
         root = tmp_path / f"{app}-notebooks"
         root.mkdir()
-        shutil.copy(ROOT / "notebooks" / notebook, root)
+        text = (ROOT / "notebooks" / notebook).read_text()
+        for old, new in (notebook_pages.SHORTER.get(notebook, {}) if shorter else {}).items():
+            text = text.replace(old, new)
+        (root / notebook).write_text(text)
         servers.append(JupyterServer(app, root, env={"NEUROBLOCKS_CACHE": str(cache or tmp_path / f"{app}-cache")}))
         return servers[-1], root
 
@@ -118,10 +123,10 @@ def serve(tmp_path):
 def open_notebook(serve, page):
     """open_notebook(notebook, done_text, app="lab") → (server, its scratch folder, console errors
     so far): a bundled notebook opened in `jupyter lab` (or `notebook`) and run to the output
-    `done_text`; `cache`: the icon cache to use instead of a fresh one."""
+    `done_text`; `cache`: the icon cache to use instead of a fresh one; `shorter`: see `serve`."""
 
-    def start(notebook: str, done_text: str | None, app: str = "lab", timeout_s: float = 360, cache: Path | None = None) -> tuple[JupyterServer, Path, list[str]]:
-        server, root = serve(app, notebook, cache)
+    def start(notebook: str, done_text: str | None, app: str = "lab", timeout_s: float = 360, cache: Path | None = None, shorter: bool = False) -> tuple[JupyterServer, Path, list[str]]:
+        server, root = serve(app, notebook, cache, shorter)
         errors = watch_console(page)
         page.goto(server.page(f"lab/tree/{notebook}" if app == "lab" else f"notebooks/{notebook}"))
         try:

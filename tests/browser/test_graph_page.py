@@ -32,7 +32,7 @@ def check_hover(page) -> None:
 
 
 def test_graphs_draw_hover_link_switch_off_and_export(open_notebook, page):
-    server, root, errors = open_notebook("shortcut.ipynb", "exported shortcut.html", "notebook", timeout_s=420)
+    server, root, errors = open_notebook("shortcut.ipynb", "exported shortcut.html", "notebook", timeout_s=420, shorter=True)
     views = page.locator(".nb-view")
     assert views.count() == 3
     for i in range(3):

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from sklearn.decomposition import non_negative_factorization
 
 from .. import attribution_rules as rules
 from .. import precision
@@ -120,6 +119,8 @@ def hues(k: int) -> np.ndarray:
 def activation_directions(activations: np.ndarray, spatial: np.ndarray, nonnegative: bool) -> np.ndarray:
     """(k × C) directions such that activations ≈ spatial @ directions, spatial held fixed."""
     if nonnegative:
+        from sklearn.decomposition import non_negative_factorization  # here, not at the top: importing scikit-learn takes 0.5 s that `import neuroblocks` need not pay
+
         directions_t, _, _ = non_negative_factorization(
             activations.T, H=spatial.T, n_components=spatial.shape[1], update_H=False, max_iter=1000
         )

@@ -9,8 +9,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.decomposition import NMF, PCA, FastICA
-from sklearn.exceptions import ConvergenceWarning
 
 from ..errors import NeuroblocksError
 
@@ -19,6 +17,9 @@ METHODS = ("nmf", "pca", "ica")
 
 def factorise(x: np.ndarray, k: int, method: str, *, seed: int = 0, max_iter: int = 1000) -> tuple[np.ndarray, np.ndarray, float, bool]:
     """(spatial (n × k), components (k × d), relative error, converged) for X (n × d)."""
+    from sklearn.decomposition import NMF, PCA, FastICA  # here, not at the top: importing scikit-learn takes 0.5 s that `import neuroblocks` need not pay
+    from sklearn.exceptions import ConvergenceWarning
+
     n, d = x.shape
     if not 1 <= k <= min(n, d):
         raise NeuroblocksError(f"cannot make {k} groups from {n} positions × {d} channels: ask for 1 to {min(n, d)}")

@@ -4,7 +4,6 @@ their activation vectors, so positions that the layer sees alike look alike."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.decomposition import PCA
 
 from ..errors import NeuroblocksError
 from ..images import ImageLike
@@ -15,6 +14,8 @@ from ..session import Session
 @checked
 def overview_colors(session: Session, image: ImageLike, layer: str) -> np.ndarray:
     """(H, W, 3) float colours in [0, 1]: components 1–3 → R, G, B, each spread over its 1st–99th percentile."""
+    from sklearn.decomposition import PCA  # here, not at the top: importing scikit-learn takes 0.5 s that `import neuroblocks` need not pay
+
     a = session.trace(image, layer, logits=False)[session.check_layer(layer)]
     if a.dim() != 3:
         raise NeuroblocksError(f"layer {layer!r} has no spatial dimensions (shape {tuple(a.shape)})")
