@@ -128,6 +128,13 @@ class WorkQueue:
         with self._lock:
             return len(self._jobs)
 
+    def wait_idle(self, timeout: float, stop: threading.Event) -> None:
+        """Wait until no job is pending, `timeout` s have passed or `stop` is set: work that
+        should not slow the views' computations (icons) goes after them."""
+        deadline = time.monotonic() + timeout
+        while self.pending() and time.monotonic() < deadline and not stop.wait(0.05):
+            pass
+
     def _next(self) -> Job | None:
         """The job to step next: its owner touched last, then the oldest job."""
         with self._lock:

@@ -109,12 +109,13 @@ class _FindExamples:
         floor = best.scores[:, -1:] if full else torch.full((units, 1), float("-inf"))
         unit, image = torch.nonzero(codes.flatten(2).amax(2).cpu().T > floor, as_tuple=True) if full else (
             torch.arange(units).repeat_interleave(n), torch.arange(n).repeat(units))
+        if not len(unit):
+            return None
         scores = torch.full((units, n), float("-inf"))
         where = torch.zeros(units, n, dtype=torch.long)
-        maps = upsampled(codes[image.to(codes.device), unit.to(codes.device)][:, None], size)[:, 0] if len(unit) else codes.new_zeros(0, *size)
-        if len(unit):
-            peak, at = maps.flatten(1).max(1)
-            scores[unit, image], where[unit, image] = peak.cpu(), at.cpu()
+        maps = upsampled(codes[image.to(codes.device), unit.to(codes.device)][:, None], size)[:, 0]
+        peak, at = maps.flatten(1).max(1)
+        scores[unit, image], where[unit, image] = peak.cpu(), at.cpu()
         index = torch.full((units, n), -1, dtype=torch.long)
         index[unit, image] = torch.arange(len(unit))
         top, row = scores.topk(k, dim=1)
@@ -124,12 +125,11 @@ class _FindExamples:
         won_unit, rank = torch.nonzero(wins, as_tuple=True)
         crops = torch.zeros(units, k, THUMB, THUMB, 3, dtype=torch.uint8)
         regions = torch.zeros(units, k, THUMB, THUMB)
-        if len(won_unit):
-            picked = row[won_unit, rank]
-            flat = where[won_unit, picked]
-            centres = torch.stack([flat // size[1], flat % size[1]], 1)
-            crops[won_unit, rank] = as_uint8(crop_around(session.display(images[picked]), centres, self.crop)).cpu()
-            regions[won_unit, rank] = crop_around(maps[index[won_unit, picked].to(maps.device)][:, None], centres, self.crop)[:, 0].cpu()
+        picked = row[won_unit, rank]
+        flat = where[won_unit, picked]
+        centres = torch.stack([flat // size[1], flat % size[1]], 1)
+        crops[won_unit, rank] = as_uint8(crop_around(session.display(images[picked]), centres, self.crop)).cpu()
+        regions[won_unit, rank] = crop_around(maps[index[won_unit, picked].to(maps.device)][:, None], centres, self.crop)[:, 0].cpu()
         return Best(torch.where(wins, top, torch.tensor(float("-inf"))), row + first, crops, regions, self.k)
 
     def enough(self, partial: Best) -> bool:

@@ -17,7 +17,6 @@ waiting, in 90 s with icons rendering beside them (MobileNetV2, 2-core CPU).
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Sequence
 
 from .. import threads
@@ -105,9 +104,7 @@ class IconStream:
 
     def _render(self, service, missing: list[tuple[str, Objective]]) -> None:
         keys = [key for key, _ in missing]
-        work, deadline = queue(self.session), time.monotonic() + YIELD_S
-        while work.pending() and time.monotonic() < deadline and not self.cancelled.wait(0.05):
-            pass
+        queue(self.session).wait_idle(YIELD_S, self.cancelled)
 
         def preview(p: RenderStep) -> None:
             if p.images is not None and len(p.images) == len(keys) and not self.cancelled.is_set():
